@@ -1,0 +1,128 @@
+"""Argument normalisation shared by every layer of omniconv.
+
+Every public entry point normalises its arguments here, once, and every bad value
+is reported with one template::
+
+    `<name>` must be <rule>; received <name>=<value>
+
+so that a message always names the argument, the rule and the value received.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+Pair = tuple[int, int]
+Pad4 = tuple[int, int, int, int]
+
+__all__ = [
+    "Pad4",
+    "Pair",
+    "check_choice",
+    "check_positive_int",
+    "fail",
+    "to_padding",
+    "to_pair",
+]
+
+
+def fail(name: str, rule: str, value: Any, *, exc: type[Exception] = ValueError) -> NoReturn:
+    """Raise ``exc`` with the library's one error template."""
+    raise exc(f"`{name}` must be {rule}; received {name}={value!r}")
+
+
+def _as_int(value: Any) -> int | None:
+    """``value`` as an int if it is an integer (Python or numpy, not bool), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _int_tuple(value: Any, name: str, length: int, shape_rule: str) -> tuple[int, ...]:
+    scalar = _as_int(value)
+    if scalar is not None:
+        return (scalar,) * length
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        fail(name, shape_rule, value, exc=TypeError)
+    items = list(value)
+    if len(items) != length:
+        fail(name, shape_rule, value)
+    ints = [_as_int(v) for v in items]
+    if any(v is None for v in ints):
+        fail(name, shape_rule, value, exc=TypeError)
+    return tuple(v for v in ints if v is not None)
+
+
+def to_pair(value: Any, name: str, *, minimum: int = 1) -> Pair:
+    """Normalise an int or a pair of ints to ``(h, w)``, each ``>= minimum``.
+
+    >>> to_pair(3, "kernel_size")
+    (3, 3)
+    >>> to_pair((1, 0), "stride")
+    Traceback (most recent call last):
+    ...
+    ValueError: `stride` must be positive integers; received stride=(1, 0)
+    """
+    out = _int_tuple(value, name, 2, "an int or a pair of ints")
+    if min(out) < minimum:
+        rule = "positive integers" if minimum == 1 else f"integers >= {minimum}"
+        if minimum == 0:
+            rule = "non-negative integers"
+        fail(name, rule, value)
+    return out[0], out[1]
+
+
+def to_padding(value: Any, name: str = "padding", *, allow_strings: bool = True) -> Pad4 | str:
+    """Normalise a padding argument.
+
+    Accepts an int, a pair ``(pad_h, pad_w)``, a 4-tuple ``(top, bottom, left, right)``
+    or, when ``allow_strings``, ``'same'`` / ``'valid'`` (any case). Returns a
+    4-tuple ``(top, bottom, left, right)``, or ``'same'`` (resolved later, when the
+    input size is known, by :func:`omniconv._shapes.resolve_padding`).
+    """
+    rule = "an int, a pair, a 4-tuple (top, bottom, left, right)"
+    if allow_strings:
+        rule += ", 'same' or 'valid'"
+    if isinstance(value, str):
+        low = value.lower()
+        if allow_strings and low == "valid":
+            return (0, 0, 0, 0)
+        if allow_strings and low == "same":
+            return "same"
+        fail(name, rule, value)
+    scalar = _as_int(value)
+    if scalar is not None:
+        pads: tuple[int, ...] = (scalar,) * 4
+    elif isinstance(value, Sequence) and len(value) in (2, 4):
+        items = _int_tuple(value, name, len(value), rule)
+        pads = items if len(items) == 4 else (items[0], items[0], items[1], items[1])
+    elif isinstance(value, Sequence):
+        fail(name, rule, value)
+    else:
+        fail(name, rule, value, exc=TypeError)
+    if min(pads) < 0:
+        fail(name, "non-negative integers", value)
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """An integer >= 1 (Python or numpy integer; not bool)."""
+    out = _as_int(value)
+    if out is None:
+        fail(name, "a positive integer", value, exc=TypeError)
+    if out < 1:
+        fail(name, "a positive integer", value)
+    return out
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """One of ``choices`` (exact, case-sensitive string match)."""
+    if not isinstance(value, str) or value not in choices:
+        rule = "one of " + ", ".join(repr(c) for c in choices)
+        fail(name, rule, value, exc=ValueError if isinstance(value, str) else TypeError)
+    return value

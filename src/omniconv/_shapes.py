@@ -1,0 +1,111 @@
+"""Output-size arithmetic for every op, in one place (the tests use it too).
+
+All sizes are per spatial dimension pairs ``(h, w)``; padding is always the
+resolved 4-tuple ``(top, bottom, left, right)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ._args import Pad4, Pair, fail
+
+__all__ = [
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "deform_mask_channels",
+    "deform_offset_channels",
+    "resolve_padding",
+    "same_padding",
+    "transpose_output_padding",
+]
+
+
+def _extent(kernel: int, dilation: int) -> int:
+    """The span of a dilated kernel: ``d*(k-1) + 1``."""
+    return dilation * (kernel - 1) + 1
+
+
+def conv_output_size(
+    in_size: Sequence[int], kernel: Pair, stride: Pair, padding: Pad4, dilation: Pair
+) -> Pair:
+    """``floor((H + top + bottom - (d*(k-1)+1)) / s) + 1`` per dimension.
+
+    May be <= 0 when the kernel does not fit; callers decide what that means.
+    """
+    h, w = in_size
+    top, bottom, left, right = padding
+    ho = (h + top + bottom - _extent(kernel[0], dilation[0])) // stride[0] + 1
+    wo = (w + left + right - _extent(kernel[1], dilation[1])) // stride[1] + 1
+    return ho, wo
+
+
+def same_padding(in_size: Sequence[int], kernel: Pair, stride: Pair, dilation: Pair) -> Pad4:
+    """TensorFlow-style 'SAME' padding: output ``ceil(H / s)``, extra pad at bottom/right."""
+    pads: list[int] = []
+    for size, k, s, d in zip(in_size, kernel, stride, dilation, strict=True):
+        out = -(-size // s)
+        total = max((out - 1) * s + _extent(k, d) - size, 0)
+        pads += [total // 2, total - total // 2]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+def resolve_padding(
+    padding: Pad4 | str, in_size: Sequence[int], kernel: Pair, stride: Pair, dilation: Pair
+) -> Pad4:
+    """Turn a normalised padding (4-tuple or ``'same'``) into ``(top, bottom, left, right)``."""
+    if padding == "same":
+        return same_padding(in_size, kernel, stride, dilation)
+    assert not isinstance(padding, str)
+    return padding
+
+
+def conv_transpose_output_size(
+    in_size: Sequence[int],
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    output_padding: Pair = (0, 0),
+) -> Pair:
+    """``(H - 1)*s - 2p + d*(k-1) + 1 + output_padding`` per dimension."""
+    out = [
+        (size - 1) * s - 2 * p + _extent(k, d) + op
+        for size, k, s, p, d, op in zip(
+            in_size, kernel, stride, padding, dilation, output_padding, strict=True
+        )
+    ]
+    return out[0], out[1]
+
+
+def transpose_output_padding(
+    in_size: Sequence[int],
+    output_size: Pair,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+) -> Pair:
+    """The ``output_padding`` that gives ``output_size``; each size must lie in
+    ``[infer, infer + stride)`` where ``infer`` is the size with no output padding."""
+    infer = conv_transpose_output_size(in_size, kernel, stride, padding, dilation)
+    for i in range(2):
+        lo, hi = infer[i], infer[i] + stride[i]
+        if not lo <= output_size[i] < hi:
+            rule = (
+                f"within [{infer[0]}, {infer[0] + stride[0] - 1}] x "
+                f"[{infer[1]}, {infer[1] + stride[1] - 1}] (inferred size {infer[0]}x{infer[1]} "
+                f"up to inferred + stride - 1) for input size {tuple(in_size)}"
+            )
+            fail("output_size", rule, output_size)
+    return output_size[0] - infer[0], output_size[1] - infer[1]
+
+
+def deform_offset_channels(deformable_groups: int, kernel: Pair) -> int:
+    """Offset channels: ``2 * dg * kh * kw`` ((dy, dx) per tap per deformable group)."""
+    return 2 * deformable_groups * kernel[0] * kernel[1]
+
+
+def deform_mask_channels(deformable_groups: int, kernel: Pair) -> int:
+    """Mask channels: ``dg * kh * kw``."""
+    return deformable_groups * kernel[0] * kernel[1]

@@ -1,0 +1,113 @@
+r"""2-D cross-correlation with every padding form and both layouts.
+
+.. math::
+
+    \text{out}(n, o, y, x) = b_o + \sum_{c \in \text{group}(o)} \sum_{i, j}
+        w_{o, c, i, j} \; \tilde{x}_{n, c}(y s_h + i d_h, \; x s_w + j d_w)
+
+where :math:`\tilde{x}` is the input padded by ``(top, bottom, left, right)`` with
+``padding_mode`` (``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``, the
+:func:`torch.nn.functional.pad` modes). Output size per dimension:
+``(H + top + bottom - d(k-1) - 1) // s + 1``.
+
+``padding='same'`` is TensorFlow's rule: the output is ``ceil(H / s)`` and the total
+padding ``max((out-1)s + d(k-1) + 1 - H, 0)`` is split with the odd pixel at the
+bottom/right; ``'valid'`` is no padding.
+
+``layout='NHWC'`` takes input ``(N, H, W, C)`` and MXNet's weight layout
+``(O, kh, kw, I/groups)`` and returns ``(N, H, W, O)``. These are permuted *views* into
+channels_last tensors, so nothing is copied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from .. import kernels
+from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
+from .._shapes import conv_output_size, resolve_padding
+from ._checks import check_float_tensor, check_like, check_shape
+
+__all__ = ["LAYOUTS", "PADDING_MODES", "conv2d"]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    layout: str = "NCHW",
+) -> Tensor:
+    """2-D convolution (cross-correlation); see the module docstring for the math.
+
+    Args:
+        input: ``(N, C_in, H, W)``, or ``(N, H, W, C_in)`` for ``layout='NHWC'``.
+        weight: ``(C_out, C_in/groups, kh, kw)``, or ``(C_out, kh, kw, C_in/groups)`` for NHWC.
+        bias: ``(C_out,)`` or None.
+        stride, dilation: an int or a pair.
+        padding: an int, a pair ``(h, w)``, a 4-tuple ``(top, bottom, left, right)``,
+            ``'same'`` or ``'valid'``.
+        groups: splits input and output channels into contiguous groups.
+        padding_mode: ``'zeros' | 'reflect' | 'replicate' | 'circular'``.
+        layout: ``'NCHW'`` or ``'NHWC'``.
+    """
+    input = check_float_tensor(input, "input", 4)
+    weight = check_float_tensor(weight, "weight", 4)
+    check_like(weight, "weight", input, "input")
+    stride_ = to_pair(stride, "stride")
+    dilation_ = to_pair(dilation, "dilation")
+    pad = to_padding(padding)
+    groups = check_positive_int(groups, "groups")
+    check_choice(padding_mode, "padding_mode", PADDING_MODES)
+    check_choice(layout, "layout", LAYOUTS)
+    if layout == "NHWC":
+        # (N, H, W, C) -> (N, C, H, W) and OHWI -> OIHW, as channels_last views
+        input = input.permute(0, 3, 1, 2)
+        weight = weight.permute(0, 3, 1, 2)
+
+    _, c_in, h, w = input.shape
+    c_out, c_per_group, kh, kw = weight.shape
+    if c_in != c_per_group * groups:
+        fail(
+            "input channels",
+            f"weight's C_in/groups ({c_per_group}) * groups ({groups}) = {c_per_group * groups}",
+            c_in,
+        )
+    if c_out % groups:
+        fail("weight.shape[0]", f"divisible by groups={groups}", c_out)
+    if bias is not None:
+        bias = check_float_tensor(bias, "bias", 1)
+        check_like(bias, "bias", input, "input")
+        check_shape(bias, "bias", (c_out,), "C_out")
+    pad4 = resolve_padding(pad, (h, w), (kh, kw), stride_, dilation_)
+    ho, wo = conv_output_size((h, w), (kh, kw), stride_, pad4, dilation_)
+    if ho < 1 or wo < 1:
+        fail(
+            "input.shape",
+            f"large enough for a {kh}x{kw} kernel with stride={stride_}, padding={pad4}, "
+            f"dilation={dilation_} (output would be {ho}x{wo})",
+            tuple(input.shape),
+        )
+    if padding_mode in ("reflect", "circular"):
+        limit, rule = (h, w), "smaller than" if padding_mode == "reflect" else "at most"
+        over = max(pad4[:2]) >= h or max(pad4[2:]) >= w
+        if padding_mode == "circular":
+            over = max(pad4[:2]) > h or max(pad4[2:]) > w
+        if over:
+            fail(
+                "padding",
+                f"{rule} the input size {limit} for padding_mode={padding_mode!r}",
+                padding,
+            )
+
+    out = kernels.conv2d_nchw(input, weight, bias, stride_, pad4, dilation_, groups, padding_mode)
+    return out.permute(0, 2, 3, 1) if layout == "NHWC" else out

@@ -1,0 +1,99 @@
+r"""2-D transposed convolution (the gradient of :func:`conv2d` with respect to its input).
+
+Every input pixel ``x[n, c, y, x]`` adds ``x * w[c, o, i, j]`` into the output at
+``(y s_h - p_h + i d_h, x s_w - p_w + j d_w)`` for each output channel ``o`` of its group;
+weight ``(C_in, C_out/groups, kh, kw)``. Output size per dimension:
+
+.. math::
+
+    \text{infer} = (H - 1) s - 2p + d (k - 1) + 1, \qquad
+    H_{out} = \text{infer} + \text{output\_padding}
+
+``output_size`` (Paddle's argument, and ``torch.nn.ConvTranspose2d.forward``'s) picks
+``H_out`` directly; it must satisfy ``infer <= H_out < infer + stride``, the extra
+rows/columns being at the bottom/right.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from .. import kernels
+from .._args import check_positive_int, fail, to_pair
+from .._shapes import conv_transpose_output_size, transpose_output_padding
+from ._checks import check_float_tensor, check_like, check_shape
+
+__all__ = ["conv_transpose2d"]
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+    output_size: Any = None,
+) -> Tensor:
+    """2-D transposed convolution; see the module docstring for the math.
+
+    Args:
+        input: ``(N, C_in, H, W)``.
+        weight: ``(C_in, C_out/groups, kh, kw)``.
+        bias: ``(C_out,)`` or None.
+        stride, padding, dilation: an int or a pair (padding symmetric, >= 0).
+        output_padding: an int or a pair, each smaller than stride or dilation.
+        groups: a positive int dividing C_in.
+        output_size: None, an int or a pair ``(H_out, W_out)`` (a longer sequence is taken
+            as a full shape and its last two entries used); excludes ``output_padding``.
+    """
+    input = check_float_tensor(input, "input", 4)
+    weight = check_float_tensor(weight, "weight", 4)
+    check_like(weight, "weight", input, "input")
+    stride_ = to_pair(stride, "stride")
+    padding_ = to_pair(padding, "padding", minimum=0)
+    dilation_ = to_pair(dilation, "dilation")
+    out_pad = to_pair(output_padding, "output_padding", minimum=0)
+    groups = check_positive_int(groups, "groups")
+
+    _, c_in, h, w = input.shape
+    if weight.shape[0] != c_in:
+        fail("weight.shape[0]", f"the input channels C_in={c_in}", weight.shape[0])
+    if c_in % groups:
+        fail("groups", f"a divisor of the input channels C_in={c_in}", groups)
+    kernel = (weight.shape[2], weight.shape[3])
+    c_out = weight.shape[1] * groups
+    if bias is not None:
+        bias = check_float_tensor(bias, "bias", 1)
+        check_like(bias, "bias", input, "input")
+        check_shape(bias, "bias", (c_out,), "weight.shape[1] * groups")
+    if output_size is not None:
+        if out_pad != (0, 0):
+            fail("output_padding", "0 when output_size is given", output_padding)
+        if isinstance(output_size, list | tuple) and len(output_size) > 2:
+            output_size = tuple(output_size)[-2:]
+        size = to_pair(output_size, "output_size")
+        out_pad = transpose_output_padding((h, w), size, kernel, stride_, padding_, dilation_)
+    else:
+        for i in range(2):
+            if out_pad[i] >= max(stride_[i], dilation_[i]):
+                fail(
+                    "output_padding",
+                    f"smaller than stride or dilation (stride={stride_}, dilation={dilation_})",
+                    output_padding,
+                )
+    ho, wo = conv_transpose_output_size((h, w), kernel, stride_, padding_, dilation_, out_pad)
+    if ho < 1 or wo < 1:
+        fail(
+            "input.shape",
+            f"large enough for a positive output with padding={padding_} (output would be "
+            f"{ho}x{wo})",
+            tuple(input.shape),
+        )
+    return kernels.conv_transpose2d_nchw(
+        input, weight, bias, stride_, padding_, out_pad, groups, dilation_
+    )

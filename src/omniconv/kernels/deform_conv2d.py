@@ -1,0 +1,96 @@
+"""The ``omniconv::deform_conv2d`` custom op: one registration, kernels chosen inside.
+
+Registering through :mod:`torch.library` (with a fake implementation and autograd)
+makes the op opaque to ``torch.compile`` / ``torch.export`` tracing, so traced graphs
+keep one node per deformable conv whatever kernel runs it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import deform_torch
+
+__all__ = ["deform_conv2d"]
+
+
+@torch.library.custom_op("omniconv::deform_conv2d", mutates_args=())
+def deform_conv2d(
+    input: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    bias: Tensor,
+    stride_h: int,
+    stride_w: int,
+    pad_h: int,
+    pad_w: int,
+    dil_h: int,
+    dil_w: int,
+    use_mask: bool,
+    im2col_step: int,
+) -> Tensor:
+    """Kernel entry point; arguments are already validated by the functional."""
+    return deform_torch.deform_conv2d_forward(
+        input, weight, offset, mask, bias,
+        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step,
+    )  # fmt: skip
+
+
+@deform_conv2d.register_fake
+def _(input, weight, offset, mask, bias, *args):  # type: ignore[no-untyped-def]
+    return input.new_empty((input.shape[0], weight.shape[0], offset.shape[2], offset.shape[3]))
+
+
+@torch.library.custom_op("omniconv::deform_conv2d_backward", mutates_args=())
+def deform_conv2d_backward(
+    grad_out: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    bias: Tensor,
+    stride_h: int,
+    stride_w: int,
+    pad_h: int,
+    pad_w: int,
+    dil_h: int,
+    dil_w: int,
+    use_mask: bool,
+    im2col_step: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Gradients for (input, weight, offset, mask, bias)."""
+    return deform_torch.deform_conv2d_backward(
+        grad_out, input, weight, offset, mask, bias,
+        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step,
+    )  # fmt: skip
+
+
+@deform_conv2d_backward.register_fake
+def _(grad_out, input, weight, offset, mask, bias, *args):  # type: ignore[no-untyped-def]
+    return (
+        torch.empty_like(input, memory_format=torch.contiguous_format),
+        torch.empty_like(weight, memory_format=torch.contiguous_format),
+        torch.empty_like(offset, memory_format=torch.contiguous_format),
+        torch.empty_like(mask, memory_format=torch.contiguous_format),
+        torch.empty_like(bias, memory_format=torch.contiguous_format),
+    )
+
+
+def _setup_context(ctx, inputs, output):  # type: ignore[no-untyped-def]
+    input, weight, offset, mask, bias, *params = inputs
+    ctx.save_for_backward(input, weight, offset, mask, bias)
+    ctx.params = params
+
+
+def _backward(ctx, grad_out):  # type: ignore[no-untyped-def]
+    input, weight, offset, mask, bias = ctx.saved_tensors
+    use_mask = ctx.params[6]
+    gi, gw, go, gm, gb = deform_conv2d_backward(
+        grad_out, input, weight, offset, mask, bias, *ctx.params
+    )
+    return (gi, gw, go, gm if use_mask else None, gb) + (None,) * len(ctx.params)
+
+
+deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
