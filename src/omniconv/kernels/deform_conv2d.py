@@ -39,7 +39,7 @@ def deform_conv2d(
 
 
 @deform_conv2d.register_fake
-def _(input, weight, offset, mask, bias, *args):  # type: ignore[no-untyped-def]
+def _(input, weight, offset, mask, bias, *args):
     return input.new_empty((input.shape[0], weight.shape[0], offset.shape[2], offset.shape[3]))
 
 
@@ -68,7 +68,7 @@ def deform_conv2d_backward(
 
 
 @deform_conv2d_backward.register_fake
-def _(grad_out, input, weight, offset, mask, bias, *args):  # type: ignore[no-untyped-def]
+def _(grad_out, input, weight, offset, mask, bias, *args):
     return (
         torch.empty_like(input, memory_format=torch.contiguous_format),
         torch.empty_like(weight, memory_format=torch.contiguous_format),
@@ -78,13 +78,13 @@ def _(grad_out, input, weight, offset, mask, bias, *args):  # type: ignore[no-un
     )
 
 
-def _setup_context(ctx, inputs, output):  # type: ignore[no-untyped-def]
+def _setup_context(ctx, inputs, output):
     input, weight, offset, mask, bias, *params = inputs
     ctx.save_for_backward(input, weight, offset, mask, bias)
     ctx.params = params
 
 
-def _backward(ctx, grad_out):  # type: ignore[no-untyped-def]
+def _backward(ctx, grad_out):
     input, weight, offset, mask, bias = ctx.saved_tensors
     use_mask = ctx.params[6]
     gi, gw, go, gm, gb = deform_conv2d_backward(

@@ -26,7 +26,7 @@ __all__ = ["deform_conv2d_backward", "deform_conv2d_forward"]
 
 
 class _Corner(NamedTuple):
-    index: Tensor  # (n, dg, 1, K*L) int64 flat index into H*W (clamped, always valid)
+    flat: Tensor  # (n, dg, 1, K*L) int64 flat index into H*W (clamped, always valid)
     weight: Tensor  # (n, dg, 1, K*L) bilinear weight, 0 where the corner is off-image
     dh: Tensor  # d weight / d h (0 where the corner is off-image)
     dw: Tensor  # d weight / d w
@@ -108,11 +108,11 @@ def _columns(
 ) -> Tensor:
     """``mask * bilinear`` for every channel, tap and output pixel: (n, C, K*L)."""
     n, c = x.shape[:2]
-    dg = corners[0].index.shape[1]
+    dg = corners[0].flat.shape[1]
     xg = x.reshape(n, dg, c // dg, -1)
     col = None
     for cor in corners:
-        term = _gather(xg, cor.index) * cor.weight
+        term = _gather(xg, cor.flat) * cor.weight
         col = term if col is None else col + term
     assert col is not None
     if mask is not None:
@@ -209,13 +209,13 @@ def deform_conv2d_backward(
         gx = grad_input[s:e].view(m, dg, cg, height * width)
         gh = gw = gm = None
         for cor in corners:
-            v = (_gather(xg, cor.index) * gcol).sum(2, keepdim=True)  # (m, dg, 1, KL)
+            v = (_gather(xg, cor.flat) * gcol).sum(2, keepdim=True)  # (m, dg, 1, KL)
             th, tw, tm = v * cor.dh, v * cor.dw, v * cor.weight
             gh = th if gh is None else gh + th
             gw = tw if gw is None else gw + tw
             gm = tm if gm is None else gm + tm
             coef = cor.weight if mk is None else cor.weight * mk
-            gx.scatter_add_(3, cor.index.expand(-1, -1, cg, -1), gcol * coef)
+            gx.scatter_add_(3, cor.flat.expand(-1, -1, cg, -1), gcol * coef)
         assert gh is not None and gw is not None and gm is not None
         if mk is not None:
             gh = gh * mk

@@ -1,0 +1,180 @@
+"""``DeformConv2d`` (offsets and mask given) and ``DeformConv2dPack`` (predicts them)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import functional as F
+from .._args import check_positive_int, fail, to_pair
+from .._shapes import deform_mask_channels, deform_offset_channels
+from .conv import Conv2d
+
+__all__ = ["DeformConv2d", "DeformConv2dPack"]
+
+
+class DeformConv2d(nn.Module):
+    """Deformable convolution; see :func:`omniconv.functional.deform_conv2d` for the math.
+
+    ``forward(x, offset, mask=None)``: ``offset`` ``(N, 2*dg*kh*kw, H_out, W_out)``,
+    ``mask`` ``(N, dg*kh*kw, H_out, W_out)``, required when ``modulated`` (DCNv2) and
+    refused otherwise (DCNv1).
+
+    Args:
+        in_channels, out_channels: channel counts; ``in_channels`` divisible by
+            ``groups`` and by ``deformable_groups``.
+        kernel_size, stride, padding, dilation: an int or a pair (padding symmetric).
+        groups: convolution groups. deformable_groups: offset groups, each a contiguous
+            block of input channels.
+        bias: add a learnable bias. modulated: DCNv2 (with mask) or DCNv1.
+        im2col_step: images sampled at a time (memory bound only; same result).
+
+    Initialisation: PyTorch's (as ``torch.nn.Conv2d`` and ``torchvision.ops.DeformConv2d``):
+    weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), ``fan_in = C_in/groups*kh*kw``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        deformable_groups: int = 1,
+        bias: bool = True,
+        modulated: bool = True,
+        im2col_step: int = 64,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.out_channels = check_positive_int(out_channels, "out_channels")
+        self.kernel_size = to_pair(kernel_size, "kernel_size")
+        self.stride = to_pair(stride, "stride")
+        self.padding = to_pair(padding, "padding", minimum=0)
+        self.dilation = to_pair(dilation, "dilation")
+        self.groups = check_positive_int(groups, "groups")
+        self.deformable_groups = check_positive_int(deformable_groups, "deformable_groups")
+        self.modulated = bool(modulated)
+        self.im2col_step = check_positive_int(im2col_step, "im2col_step")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if value % self.groups:
+                fail(name, f"divisible by groups={self.groups}", value)
+        if self.in_channels % self.deformable_groups:
+            fail(
+                "in_channels",
+                f"divisible by deformable_groups={self.deformable_groups}",
+                in_channels,
+            )
+        kh, kw = self.kernel_size
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels // self.groups, kh, kw, **factory)
+        )
+        if bias:
+            self.bias: nn.Parameter | None = nn.Parameter(torch.empty(out_channels, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * self.weight.shape[2] * self.weight.shape[3]
+            bound = 1 / math.sqrt(fan_in)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    @property
+    def offset_channels(self) -> int:
+        return deform_offset_channels(self.deformable_groups, self.kernel_size)
+
+    @property
+    def mask_channels(self) -> int:
+        return deform_mask_channels(self.deformable_groups, self.kernel_size)
+
+    def _conv_forward(
+        self,
+        input: Tensor,
+        offset: Tensor,
+        mask: Tensor | None,
+        weight: Tensor,
+        bias: Tensor | None,
+    ) -> Tensor:
+        if (
+            isinstance(offset, Tensor)
+            and offset.dim() == 4
+            and offset.shape[1] != self.offset_channels
+        ):
+            fail(
+                "offset.shape[1]",
+                f"2*deformable_groups*kh*kw = {self.offset_channels}",
+                offset.shape[1],
+            )
+        if self.modulated and mask is None:
+            fail("mask", "a tensor when modulated=True (DCNv2)", None, exc=TypeError)
+        if not self.modulated and mask is not None:
+            fail("mask", "None when modulated=False (DCNv1)", type(mask).__name__, exc=TypeError)
+        return F.deform_conv2d(
+            input, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
+            self.im2col_step,
+        )  # fmt: skip
+
+    def forward(self, input: Tensor, offset: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self._conv_forward(input, offset, mask, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        for name, default in (
+            ("stride", (1, 1)),
+            ("padding", (0, 0)),
+            ("dilation", (1, 1)),
+            ("groups", 1),
+            ("deformable_groups", 1),
+            ("modulated", True),
+            ("im2col_step", 64),
+        ):
+            value = getattr(self, name)
+            if value != default:
+                s += f", {name}={value!r}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class DeformConv2dPack(DeformConv2d):
+    """:class:`DeformConv2d` that predicts its own offsets (and mask) from the input.
+
+    ``conv_offset`` (a :class:`Conv2d` with the same kernel, stride, padding and dilation)
+    outputs ``2*dg*kh*kw`` offset channels (the functional's layout) followed, when
+    ``modulated``, by ``dg*kh*kw`` mask logits; the mask is ``2 * sigmoid(logits)``,
+    in ``(0, 2)``. ``conv_offset`` starts at zero, so a fresh layer samples every tap
+    at its grid point with mask exactly 1: it computes what a :class:`Conv2d` with the
+    same weight and bias computes, and learns the deformation from there.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        out = self.offset_channels + (self.mask_channels if self.modulated else 0)
+        self.conv_offset = Conv2d(
+            self.in_channels, out, self.kernel_size, self.stride, self.padding, self.dilation,
+            device=self.weight.device, dtype=self.weight.dtype,
+        )  # fmt: skip
+        self.init_offset()
+
+    def init_offset(self) -> None:
+        """Zero the offset/mask predictor (offset 0, mask 1)."""
+        nn.init.zeros_(self.conv_offset.weight)
+        if self.conv_offset.bias is not None:
+            nn.init.zeros_(self.conv_offset.bias)
+
+    def forward(self, input: Tensor) -> Tensor:  # type: ignore[override]
+        out = self.conv_offset(input)
+        offset = out[:, : self.offset_channels]
+        mask = 2 * torch.sigmoid(out[:, self.offset_channels :]) if self.modulated else None
+        return self._conv_forward(input, offset, mask, self.weight, self.bias)

@@ -1,0 +1,101 @@
+"""``ImgConvGroup``: Paddle's ``img_conv_group`` block (seed 000) with PyTorch conventions."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from .._args import check_choice, check_positive_int, fail, to_pair
+from ._activation import get_activation
+from .conv import Conv2d
+
+__all__ = ["ImgConvGroup"]
+
+_DROP_EPS = 1e-5  # Paddle adds a dropout only when |p| > 1e-5
+
+
+def _per_layer(value: Any, name: str, count: int) -> list[Any]:
+    """A ``list`` is per layer (its length must be the layer count); anything else
+    (an int, a pair tuple, a str, ...) is one value for every layer."""
+    if isinstance(value, list):
+        if len(value) != count:
+            fail(name, f"one value or a list of {count} (one per layer)", value)
+        return value
+    return [value] * count
+
+
+class ImgConvGroup(nn.Sequential):
+    """A stack of conv(+bias) → [BN] → act → [dropout] layers followed by one pool.
+
+    Per layer ``i``: ``conv{i}`` (stride 1, with bias), then, without batch norm,
+    the activation; with batch norm, ``bn{i}`` then the activation, then a dropout
+    only if ``|conv_batchnorm_drop_rate[i]| > 1e-5``. Finally one ``pool``
+    (``'max'`` or ``'avg'``, no padding, ``pool_stride`` default 1 as in Paddle).
+
+    Per-layer arguments (``conv_padding``, ``conv_filter_size``, ``conv_with_batchnorm``,
+    ``conv_batchnorm_drop_rate``) take one value for every layer or a ``list`` with one
+    value per layer; a tuple is one value (e.g. a ``(h, w)`` pair).
+
+    PyTorch conventions: BatchNorm2d and Dropout as in torch (momentum 0.1 on the new
+    value, unbiased running variance, inverted dropout); PyTorch's default
+    initialisation. State-dict keys: ``conv{i}.weight``, ``conv{i}.bias``, then
+    ``bn{i}.*``, in layer order. ``in_channels`` of 0/None is inferred at the first call.
+    """
+
+    def __init__(
+        self,
+        in_channels: int | None,
+        conv_num_filter: Sequence[int],
+        pool_size: Any,
+        conv_padding: Any = 1,
+        conv_filter_size: Any = 3,
+        conv_act: Any = None,
+        conv_with_batchnorm: Any = False,
+        conv_batchnorm_drop_rate: Any = 0.0,
+        pool_stride: Any = 1,
+        pool_type: str = "max",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(conv_num_filter, str) or not isinstance(conv_num_filter, Sequence):
+            fail("conv_num_filter", "a list or tuple of ints", conv_num_filter, exc=TypeError)
+        if not conv_num_filter:
+            fail("conv_num_filter", "a non-empty list of ints", conv_num_filter)
+        filters = [check_positive_int(f, "conv_num_filter") for f in conv_num_filter]
+        n = len(filters)
+        paddings = _per_layer(conv_padding, "conv_padding", n)
+        sizes = _per_layer(conv_filter_size, "conv_filter_size", n)
+        with_bn = _per_layer(conv_with_batchnorm, "conv_with_batchnorm", n)
+        rates = _per_layer(conv_batchnorm_drop_rate, "conv_batchnorm_drop_rate", n)
+        check_choice(pool_type, "pool_type", ("max", "avg"))
+        pool_size_ = to_pair(pool_size, "pool_size")
+        pool_stride_ = to_pair(pool_stride, "pool_stride")
+        for rate in rates:
+            if not isinstance(rate, numbers.Real) or isinstance(rate, bool):
+                fail("conv_batchnorm_drop_rate", "a number in [0, 1]", rate, exc=TypeError)
+            if abs(float(rate)) > _DROP_EPS and not 0 <= float(rate) <= 1:
+                fail("conv_batchnorm_drop_rate", "in [0, 1]", rate)
+        get_activation(conv_act, "conv_act")  # validate once, before building anything
+
+        factory = {"device": device, "dtype": dtype}
+        channels = in_channels
+        for i, (out, pad, size, bn, rate) in enumerate(
+            zip(filters, paddings, sizes, with_bn, rates, strict=True)
+        ):
+            self.add_module(
+                f"conv{i}", Conv2d(channels, out, size, padding=pad, bias=True, **factory)
+            )
+            if bn:
+                self.add_module(f"bn{i}", nn.BatchNorm2d(out, **factory))
+            act = get_activation(conv_act, "conv_act")
+            if act is not None:
+                self.add_module(f"act{i}", act)
+            if bn and abs(rate) > _DROP_EPS:
+                self.add_module(f"drop{i}", nn.Dropout(float(rate)))
+            channels = out
+        pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d
+        self.add_module("pool", pool_cls(pool_size_, pool_stride_))
