@@ -1,0 +1,75 @@
+"""The deformable conv is a registered torch.library custom op that tracing keeps whole."""
+
+import pytest
+import torch
+
+import omniconv.functional as OF
+
+OP = torch.ops.omniconv.deform_conv2d.default
+BACKWARD = torch.ops.omniconv.deform_conv2d_backward.default
+
+
+def _args(use_mask, dtype=torch.float64, n=2, requires_grad=True):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 6, 7, 6, dtype=dtype, generator=g)
+    w = torch.randn(4, 3, 3, 2, dtype=dtype, generator=g)
+    off = 1.5 * torch.randn(n, 2 * 3 * 6, 3, 5, dtype=dtype, generator=g)
+    mask = torch.rand(n, 3 * 6, 3, 5, dtype=dtype, generator=g) if use_mask else x.new_empty(0)
+    b = torch.randn(4, dtype=dtype, generator=g)
+    tensors = [x, w, off, mask, b]
+    if requires_grad:
+        for t in tensors[:3] + ([mask] if use_mask else []) + [b]:
+            t.requires_grad_()
+    return (*tensors, 2, 1, 1, 0, 2, 1, use_mask, 64)
+
+
+@pytest.mark.parametrize("use_mask", [True, False])
+def test_opcheck_forward(use_mask):
+    # schema, fake (meta) implementation, autograd registration, aot_dispatch
+    torch.library.opcheck(OP, _args(use_mask))
+
+
+def test_opcheck_backward():
+    x, w, off, mask, b, *params = _args(True, requires_grad=False)
+    grad_out = torch.randn(2, 4, 3, 5, dtype=torch.float64)
+    torch.library.opcheck(BACKWARD, (grad_out, x, w, off, mask, b, *params))
+
+
+def test_fake_tensor_shape_inference_on_meta_device():
+    x = torch.empty(3, 6, 7, 6, device="meta")
+    w = torch.empty(4, 3, 3, 2, device="meta")
+    off = torch.empty(3, 36, 3, 5, device="meta")
+    mask = torch.empty(3, 18, 3, 5, device="meta")
+    out = OF.deform_conv2d(x, off, w, None, (2, 1), (1, 0), (2, 1), mask)
+    assert out.device.type == "meta" and out.shape == (3, 4, 3, 5)
+
+
+def test_compile_fullgraph_forward_and_backward_match_eager():
+    x, w, off, mask, b, *_ = _args(True, dtype=torch.float32)
+
+    def f(x, off, w, b, mask):
+        return OF.deform_conv2d(x, off, w, b, (2, 1), (1, 0), (2, 1), mask)
+
+    eager = f(x, off, w, b, mask)
+    grads_eager = torch.autograd.grad(eager.square().sum(), (x, off, w, b, mask))
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    out = compiled(x, off, w, b, mask)
+    grads = torch.autograd.grad(out.square().sum(), (x, off, w, b, mask))
+    torch.testing.assert_close(out, eager)
+    for a, e in zip(grads, grads_eager, strict=True):
+        torch.testing.assert_close(a, e)
+
+
+def test_export_keeps_one_deform_node():
+    class M(torch.nn.Module):
+        def forward(self, x, off, w, mask):
+            return OF.deform_conv2d(x, off, w, None, 1, 1, 1, mask)
+
+    x = torch.randn(1, 4, 6, 6)
+    w = torch.randn(5, 4, 3, 3)
+    off = torch.randn(1, 18, 6, 6)
+    mask = torch.rand(1, 9, 6, 6)
+    ep = torch.export.export(M(), (x, off, w, mask))
+    targets = [n.target for n in ep.graph.nodes if n.op == "call_function"]
+    assert targets.count(OP) == 1
+    torch.testing.assert_close(ep.module()(x, off, w, mask), M()(x, off, w, mask))
