@@ -25,12 +25,25 @@ __all__ = [
     "fail",
     "to_padding",
     "to_pair",
+    "type_name",
 ]
 
 
 def fail(name: str, rule: str, value: Any, *, exc: type[Exception] = ValueError) -> NoReturn:
     """Raise ``exc`` with the library's one error template."""
     raise exc(f"`{name}` must be {rule}; received {name}={value!r}")
+
+
+class _TypeName(str):
+    """Shows as ``<list>`` in a message: the type of a value that was not shown."""
+
+    def __repr__(self) -> str:
+        return f"<{self}>"
+
+
+def type_name(value: Any) -> str:
+    """A value's type name, for messages about values of the wrong type."""
+    return _TypeName(type(value).__name__)
 
 
 def _as_int(value: Any) -> int | None:

@@ -7,9 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._args import fail
+from .._args import fail, type_name
 
-__all__ = ["check_float_tensor", "check_like", "check_shape"]
+__all__ = ["check_float_tensor", "check_like", "check_shape", "check_weight"]
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -17,11 +17,19 @@ _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def check_float_tensor(value: Any, name: str, ndim: int) -> Tensor:
     """A floating-point tensor with ``ndim`` dimensions."""
     if not isinstance(value, Tensor):
-        fail(name, "a torch.Tensor", type(value).__name__, exc=TypeError)
+        fail(name, "a torch.Tensor", type_name(value), exc=TypeError)
     if value.dtype not in _FLOAT_DTYPES:
         fail(f"{name}.dtype", "a floating-point dtype", value.dtype, exc=TypeError)
     if value.dim() != ndim:
         fail(f"{name}.shape", f"{ndim}-D", tuple(value.shape))
+    return value
+
+
+def check_weight(value: Any, name: str = "weight") -> Tensor:
+    """A 4-D floating-point weight with no zero-size dimension."""
+    value = check_float_tensor(value, name, 4)
+    if 0 in value.shape:
+        fail(f"{name}.shape", "non-empty in every dimension", tuple(value.shape))
     return value
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 from .. import kernels
 from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
 from .._shapes import conv_output_size, resolve_padding
-from ._checks import check_float_tensor, check_like, check_shape
+from ._checks import check_float_tensor, check_like, check_shape, check_weight
 
 __all__ = ["LAYOUTS", "PADDING_MODES", "conv2d"]
 
@@ -61,7 +61,7 @@ def conv2d(
         layout: ``'NCHW'`` or ``'NHWC'``.
     """
     input = check_float_tensor(input, "input", 4)
-    weight = check_float_tensor(weight, "weight", 4)
+    weight = check_weight(weight)
     check_like(weight, "weight", input, "input")
     stride_ = to_pair(stride, "stride")
     dilation_ = to_pair(dilation, "dilation")

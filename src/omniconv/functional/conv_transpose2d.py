@@ -23,7 +23,7 @@ from torch import Tensor
 from .. import kernels
 from .._args import check_positive_int, fail, to_pair
 from .._shapes import conv_transpose_output_size, transpose_output_padding
-from ._checks import check_float_tensor, check_like, check_shape
+from ._checks import check_float_tensor, check_like, check_shape, check_weight
 
 __all__ = ["conv_transpose2d"]
 
@@ -52,7 +52,7 @@ def conv_transpose2d(
             as a full shape and its last two entries used); excludes ``output_padding``.
     """
     input = check_float_tensor(input, "input", 4)
-    weight = check_float_tensor(weight, "weight", 4)
+    weight = check_weight(weight)
     check_like(weight, "weight", input, "input")
     stride_ = to_pair(stride, "stride")
     padding_ = to_pair(padding, "padding", minimum=0)

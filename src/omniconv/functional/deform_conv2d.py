@@ -39,7 +39,7 @@ from torch import Tensor
 from .. import kernels
 from .._args import check_positive_int, fail, to_pair
 from .._shapes import conv_output_size, deform_mask_channels, deform_offset_channels
-from ._checks import check_float_tensor, check_like, check_shape
+from ._checks import check_float_tensor, check_like, check_shape, check_weight
 
 __all__ = ["deform_conv2d"]
 
@@ -75,7 +75,7 @@ def deform_conv2d(
     """
     input = check_float_tensor(input, "input", 4)
     offset = check_float_tensor(offset, "offset", 4)
-    weight = check_float_tensor(weight, "weight", 4)
+    weight = check_weight(weight)
     check_like(offset, "offset", input, "input")
     check_like(weight, "weight", input, "input")
     stride_ = to_pair(stride, "stride")
@@ -86,7 +86,7 @@ def deform_conv2d(
     n, c_in, h, w = input.shape
     c_out, c_per_group, kh, kw = weight.shape
     kernel = (kh, kw)
-    if c_per_group < 1 or c_in % c_per_group:
+    if c_in % c_per_group:
         fail("weight.shape[1]", f"a divisor of the input channels C_in={c_in}", c_per_group)
     groups = c_in // c_per_group
     if c_out % groups:

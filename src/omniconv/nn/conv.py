@@ -17,7 +17,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
 
 from .. import functional as F
-from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
+from .._args import check_choice, check_positive_int, fail, to_padding, to_pair, type_name
 from ..functional.conv2d import LAYOUTS, PADDING_MODES
 from ._activation import get_activation
 
@@ -91,12 +91,14 @@ class _ConvBase(nn.Module):
         factory = {"device": device, "dtype": dtype}
         if deferred:
             self.weight = UninitializedParameter(**factory)
-            self.bias = UninitializedParameter(**factory) if bias else None
         else:
             self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory))
-            self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
-        if self.bias is None:
+        if not bias:
             self.register_parameter("bias", None)
+        elif deferred:
+            self.bias = UninitializedParameter(**factory)
+        else:
+            self.bias = nn.Parameter(torch.empty(self.out_channels, **factory))
         self.activation = get_activation(activation)
         self.reset_parameters()
 
@@ -154,8 +156,10 @@ class _LazyConvMixin(LazyModuleMixin):
     def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:
         if not self.has_uninitialized_params():  # type: ignore[misc]
             return
-        if not isinstance(input, Tensor) or input.dim() != 4:
-            fail("input", "a 4-D tensor", getattr(input, "shape", input), exc=TypeError)
+        if not isinstance(input, Tensor):
+            fail("input", "a torch.Tensor", type_name(input), exc=TypeError)
+        if input.dim() != 4:
+            fail("input.shape", "4-D", tuple(input.shape))
         c = input.shape[-1] if self.layout == "NHWC" else input.shape[1]
         if c % self.groups:
             fail("input channels", f"divisible by groups={self.groups}", c)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import functional as F
-from .._args import check_positive_int, fail, to_pair
+from .._args import check_positive_int, fail, to_pair, type_name
 from .._shapes import deform_mask_channels, deform_offset_channels
 from .conv import Conv2d
 
@@ -106,6 +106,8 @@ class DeformConv2d(nn.Module):
         weight: Tensor,
         bias: Tensor | None,
     ) -> Tensor:
+        if isinstance(input, Tensor) and input.dim() == 4 and input.shape[1] != self.in_channels:
+            fail("input.shape[1]", f"in_channels={self.in_channels}", input.shape[1])
         if (
             isinstance(offset, Tensor)
             and offset.dim() == 4
@@ -119,7 +121,7 @@ class DeformConv2d(nn.Module):
         if self.modulated and mask is None:
             fail("mask", "a tensor when modulated=True (DCNv2)", None, exc=TypeError)
         if not self.modulated and mask is not None:
-            fail("mask", "None when modulated=False (DCNv1)", type(mask).__name__, exc=TypeError)
+            fail("mask", "None when modulated=False (DCNv1)", type_name(mask), exc=TypeError)
         return F.deform_conv2d(
             input, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
             self.im2col_step,

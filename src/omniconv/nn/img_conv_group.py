@@ -6,9 +6,9 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
-from .._args import check_choice, check_positive_int, fail, to_pair
+from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
 from ._activation import get_activation
 from .conv import Conv2d
 
@@ -17,14 +17,15 @@ __all__ = ["ImgConvGroup"]
 _DROP_EPS = 1e-5  # Paddle adds a dropout only when |p| > 1e-5
 
 
-def _per_layer(value: Any, name: str, count: int) -> list[Any]:
-    """A ``list`` is per layer (its length must be the layer count); anything else
-    (an int, a pair tuple, a str, ...) is one value for every layer."""
+def _per_layer(value: Any, name: str, count: int) -> list[tuple[str, Any]]:
+    """``(name, value)`` per layer. A ``list`` is per layer (its length must be the layer
+    count; its items are named ``name[i]``); anything else (an int, a pair tuple, a
+    str, ...) is one value for every layer."""
     if isinstance(value, list):
         if len(value) != count:
             fail(name, f"one value or a list of {count} (one per layer)", value)
-        return value
-    return [value] * count
+        return [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    return [(name, value)] * count
 
 
 class ImgConvGroup(nn.Sequential):
@@ -67,18 +68,19 @@ class ImgConvGroup(nn.Sequential):
             fail("conv_num_filter", "a non-empty list of ints", conv_num_filter)
         filters = [check_positive_int(f, "conv_num_filter") for f in conv_num_filter]
         n = len(filters)
-        paddings = _per_layer(conv_padding, "conv_padding", n)
-        sizes = _per_layer(conv_filter_size, "conv_filter_size", n)
-        with_bn = _per_layer(conv_with_batchnorm, "conv_with_batchnorm", n)
-        rates = _per_layer(conv_batchnorm_drop_rate, "conv_batchnorm_drop_rate", n)
-        check_choice(pool_type, "pool_type", ("max", "avg"))
-        pool_size_ = to_pair(pool_size, "pool_size")
-        pool_stride_ = to_pair(pool_stride, "pool_stride")
-        for rate in rates:
+        paddings = [to_padding(v, k) for k, v in _per_layer(conv_padding, "conv_padding", n)]
+        sizes = [to_pair(v, k) for k, v in _per_layer(conv_filter_size, "conv_filter_size", n)]
+        with_bn = [bool(v) for _, v in _per_layer(conv_with_batchnorm, "conv_with_batchnorm", n)]
+        rates = []
+        for k, rate in _per_layer(conv_batchnorm_drop_rate, "conv_batchnorm_drop_rate", n):
             if not isinstance(rate, numbers.Real) or isinstance(rate, bool):
-                fail("conv_batchnorm_drop_rate", "a number in [0, 1]", rate, exc=TypeError)
+                fail(k, "a number in [0, 1]", rate, exc=TypeError)
             if abs(float(rate)) > _DROP_EPS and not 0 <= float(rate) <= 1:
-                fail("conv_batchnorm_drop_rate", "in [0, 1]", rate)
+                fail(k, "in [0, 1]", rate)
+            rates.append(float(rate))
+        check_choice(pool_type, "pool_type", ("max", "avg"))
+        self.pool_size = to_pair(pool_size, "pool_size")
+        pool_stride_ = to_pair(pool_stride, "pool_stride")
         get_activation(conv_act, "conv_act")  # validate once, before building anything
 
         factory = {"device": device, "dtype": dtype}
@@ -98,4 +100,15 @@ class ImgConvGroup(nn.Sequential):
                 self.add_module(f"drop{i}", nn.Dropout(float(rate)))
             channels = out
         pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d
-        self.add_module("pool", pool_cls(pool_size_, pool_stride_))
+        self.add_module("pool", pool_cls(self.pool_size, pool_stride_))
+
+    def forward(self, input: Tensor) -> Tensor:
+        *layers, pool = self
+        for layer in layers:
+            input = layer(input)
+        size = tuple(input.shape[-2:])
+        if size[0] < self.pool_size[0] or size[1] < self.pool_size[1]:
+            fail(
+                "pool_size", f"at most the feature map size {size} before the pool", self.pool_size
+            )
+        return pool(input)
