@@ -80,7 +80,10 @@ def _pad_input(x: torch.Tensor, pad4, mode: str) -> torch.Tensor:
     cols, cvalid = pad_index(W, left, right, mode)
     xp = x[:, :, rows, :][:, :, :, cols]  # advanced indexing: a plain gather
     if mode == "zeros":
-        m = torch.tensor(rvalid, dtype=x.dtype)[:, None] * torch.tensor(cvalid, dtype=x.dtype)[None, :]
+        m = (
+            torch.tensor(rvalid, dtype=x.dtype)[:, None]
+            * torch.tensor(cvalid, dtype=x.dtype)[None, :]
+        )
         xp = xp * m
     return xp
 
@@ -93,14 +96,14 @@ def ref_conv2d(x, w, b, stride, pad4, dilation, groups, padding_mode="zeros"):
     sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
     kh, kw = w.shape[-2:]
-    N, C, H, W = x.shape
-    O = w.shape[0]
-    cpg, opg = C // groups, O // groups
+    N, C = x.shape[:2]
+    Co = w.shape[0]
+    cpg, opg = C // groups, Co // groups
     xp = _pad_input(x, pad4, padding_mode)
     Hp, Wp = xp.shape[-2:]
     Ho = (Hp - (dh * (kh - 1) + 1)) // sh + 1
     Wo = (Wp - (dw * (kw - 1) + 1)) // sw + 1
-    out = torch.zeros(N, O, Ho, Wo, dtype=x.dtype)
+    out = torch.zeros(N, Co, Ho, Wo, dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             rows = [y * sh + i * dh for y in range(Ho)]
@@ -108,8 +111,8 @@ def ref_conv2d(x, w, b, stride, pad4, dilation, groups, padding_mode="zeros"):
             patch = xp[:, :, rows, :][:, :, :, cols]  # (N, C, Ho, Wo)
             parts = []
             for g in range(groups):
-                pg = patch[:, g * cpg:(g + 1) * cpg]
-                wg = w[g * opg:(g + 1) * opg, :, i, j]  # (opg, cpg)
+                pg = patch[:, g * cpg : (g + 1) * cpg]
+                wg = w[g * opg : (g + 1) * opg, :, i, j]  # (opg, cpg)
                 parts.append((pg[:, None] * wg[None, :, :, None, None]).sum(2))
             out = out + torch.cat(parts, 1)
     if b is not None:
@@ -130,19 +133,19 @@ def ref_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilat
     N, C, H, W = x.shape
     kh, kw = w.shape[-2:]
     opg = w.shape[1]
-    O = opg * groups
+    Co = opg * groups
     cpg = C // groups
     Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + 1 + oph
     Wo = (W - 1) * sw - 2 * pw + dw * (kw - 1) + 1 + opw
-    out = torch.zeros(N, O, Ho, Wo, dtype=x.dtype)
+    out = torch.zeros(N, Co, Ho, Wo, dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             parts = []
             for g in range(groups):
-                xg = x[:, g * cpg:(g + 1) * cpg]  # (N, cpg, H, W)
-                wg = w[g * cpg:(g + 1) * cpg, :, i, j]  # (cpg, opg)
+                xg = x[:, g * cpg : (g + 1) * cpg]  # (N, cpg, H, W)
+                wg = w[g * cpg : (g + 1) * cpg, :, i, j]  # (cpg, opg)
                 parts.append((xg[:, :, None] * wg[None, :, :, None, None]).sum(1))
-            contrib = torch.cat(parts, 1)  # (N, O, H, W), contribution of every input pixel
+            contrib = torch.cat(parts, 1)  # (N, Co, H, W), contribution of every input pixel
             for h in range(H):
                 oy = h * sh - ph + i * dh
                 if not 0 <= oy < Ho:
@@ -194,9 +197,9 @@ def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mas
     ph, pw = _pair(padding)
     dh, dw = _pair(dilation)
     N, C, H, W = x.shape
-    O, cpg, kh, kw = w.shape
+    Co, cpg, kh, kw = w.shape
     groups = C // cpg
-    opg = O // groups
+    opg = Co // groups
     K = kh * kw
     dg = offset.shape[1] // (2 * K)
     Ho = (H + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
@@ -207,7 +210,7 @@ def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mas
     ch_group = [c // (C // dg) for c in range(C)]  # deformable group of each input channel
     base_y = torch.arange(Ho, dtype=x.dtype)[:, None] * sh - ph
     base_x = torch.arange(Wo, dtype=x.dtype)[None, :] * sw - pw
-    out = torch.zeros(N, O, Ho, Wo, dtype=x.dtype)
+    out = torch.zeros(N, Co, Ho, Wo, dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             k = i * kw + j
@@ -220,8 +223,8 @@ def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mas
                 col = col * mask[:, [g * K + k for g in ch_group]]
             parts = []
             for g in range(groups):
-                cg = col[:, g * cpg:(g + 1) * cpg]
-                wg = w[g * opg:(g + 1) * opg, :, i, j]
+                cg = col[:, g * cpg : (g + 1) * cpg]
+                wg = w[g * opg : (g + 1) * opg, :, i, j]
                 parts.append((cg[:, None] * wg[None, :, :, None, None]).sum(2))
             out = out + torch.cat(parts, 1)
     if b is not None:
@@ -229,7 +232,9 @@ def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mas
     return out
 
 
-def ref_deform_offset_grad_explicit(x, offset, w, grad_out, stride=1, padding=0, dilation=1, mask=None):
+def ref_deform_offset_grad_explicit(
+    x, offset, w, grad_out, stride=1, padding=0, dilation=1, mask=None
+):
     """d(sum(out * grad_out)) / d offset, written out per pixel from the
     torchvision / Paddle coordinate-weight formula (plain Python floats)::
 
@@ -238,7 +243,7 @@ def ref_deform_offset_grad_explicit(x, offset, w, grad_out, stride=1, padding=0,
 
     with hl = floor(h), corners outside the image = 0 and the whole gradient 0
     when the point is outside (-1, H) x (-1, W) (including exactly -1 and H).
-    Keep shapes tiny: this is O(N*Ho*Wo*K*C*O) Python operations.
+    Keep shapes tiny: this is O(N*Ho*Wo*K*C*C_out) Python operations.
     """
     sh, sw = _pair(stride)
     ph, pw = _pair(padding)
@@ -249,9 +254,9 @@ def ref_deform_offset_grad_explicit(x, offset, w, grad_out, stride=1, padding=0,
     G = grad_out.detach().double().tolist()
     M = None if mask is None else mask.detach().double().tolist()
     N, C, H, Wd = x.shape
-    O, cpg, kh, kw = w.shape
+    Co, cpg, kh, kw = w.shape
     groups = C // cpg
-    opg = O // groups
+    opg = Co // groups
     K = kh * kw
     dg = offset.shape[1] // (2 * K)
     Ho, Wo = offset.shape[-2:]
@@ -284,7 +289,10 @@ def ref_deform_offset_grad_explicit(x, offset, w, grad_out, stride=1, padding=0,
                             )
                             # upstream: sum over the output channels of c's conv group
                             cg = c // cpg
-                            up = sum(G[n][o][y][q] * Wt[o][c - cg * cpg][i][j] for o in range(cg * opg, (cg + 1) * opg))
+                            up = sum(
+                                G[n][o][y][q] * Wt[o][c - cg * cpg][i][j]
+                                for o in range(cg * opg, (cg + 1) * opg)
+                            )
                             m = 1.0 if M is None else M[n][g * K + k][y][q]
                             res[n][g * 2 * K + 2 * k][y][q] += up * m * d_h
                             res[n][g * 2 * K + 2 * k + 1][y][q] += up * m * d_w

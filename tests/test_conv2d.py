@@ -93,7 +93,11 @@ def test_padding_modes_vs_reference(mode, padding, stride, dilation):
 
 @pytest.mark.parametrize(
     "h,w,kernel,stride,dilation",
-    [(8, 9, (3, 4), (2, 2), (1, 1)), (7, 10, (2, 3), (2, 3), (1, 1)), (8, 5, (3, 2), (2, 1), (2, 1))],
+    [
+        (8, 9, (3, 4), (2, 2), (1, 1)),
+        (7, 10, (2, 3), (2, 3), (1, 1)),
+        (8, 5, (3, 2), (2, 1), (2, 1)),
+    ],
 )
 def test_same_padding_puts_extra_bottom_right(h, w, kernel, stride, dilation):
     pad4 = same_padding((h, w), kernel, stride, dilation)
@@ -122,7 +126,11 @@ def test_valid_is_zero_padding():
 
 @pytest.mark.parametrize(
     "kernel,stride,padding,dilation,groups",
-    [((3, 2), (2, 1), (1, 0), (2, 1), 2), ((3, 3), 2, "same", 1, 1), ((2, 3), 1, (1, 0, 2, 1), 1, 3)],
+    [
+        ((3, 2), (2, 1), (1, 0), (2, 1), 2),
+        ((3, 3), 2, "same", 1, 1),
+        ((2, 3), 1, (1, 0, 2, 1), 1, 3),
+    ],
 )
 def test_nhwc_layout(kernel, stride, padding, dilation, groups):
     n, c, h, w, o = 2, 6, 7, 6, 6
@@ -135,7 +143,9 @@ def test_nhwc_layout(kernel, stride, padding, dilation, groups):
         return conv2d(x, wt, b, stride, padding, dilation, groups, layout="NHWC")
 
     def ref(x, wt, b):
-        y = ref_conv2d(x.permute(0, 3, 1, 2), wt.permute(0, 3, 1, 2), b, stride, pad4, dilation, groups)
+        y = ref_conv2d(
+            x.permute(0, 3, 1, 2), wt.permute(0, 3, 1, 2), b, stride, pad4, dilation, groups
+        )
         return y.permute(0, 2, 3, 1)
 
     out, grads = compare(impl, ref, [x_nhwc, w_ohwi, b])
@@ -209,7 +219,9 @@ def test_memory_formats(fmt, mode):
     x, wt, b = _make(2, 6, 7, 6, 4, kernel, groups, seed=10)
     conv = noncontig if fmt == "noncontig" else channels_last
     out, _ = compare(
-        lambda x, wt, b: conv2d(conv(x), conv(wt), b, stride, padding, dilation, groups, padding_mode=mode),
+        lambda x, wt, b: conv2d(
+            conv(x), conv(wt), b, stride, padding, dilation, groups, padding_mode=mode
+        ),
         lambda x, wt, b: ref_conv2d(x, wt, b, stride, pad4, dilation, groups, mode),
         [x, wt, b],
     )
@@ -234,3 +246,15 @@ def test_float32_matches_float64():
     o32 = conv2d(x.float(), wt.float(), b.float(), *args, padding_mode="circular")
     assert o32.dtype == torch.float32 and o64.dtype == F64
     torch.testing.assert_close(o32.double(), o64, **TOL32)
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_reference_self_check(mode):
+    """Guards the reference itself: ref_conv2d == F.pad + torch's conv2d."""
+    import torch.nn.functional as F
+
+    x, wt, b = _make(2, 6, 7, 6, 4, (3, 2), 2, seed=13)
+    pad4 = (2, 1, 0, 1)
+    xp = F.pad(x, (0, 1, 2, 1), mode="constant" if mode == "zeros" else mode)
+    expect = F.conv2d(xp, wt, b, (2, 1), 0, (2, 1), 2)
+    torch.testing.assert_close(ref_conv2d(x, wt, b, (2, 1), pad4, (2, 1), 2, mode), expect, **TOL64)
