@@ -1,0 +1,238 @@
+"""Conformance against numbers produced by the real frameworks.
+
+The fixtures in tests/fixtures/*.npz were written by tools/fixtures/gen_paddle.py
+(paddlepaddle 3.3.1, CPU) and tools/fixtures/gen_mxnet.py (mxnet 1.9.1, CPU, NCHW); see
+tools/fixtures/README.md.  Each holds the inputs, parameters and hyper-parameters of one
+call, the framework's output, a random head gradient ``grad_out`` and the framework's
+gradients of every input and parameter for that head gradient.
+
+Every fixture is run through omniconv in its own dtype.  The float32 fixtures are also
+run in float64 (inputs upcast), compared with the float32 tolerance: this checks the
+float64 path against the framework up to the framework's own float32 rounding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# tolerance, relative to the largest magnitude of the expected array (and also rtol)
+TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def _files(prefix: str) -> list[Path]:
+    return sorted(FIXTURES.glob(f"{prefix}_*.npz"))
+
+
+DEFORM = _files("paddle_deform")
+CONVT = _files("paddle_convT")
+GLUON = _files("mxnet_conv2d")
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _params(files: list[Path]):
+    """(file, compute dtype) pairs: the fixture's dtype, plus float64 for float32 fixtures."""
+    out = []
+    for f in files:
+        with np.load(f) as z:
+            fdt = z["x"].dtype
+        out.append(pytest.param(f, None, id=f"{f.stem}-native"))
+        if fdt == np.float32:
+            out.append(pytest.param(f, torch.float64, id=f"{f.stem}-as_float64"))
+    return out
+
+
+def _torch_dtype(z, override):
+    if override is not None:
+        return override
+    return {np.dtype("float64"): torch.float64, np.dtype("float32"): torch.float32}[z["x"].dtype]
+
+
+def _tol(z) -> float:
+    # the tolerance follows the precision of the framework's numbers, not the compute dtype
+    return TOL[torch.float64] if z["x"].dtype == np.float64 else TOL[torch.float32]
+
+
+def _pair(a: np.ndarray) -> tuple[int, int]:
+    v = tuple(int(i) for i in np.asarray(a).reshape(-1))
+    assert len(v) == 2, v
+    return v  # type: ignore[return-value]
+
+
+def _leaf(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    return torch.tensor(a, dtype=dtype).requires_grad_(True)
+
+
+def _check(name: str, actual: torch.Tensor, expected: np.ndarray, tol: float, dtype) -> None:
+    assert actual is not None, f"{name}: no gradient"
+    assert tuple(actual.shape) == expected.shape, (
+        f"{name}: shape {tuple(actual.shape)} != {expected.shape}"
+    )
+    assert actual.dtype == dtype, f"{name}: dtype {actual.dtype} != {dtype}"
+    exp = torch.from_numpy(np.asarray(expected, dtype=np.float64))
+    scale = max(1.0, float(np.abs(expected).max()) if expected.size else 1.0)
+    torch.testing.assert_close(
+        actual.detach().to(torch.float64),
+        exp,
+        rtol=tol,
+        atol=tol * scale,
+        msg=lambda m: f"{name} (tol {tol:g} x scale {scale:.3g}): {m}",
+    )
+
+
+def _check_all(z, out, grads: dict[str, torch.Tensor], dtype) -> None:
+    tol = _tol(z)
+    _check("out", out, z["out"], tol, dtype)
+    expected_grads = sorted(k for k in z if k.startswith("grad_") and k != "grad_out")
+    assert sorted(grads) == expected_grads, (sorted(grads), expected_grads)
+    for k in expected_grads:
+        _check(k, grads[k], z[k], tol, dtype)
+
+
+def _grads(out: torch.Tensor, named: dict[str, torch.Tensor], grad_out: np.ndarray):
+    g = torch.tensor(grad_out, dtype=out.dtype)
+    assert tuple(out.shape) == g.shape, f"out shape {tuple(out.shape)} != {g.shape}"
+    res = torch.autograd.grad(out, list(named.values()), g, allow_unused=True)
+    return {f"grad_{k}": v for k, v in zip(named, res, strict=True)}
+
+
+# ---------------------------------------------------------------------------------------
+# inventory: the fixtures are there and say where they come from
+
+
+def test_fixture_inventory():
+    assert len(DEFORM) >= 10 and len(CONVT) >= 5 and len(GLUON) >= 13
+    total = 0
+    for f in DEFORM + CONVT + GLUON:
+        z = _load(f)
+        total += f.stat().st_size
+        fw, ver = str(z["framework"]), str(z["version"])
+        if f.name.startswith("paddle_"):
+            assert (fw, ver) == ("paddlepaddle", "3.3.1"), (f.name, fw, ver)
+        else:
+            assert (fw, ver) == ("mxnet", "1.9.1"), (f.name, fw, ver)
+        assert "grad_out" in z and "out" in z and "grad_x" in z and "grad_weight" in z
+        assert ("bias" in z) == ("grad_bias" in z)
+    assert total < 1_000_000
+    acts = {str(_load(f)["activation"]) for f in GLUON}
+    assert {"relu", "sigmoid", "tanh", "softrelu", "softsign", ""} <= acts
+
+
+# ---------------------------------------------------------------------------------------
+# paddle.vision.ops.deform_conv2d / _C_ops.deformable_conv
+
+
+@pytest.mark.parametrize(("path", "dtype_override"), _params(DEFORM))
+def test_paddle_deform_conv2d(path, dtype_override):
+    from omniconv.functional import deform_conv2d
+
+    z = _load(path)
+    dtype = _torch_dtype(z, dtype_override)
+    # the API infers groups and deformable groups from the shapes; make sure they are the
+    # fixture's
+    kh, kw = z["weight"].shape[2:]
+    assert z["x"].shape[1] // z["weight"].shape[1] == int(z["groups"])
+    assert z["offset"].shape[1] // (2 * kh * kw) == int(z["deformable_groups"])
+
+    names = ["x", "offset", "weight"] + [k for k in ("mask", "bias") if k in z]
+    t = {k: _leaf(z[k], dtype) for k in names}
+    out = deform_conv2d(
+        t["x"],
+        t["offset"],
+        t["weight"],
+        t.get("bias"),
+        stride=_pair(z["stride"]),
+        padding=_pair(z["padding"]),
+        dilation=_pair(z["dilation"]),
+        mask=t.get("mask"),
+        im2col_step=int(z["im2col_step"]),
+    )
+    _check_all(z, out, _grads(out, t, z["grad_out"]), dtype)
+
+
+def test_paddle_im2col_step_fixture_records_paddle_backward_bug():
+    """The step-2 fixture stores Paddle's step-1 gradients (correct); Paddle's own step-2
+    gradients (kept for the record) differ, so omniconv must not be compared to those."""
+    z = _load(FIXTURES / "paddle_deform_v2_im2col_step2.npz")
+    assert int(z["im2col_step"]) == 2 and z["x"].shape[0] == 4
+    assert not np.allclose(z["paddle_step2_grad_x"], z["grad_x"])
+    assert not np.allclose(z["paddle_step2_grad_weight"], z["grad_weight"])
+
+
+# ---------------------------------------------------------------------------------------
+# paddle.nn.functional.conv2d_transpose
+
+
+@pytest.mark.parametrize(("path", "dtype_override"), _params(CONVT))
+def test_paddle_conv_transpose2d(path, dtype_override):
+    from omniconv.functional import conv_transpose2d
+
+    z = _load(path)
+    dtype = _torch_dtype(z, dtype_override)
+    names = ["x", "weight"] + (["bias"] if "bias" in z else [])
+    t = {k: _leaf(z[k], dtype) for k in names}
+    kwargs = {}
+    if "output_size" in z:
+        kwargs["output_size"] = _pair(z["output_size"])
+    else:
+        kwargs["output_padding"] = _pair(z["output_padding"])
+    out = conv_transpose2d(
+        t["x"],
+        t["weight"],
+        t.get("bias"),
+        stride=_pair(z["stride"]),
+        padding=_pair(z["padding"]),
+        groups=int(z["groups"]),
+        dilation=_pair(z["dilation"]),
+        **kwargs,
+    )
+    _check_all(z, out, _grads(out, t, z["grad_out"]), dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# mxnet.gluon.nn.Conv2D
+
+
+@pytest.mark.parametrize(("path", "dtype_override"), _params(GLUON))
+def test_mxnet_gluon_conv2d(path, dtype_override):
+    from omniconv.nn import Conv2d
+
+    z = _load(path)
+    dtype = _torch_dtype(z, dtype_override)
+    use_bias = bool(int(z["use_bias"]))
+    assert use_bias == ("bias" in z)
+    act = str(z["activation"]) or None
+    m = Conv2d(
+        int(z["in_channels"]),
+        int(z["channels"]),
+        _pair(z["kernel_size"]),
+        stride=_pair(z["stride"]),
+        padding=_pair(z["padding"]),
+        dilation=_pair(z["dilation"]),
+        groups=int(z["groups"]),
+        bias=use_bias,
+        layout="NCHW",
+        activation=act,
+        dtype=dtype,
+    )
+    assert tuple(m.weight.shape) == z["weight"].shape
+    assert (m.bias is None) == (not use_bias)
+    with torch.no_grad():
+        m.weight.copy_(torch.from_numpy(z["weight"]))
+        if use_bias:
+            m.bias.copy_(torch.from_numpy(z["bias"]))
+    x = _leaf(z["x"], dtype)
+    out = m(x)
+    named = {"x": x, "weight": m.weight}
+    if use_bias:
+        named["bias"] = m.bias
+    _check_all(z, out, _grads(out, named, z["grad_out"]), dtype)
