@@ -258,3 +258,24 @@ def test_reference_self_check(mode):
     xp = F.pad(x, (0, 1, 2, 1), mode="constant" if mode == "zeros" else mode)
     expect = F.conv2d(xp, wt, b, (2, 1), 0, (2, 1), 2)
     torch.testing.assert_close(ref_conv2d(x, wt, b, (2, 1), pad4, (2, 1), 2, mode), expect, **TOL64)
+
+
+def test_nhwc_is_computed_on_views_without_copies():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class OpLog(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(2, 9, 8, 6)  # (N, H, W, C)
+    w = torch.randn(4, 3, 2, 3)  # (O, kh, kw, I/groups), groups 2
+    with OpLog() as log:
+        out = conv2d(x, w, None, (2, 1), (1, 0), (2, 1), 2, layout="NHWC")
+    copies = [op for op in log.ops if op.split(".")[-1] in ("clone", "copy_", "contiguous")]
+    assert copies == [], log.ops
+    assert out.shape == (2, 4, 7, 4) and out.is_contiguous()  # (N, H, W, O), row-major
