@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import Tensor, nn
@@ -40,9 +40,11 @@ class ImgConvGroup(nn.Sequential):
     ``conv_batchnorm_drop_rate``) take one value for every layer or a ``list`` with one
     value per layer; a tuple is one value (e.g. a ``(h, w)`` pair).
 
-    PyTorch conventions: BatchNorm2d and Dropout as in torch (momentum 0.1 on the new
-    value, unbiased running variance, inverted dropout); PyTorch's default
-    initialisation. State-dict keys: ``conv{i}.weight``, ``conv{i}.bias``, then
+    PyTorch conventions by default: ``norm_layer=nn.BatchNorm2d`` (momentum 0.1 on the
+    new value, unbiased running variance) and ``dropout_layer=nn.Dropout`` (inverted
+    dropout); PyTorch's default initialisation. ``norm_layer(num_features, device=,
+    dtype=)`` and ``dropout_layer(p)`` let a front-end plug in its framework's own.
+    State-dict keys: ``conv{i}.weight``, ``conv{i}.bias``, then
     ``bn{i}.*``, in layer order. ``in_channels`` of 0/None is inferred at the first call.
     """
 
@@ -58,6 +60,8 @@ class ImgConvGroup(nn.Sequential):
         conv_batchnorm_drop_rate: Any = 0.0,
         pool_stride: Any = 1,
         pool_type: str = "max",
+        norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
+        dropout_layer: Callable[[float], nn.Module] = nn.Dropout,
         device: Any = None,
         dtype: Any = None,
     ) -> None:
@@ -92,12 +96,12 @@ class ImgConvGroup(nn.Sequential):
                 f"conv{i}", Conv2d(channels, out, size, padding=pad, bias=True, **factory)
             )
             if bn:
-                self.add_module(f"bn{i}", nn.BatchNorm2d(out, **factory))
+                self.add_module(f"bn{i}", norm_layer(out, **factory))
             act = get_activation(conv_act, "conv_act")
             if act is not None:
                 self.add_module(f"act{i}", act)
             if bn and abs(rate) > _DROP_EPS:
-                self.add_module(f"drop{i}", nn.Dropout(float(rate)))
+                self.add_module(f"drop{i}", dropout_layer(rate))
             channels = out
         pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d
         self.add_module("pool", pool_cls(self.pool_size, pool_stride_))
