@@ -102,4 +102,4 @@ class FrontendMixin:
             if init is None:
                 continue
             with torch.no_grad():
-                init(self.framework_param(name), self)  # type: ignore[arg-type]
+                init(self.framework_param(name), self)
