@@ -1,0 +1,62 @@
+"""Paddle's argument helpers and error types, shared by the Paddle front-end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..._args import fail
+
+__all__ = ["PaddleAssertionError", "check_dtype_name", "check_use_cudnn", "convert_to_list"]
+
+
+class PaddleAssertionError(ValueError, AssertionError):
+    """Where Paddle uses ``assert cond, "message"``: the same words, catchable both as
+    ``AssertionError`` (Paddle's type) and ``ValueError`` (omniconv's)."""
+
+
+def convert_to_list(value: Any, n: int, name: str) -> list[int]:
+    """``paddle.fluid.layers.utils.convert_to_list`` with Paddle's messages."""
+    if isinstance(value, int):
+        return [int(value)] * n
+    try:
+        items = list(value)
+    except TypeError:
+        raise ValueError(f"The {name}'s type must be list or tuple. Received: {value}") from None
+    if len(items) != n:
+        raise ValueError(f"The {name}'s length must be {n}. Received: {value}")
+    out = []
+    for v in items:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"The {name}'s type must be a list or tuple of {n} {int} . Received: {value} "
+                f"including element {v} of type {type(v)}"
+            ) from None
+    return out
+
+
+def check_use_cudnn(value: Any, exc: type[Exception] = ValueError) -> None:
+    """Paddle's conv2d (ValueError) / pool2d (TypeError) check of ``use_cudnn``."""
+    if not isinstance(value, bool):
+        raise exc(f"Attr(use_cudnn) should be True or False. Received Attr(use_cudnn): {value}. ")
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def check_dtype_name(dtype: Any, name: str = "dtype") -> torch.dtype:
+    """``'float32'`` / ``'float64'`` (or the torch / numpy dtype) as a torch dtype."""
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    key = getattr(dtype, "__name__", None) if isinstance(dtype, type) else str(dtype)
+    if key in _DTYPES:
+        return _DTYPES[key]
+    fail(
+        name,
+        "'float32' or 'float64'",
+        dtype,
+        exc=TypeError if not isinstance(dtype, str) else ValueError,
+    )

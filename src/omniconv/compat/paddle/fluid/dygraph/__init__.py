@@ -1,0 +1,6 @@
+"""``paddle.fluid.dygraph`` mirror: ``guard``, ``to_variable``, ``Conv2DTranspose``."""
+
+from ..._dygraph import Conv2DTranspose, guard, to_variable
+from . import base, nn
+
+__all__ = ["Conv2DTranspose", "base", "guard", "nn", "to_variable"]

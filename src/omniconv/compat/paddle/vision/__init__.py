@@ -1,0 +1,5 @@
+"""``paddle.vision`` mirror: ``ops``."""
+
+from . import ops
+
+__all__ = ["ops"]
