@@ -1,0 +1,36 @@
+"""MegEngine front-end: ``import omniconv.compat.megengine as mge`` and
+``import omniconv.compat.megengine.module as M`` run MegEngine code on PyTorch.
+
+* :class:`Tensor` / :func:`tensor` / :class:`Parameter`: :class:`torch.Tensor`
+  subclasses whose ``.numpy()`` works on tensors that require grad; ops keep the type.
+* :class:`module.Conv2d`: ``megengine.module.Conv2d`` (MegEngine's argument rules, errors,
+  5-D grouped weight and ``(1, C, 1, 1)`` bias, init, repr, sorted numpy ``state_dict``),
+  computed by :class:`omniconv.nn.Conv2d` / :func:`omniconv.functional.conv2d`.
+* :mod:`functional`: ``conv2d`` (with ``conv_mode`` / ``compute_mode``) and ``pad``.
+* :mod:`config`: the global ``_compute_mode`` override.
+* :func:`megengine_to_torch` / :func:`torch_to_megengine`: state-dict layout transforms.
+
+Documented differences from MegEngine: ``conv_mode='convolution'`` computes a true
+convolution (MegEngine raises ``AttributeError``); ``m.weight`` / ``m.bias`` are the
+torch-layout parameters (MegEngine's layout: ``m.framework_param(name)`` or
+``state_dict()``); loading casts to the parameter's dtype; numpy float64 / int64 data
+becomes float32 / int32 unless ``dtype`` is given.
+"""
+
+from . import config, functional, module
+from ._state import megengine_to_torch, torch_to_megengine
+from ._tensor import Parameter, Tensor, tensor
+from .module import Conv2d, Module
+
+__all__ = [
+    "Conv2d",
+    "Module",
+    "Parameter",
+    "Tensor",
+    "config",
+    "functional",
+    "megengine_to_torch",
+    "module",
+    "tensor",
+    "torch_to_megengine",
+]

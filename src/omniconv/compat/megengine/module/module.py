@@ -1,0 +1,76 @@
+"""``megengine.module.Module``: a :class:`torch.nn.Module` with MegEngine's state dicts.
+
+* ``state_dict(rst=None, prefix='', keep_var=False)``: an ``OrderedDict`` of numpy arrays
+  (copies) in MegEngine's layouts, keys sorted; ``keep_var=True`` gives the tensors
+  (views of the parameters, attached to autograd).
+* ``load_state_dict(state_dict, strict=True)``: a dict of numpy arrays **or torch
+  tensors** in MegEngine's layout, or MegEngine's ``closure(key, var)`` callable, with
+  MegEngine's shape, unused and missing checks (see :mod:`._state`). Values are cast to
+  the parameter's dtype (MegEngine would adopt the array's dtype).
+* PyTorch-layout access stays available as :meth:`Module.torch_state_dict` and
+  :meth:`Module.load_torch_state_dict` (``torch.nn.Module``'s own methods). Inside a
+  plain torch container (``torch.nn.Sequential(conv)``) the container's ``state_dict``
+  is torch's, with torch layouts, so torch checkpoints keep working.
+
+Everything else (``parameters()``, ``train()``, ``eval()``, hooks, ``.to()``) is torch's.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from torch import nn
+
+from .._state import StateSource, megengine_entries, megengine_to_torch
+
+__all__ = ["Module", "check_name"]
+
+
+def check_name(name: Any) -> None:
+    """MegEngine's ``Module(name=...)`` rule."""
+    if name is not None and not (isinstance(name, str) and name.strip()):
+        raise AssertionError("Module's name must be a non-empty string")
+
+
+class Module(nn.Module):
+    """Base of MegEngine-style modules; subclass it as in MegEngine."""
+
+    name: str | None
+
+    def __init__(self, name: str | None = None) -> None:
+        check_name(name)
+        super().__init__()
+        self.name = name
+
+    def state_dict(
+        self,
+        rst: dict[str, Any] | None = None,
+        prefix: str = "",
+        keep_var: bool = False,
+        **torch_kwargs: Any,
+    ) -> Any:
+        """MegEngine's state dict (see the module docstring). Called by a torch parent
+        (``destination=`` / ``keep_vars=``), it is torch's, so nesting in torch works."""
+        if torch_kwargs:
+            return nn.Module.state_dict(self, prefix=prefix, **torch_kwargs)
+        out: OrderedDict[str, Any] = OrderedDict()
+        for key, value in megengine_entries(self).items():
+            out[prefix + key] = value if keep_var else value.detach().cpu().numpy().copy()
+        if rst is not None:
+            rst.update(out)
+            return rst
+        return out
+
+    def load_state_dict(self, state_dict: StateSource, strict: bool = True) -> None:  # type: ignore[override]
+        """Load MegEngine-layout values (numpy arrays or torch tensors) or a closure."""
+        converted = megengine_to_torch(state_dict, self, strict=strict)
+        nn.Module.load_state_dict(self, converted, strict=False)
+
+    def torch_state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``torch.nn.Module.state_dict``: torch layouts, tensors."""
+        return nn.Module.state_dict(self, *args, **kwargs)
+
+    def load_torch_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
+        """``torch.nn.Module.load_state_dict``: torch layouts."""
+        return nn.Module.load_state_dict(self, state_dict, strict=strict)

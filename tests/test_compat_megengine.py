@@ -1,0 +1,471 @@
+"""The MegEngine front-end (``omniconv.compat.megengine``): MegEngine's documented
+example, argument rules and error texts, layouts and initialisation, state dicts, the
+numbers against the float64 reference (conv_mode, padding_mode, compute_mode), the
+Tensor mirror, ``functional.pad`` and ``module.init``."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from conftest import F64, TOL32, TOL64, compare, rand
+from reference import ref_conv2d
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import omniconv.compat.megengine as mge
+import omniconv.compat.megengine.functional as MF
+import omniconv.compat.megengine.module as M
+from omniconv.compat.megengine.module import init
+
+# --------------------------------------------------------------------------- the example
+
+
+def test_documented_example_runs_with_only_the_import_changed(capsys):
+    # MegEngine's Conv2d docstring example; only the imports differ
+    src = textwrap.dedent(
+        """
+        import numpy as np
+        import omniconv.compat.megengine as mge
+        import omniconv.compat.megengine.module as M
+        m = M.Conv2d(in_channels=3, out_channels=1, kernel_size=3)
+        inp = mge.tensor(np.arange(0, 96).astype("float32").reshape(2, 3, 4, 4))
+        oup = m(inp)
+        print(oup.numpy().shape)
+        """
+    )
+    exec(compile(src, "<megengine example>", "exec"), {})
+    assert capsys.readouterr().out == "(2, 1, 2, 2)\n"
+
+
+def test_outputs_are_megengine_tensors_and_still_train():
+    m = M.Conv2d(3, 4, 3, padding=1)
+    out = m(torch.randn(2, 3, 5, 5))  # a plain torch input still gives a MegEngine Tensor
+    assert type(out) is mge.Tensor and out.requires_grad
+    arr = out.numpy()
+    assert isinstance(arr, np.ndarray) and arr.shape == (2, 4, 5, 5)
+    y = (out * 2).relu().sum()
+    assert type(y) is mge.Tensor
+    arr[...] = 0  # .numpy() is a copy, never an alias
+    assert out.detach().abs().sum() > 0
+    y.backward()
+    assert m.weight.grad is not None and m.bias.grad is not None
+    before = m.weight.detach().clone()
+    torch.optim.SGD(m.parameters(), lr=0.1).step()
+    assert not torch.equal(before, m.weight.detach())
+
+
+# --------------------------------------------------------------------------- Tensor mirror
+
+
+def test_tensor_dtypes_and_parameter():
+    assert mge.tensor(np.zeros(3)).dtype == torch.float32  # MegEngine has no float64
+    assert mge.tensor([1, 2]).dtype == torch.int32
+    assert mge.tensor(np.zeros(3), dtype="float64").dtype == F64
+    assert mge.tensor(np.zeros(2, np.float16)).dtype == torch.float16
+    assert mge.Tensor is mge.tensor(1.0).__class__
+    p = mge.Parameter(np.ones(3, np.float32))
+    assert isinstance(p, torch.nn.Parameter) and p.requires_grad and p.is_leaf
+    assert type(p * 2) is mge.Tensor  # ops on a Parameter give Tensors, as in MegEngine
+    holder = M.Module()
+    holder.p = p
+    assert [n for n, _ in holder.named_parameters()] == ["p"]
+    q = copy.deepcopy(p)
+    assert type(q) is mge.Parameter and isinstance(q, torch.nn.Parameter) and q.requires_grad
+    assert np.array_equal(mge.tensor([1.5]).astype("float16").numpy(), np.array([1.5], np.float16))
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def test_get_ndtuple_rules():
+    m = M.Conv2d(2, 2, 3.7, stride=np.int64(2), padding="12", dilation=(1.9, 2))
+    assert m.kernel_size == (3, 3)  # floats truncate
+    assert m.stride == (2, 2)
+    assert m.padding == (1, 2)  # a string is iterable
+    assert m.dilation == (1, 2)
+    with pytest.raises(AssertionError, match=r"^tuple len is not equal to n: 3$"):
+        M.Conv2d(2, 2, "3")
+    with pytest.raises(AssertionError, match=r"^tuple len is not equal to n: \(1, 2, 3\)$"):
+        M.Conv2d(2, 2, (1, 2, 3))
+    with pytest.raises(AssertionError, match=r"^invalid value: \(-1, -1\)$"):
+        M.Conv2d(2, 2, 3, padding=-1)
+    with pytest.raises(AssertionError, match=r"^invalid value: \(1, 0\)$"):
+        M.Conv2d(2, 2, 3, stride=(1, 0))
+    with pytest.raises(AssertionError, match=r"^invalid value: \(0, 0\)$"):
+        M.Conv2d(2, 2, 0)
+    M.Conv2d(2, 2, 3, padding=0)  # zero padding is allowed
+
+
+def test_channel_and_name_errors():
+    with pytest.raises(ValueError, match=r"^in_channels must be divisible by groups$"):
+        M.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match=r"^out_channels must be divisible by groups$"):
+        M.Conv2d(4, 3, 3, groups=2)
+    with pytest.raises(ZeroDivisionError):
+        M.Conv2d(4, 4, 3, groups=0)
+    with pytest.raises(ValueError, match=r"^`in_channels` must be a positive integer; "):
+        M.Conv2d(0, 4, 3)
+    with pytest.raises(AssertionError, match=r"^Module's name must be a non-empty string$"):
+        M.Conv2d(4, 4, 3, name=" ")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'layout'"):
+        M.Conv2d(4, 4, 3, layout="NHWC")
+    assert M.Conv2d(4, 4, 3, name="conv").name == "conv"
+    # the tuple rules run before the channel checks, as in MegEngine
+    with pytest.raises(AssertionError, match="invalid value"):
+        M.Conv2d(3, 4, 0, groups=2)
+
+
+def test_modes_are_checked_at_forward_not_construction():
+    x = torch.randn(1, 2, 5, 5)
+    for kwargs in ({"padding_mode": "circular"}, {"padding_mode": "REFLECT"}):
+        m = M.Conv2d(2, 2, 3, padding=1, **kwargs)  # stored unchecked
+        with pytest.raises(AssertionError) as info:
+            m(x)
+        assert str(info.value) == ""  # MegEngine's bare assert
+    m = M.Conv2d(2, 2, 3, conv_mode="corr")
+    with pytest.raises(ValueError, match=r"^`conv_mode` must be one of 'cross_correlation', "):
+        m(x)
+    m = M.Conv2d(2, 2, 3, compute_mode="float64")
+    with pytest.raises(ValueError, match=r"^`compute_mode` must be one of 'default', 'float32'"):
+        m(x)
+    M.Conv2d(2, 2, 3, conv_mode="CROSS_CORRELATION", compute_mode="DEFAULT")(x)  # any case
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({}, "Conv2d(4, 6, kernel_size=(3, 3))"),
+        (
+            {"stride": 2, "padding": (1, 0), "dilation": (1, 2), "groups": 2, "bias": False},
+            "Conv2d(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 0), dilation=(1, 2), "
+            "groups=2, bias=False)",
+        ),
+        (
+            {"padding_mode": "reflect", "conv_mode": "convolution"},
+            "Conv2d(4, 6, kernel_size=(3, 3))",
+        ),
+    ],
+)
+def test_repr(kwargs, text):
+    assert repr(M.Conv2d(4, 6, 3, **kwargs)) == text
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def test_layouts_are_views_of_the_torch_parameters():
+    m = M.Conv2d(4, 6, (3, 2), groups=2)
+    assert tuple(m.weight.shape) == (6, 2, 3, 2)  # the torch-layout parameter
+    w5, b4 = m.framework_param("weight"), m.framework_param("bias")
+    assert tuple(w5.shape) == (2, 3, 2, 3, 2) and tuple(b4.shape) == (1, 6, 1, 1)
+    assert w5.data_ptr() == m.weight.data_ptr() and b4.data_ptr() == m.bias.data_ptr()
+    assert torch.equal(w5.reshape(6, 2, 3, 2), m.weight)
+    dense = M.Conv2d(4, 6, 3)
+    assert tuple(dense.framework_param("weight").shape) == (6, 4, 3, 3)
+    assert M.Conv2d(4, 6, 3, bias=False).bias is None
+
+
+def test_default_init_is_normal_with_the_full_in_channels():
+    torch.manual_seed(3)
+    m = M.Conv2d(64, 256, 3, groups=4)
+    std = math.sqrt(1 / (3 * 3 * 64))  # fan_in = kh*kw*C_in, not C_in/groups
+    w = m.weight.detach().double()
+    assert abs(w.mean().item()) < 0.05 * std
+    assert abs(w.std().item() / std - 1) < 0.03  # in/groups would give a ratio of 2
+    assert torch.count_nonzero(m.bias) == 0
+    kurtosis = ((w - w.mean()) ** 4).mean() / w.var() ** 2
+    assert abs(kurtosis.item() - 3) < 0.2  # Gaussian (a uniform would give 1.8)
+    torch.manual_seed(3)
+    again = M.Conv2d(64, 256, 3, groups=4)
+    assert torch.equal(again.weight, m.weight)  # torch's RNG
+
+
+# --------------------------------------------------------------------------- state dicts
+
+
+class Net(M.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv_b = M.Conv2d(4, 6, 3, groups=2)
+        self.conv_a = M.Conv2d(6, 2, 1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        return self.bn(self.conv_a(self.conv_b(x)))
+
+
+def test_state_dict_is_sorted_numpy_in_megengine_shapes():
+    sd = M.Conv2d(4, 6, 3, groups=2).state_dict()
+    assert list(sd) == ["bias", "weight"]
+    assert all(type(v) is np.ndarray for v in sd.values())
+    assert sd["weight"].shape == (2, 3, 2, 3, 3) and sd["bias"].shape == (1, 6, 1, 1)
+    net = Net()
+    sd = net.state_dict()
+    assert list(sd) == sorted(sd)
+    assert list(sd)[:3] == ["bn.bias", "bn.num_batches_tracked", "bn.running_mean"]
+    assert sd["conv_b.weight"].shape == (2, 3, 2, 3, 3) and "conv_a.bias" not in sd
+    sd["conv_b.weight"][...] = 7  # copies: editing them changes nothing
+    assert not torch.any(net.conv_b.weight == 7)
+    kept = net.state_dict(keep_var=True)
+    assert kept["conv_b.weight"].data_ptr() == net.conv_b.weight.data_ptr()
+    rst: dict = {}
+    assert net.conv_a.state_dict(rst, prefix="x.") is rst and list(rst) == ["x.weight"]
+    # torch layouts stay available, and torch parents see torch's state dict
+    assert tuple(net.torch_state_dict()["conv_b.bias"].shape) == (6,)
+    seq = torch.nn.Sequential(M.Conv2d(4, 6, 3, groups=2))
+    assert tuple(seq.state_dict()["0.weight"].shape) == (6, 2, 3, 3)
+    seq2 = torch.nn.Sequential(M.Conv2d(4, 6, 3, groups=2))
+    seq2.load_state_dict(seq.state_dict())
+    assert torch.equal(seq2[0].weight, seq[0].weight)
+
+
+def test_load_state_dict_round_trip_numpy_and_torch():
+    src, dst = Net(), Net()
+    src.bn.running_mean.fill_(0.5)
+    dst.load_state_dict(src.state_dict())
+    x = torch.randn(2, 4, 6, 6)
+    src.eval(), dst.eval()
+    assert torch.equal(src(x), dst(x))
+    third = Net()
+    third.load_state_dict({k: torch.from_numpy(v) for k, v in src.state_dict().items()})
+    assert torch.equal(third.conv_b.weight, src.conv_b.weight)
+    # closure form: (key, var) -> array or None
+    fourth = Net()
+    fourth.load_state_dict(lambda k, var: np.full(tuple(var.shape), 2, np.float32))
+    assert torch.all(fourth.conv_b.bias == 2)
+
+
+def test_load_state_dict_errors():
+    m = M.Conv2d(4, 6, 3, groups=2)
+    sd = m.state_dict()
+    bad = dict(sd, bias=np.zeros(6, np.float32))  # a torch-layout bias
+    with pytest.raises(
+        ValueError, match=r"^param `bias` shape mismatch, should be \(1, 6, 1, 1\), get \(6,\)$"
+    ):
+        m.load_state_dict(bad)
+    bad = dict(sd, weight=np.zeros((6, 2, 3, 3), np.float32))  # a 4-D grouped weight
+    with pytest.raises(ValueError, match=r"should be \(2, 3, 2, 3, 3\), get \(6, 2, 3, 3\)"):
+        m.load_state_dict(bad)
+    with pytest.raises(KeyError, match=r"Unused params violate `strict=True`, unused=\{'extra'\}"):
+        m.load_state_dict(dict(sd, extra=np.zeros(1)))
+    with pytest.raises(KeyError, match=r"Missing params violate `strict=True`, missing=\{'bias'\}"):
+        m.load_state_dict({"weight": sd["weight"]})
+    with pytest.raises(AssertionError, match=r"closure should return a `np.ndarray`, now `bias`"):
+        m.load_state_dict(dict(sd, bias=[0.0] * 6))
+    with pytest.raises(ValueError, match=r"`state_dict` must load a dict or callable, got"):
+        m.load_state_dict(3)
+
+
+def test_load_state_dict_non_strict_warns_and_loads_the_rest(caplog):
+    m = M.Conv2d(4, 6, 3, groups=2)
+    w = np.ones((2, 3, 2, 3, 3), np.float32)
+    with caplog.at_level(logging.WARNING, logger="omniconv.compat.megengine"):
+        m.load_state_dict({"weight": w, "junk": w}, strict=False)
+    assert "Unused params in `strict=False` mode, unused={'junk'}" in caplog.text
+    assert "Missing params in `strict=False` mode, missing={'bias'}" in caplog.text
+    assert torch.all(m.weight == 1)
+
+
+def test_importer_transforms_are_pure_and_strict():
+    m = M.Conv2d(4, 6, 3, groups=2)
+    before = m.weight.detach().clone()
+    theirs = torch.nn.Conv2d(4, 6, 3, groups=2)
+    mge_sd = mge.torch_to_megengine(theirs.state_dict(), m)
+    assert list(mge_sd) == ["bias", "weight"] and mge_sd["weight"].shape == (2, 3, 2, 3, 3)
+    back = mge.megengine_to_torch(mge_sd, m)
+    assert torch.equal(back["weight"], theirs.weight.detach())
+    assert torch.equal(back["bias"], theirs.bias.detach())
+    assert torch.equal(m.weight, before)  # the module is only read
+    m.load_state_dict(mge_sd)
+    x = torch.randn(1, 4, 5, 5)
+    torch.testing.assert_close(m(x).as_subclass(torch.Tensor), theirs(x))
+    with pytest.raises(ValueError, match=r"param `bias` shape mismatch, should be \(6,\)"):
+        mge.torch_to_megengine({"weight": theirs.weight, "bias": torch.zeros(1, 6, 1, 1)}, m)
+    with pytest.raises(KeyError, match=r"missing=\{'bias'\}"):
+        mge.torch_to_megengine({"weight": theirs.weight}, m)
+
+
+# --------------------------------------------------------------------------- numbers
+
+# (in, out, kernel, stride, padding, dilation, groups, bias)
+CONFIGS = [
+    (3, 5, 3, 1, 0, 1, 1, True),
+    (4, 6, (3, 2), (2, 1), (1, 2), (2, 1), 2, True),
+    (6, 6, 3, 1, 1, 1, 6, False),  # depthwise
+    (4, 8, (1, 3), (1, 2), (0, 2), (1, 2), 4, True),
+]
+
+
+def _to_ref(w, b, groups):
+    w4 = w if groups == 1 else w.reshape(-1, *w.shape[2:])
+    return w4, None if b is None else b.reshape(-1)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate"])
+@pytest.mark.parametrize(("cin", "cout", "k", "s", "p", "d", "g", "bias"), CONFIGS)
+def test_module_matches_the_reference(cin, cout, k, s, p, d, g, bias, mode):
+    m = M.Conv2d(cin, cout, k, s, p, d, g, bias, padding_mode=mode).double()
+    if bias:
+        init.normal_(m.framework_param("bias"))
+    x = rand(2, cin, 7, 8)
+    w, b = m.framework_param("weight"), m.framework_param("bias") if bias else None
+    ph, pw = m.padding
+    w4, b1 = _to_ref(w.detach(), None if b is None else b.detach(), g)
+    expect = ref_conv2d(x, w4, b1, m.stride, (ph, ph, pw, pw), m.dilation, g, mode)
+    torch.testing.assert_close(m(x).as_subclass(torch.Tensor), expect, **TOL64)
+
+
+@pytest.mark.parametrize(("cin", "cout", "k", "s", "p", "d", "g", "bias"), CONFIGS)
+def test_functional_values_and_gradients(cin, cout, k, s, p, d, g, bias):
+    x = rand(2, cin, 7, 8, seed=1)
+    wshape = (cout, cin, *(k if isinstance(k, tuple) else (k, k)))
+    if g > 1:
+        wshape = (g, cout // g, cin // g, *wshape[2:])
+    w = rand(*wshape, seed=2)
+    b = rand(1, cout, 1, 1, seed=3) if bias else None
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+    ph, pw = pair(p)
+
+    def ref(x, w, b=None):
+        w4, b1 = _to_ref(w, b, g)
+        return ref_conv2d(x, w4, b1, pair(s), (ph, ph, pw, pw), pair(d), g)
+
+    def impl(x, w, b=None):
+        return MF.conv2d(x, w, b, s, p, d, g)
+
+    compare(impl, ref, [x, w, b] if bias else [x, w])
+    compare(impl, ref, [x, w, b] if bias else [x, w], impl_dtype=torch.float32, tol=TOL32)
+
+
+def test_conv_mode_convolution_flips_the_kernel():
+    x, w, b = rand(2, 4, 6, 7, seed=4), rand(2, 3, 2, 3, 2, seed=5), rand(1, 6, 1, 1, seed=6)
+
+    def ref(x, w, b):
+        w4, b1 = _to_ref(w, b, 2)
+        return ref_conv2d(x, w4.flip(-1, -2), b1, (1, 2), (1, 1, 0, 0), (2, 1), 2)
+
+    def impl(x, w, b):
+        return MF.conv2d(x, w, b, (1, 2), (1, 0), (2, 1), 2, conv_mode="convolution")
+
+    compare(impl, ref, [x, w, b])
+    corr = MF.conv2d(x, w, b, (1, 2), (1, 0), (2, 1), 2)
+    conv = impl(x, w, b)
+    assert not torch.allclose(corr, conv)
+    m = M.Conv2d(4, 6, (3, 2), (1, 2), (1, 0), (2, 1), 2, conv_mode="Convolution").double()
+    m.load_state_dict({"weight": w, "bias": b})
+    torch.testing.assert_close(m(x), conv, **TOL64)
+
+
+def test_reflect_and_replicate_equal_torch():
+    x = rand(2, 4, 6, 5, dtype=torch.float32, seed=8)
+    for mode in ("reflect", "replicate"):
+        theirs = torch.nn.Conv2d(4, 6, 3, padding=(2, 1), groups=2, padding_mode=mode)
+        ours = M.Conv2d(4, 6, 3, padding=(2, 1), groups=2, padding_mode=mode)
+        ours.load_state_dict(mge.torch_to_megengine(theirs.state_dict(), ours))
+        torch.testing.assert_close(ours(x).as_subclass(torch.Tensor), theirs(x), **TOL32)
+    with pytest.raises(ValueError, match=r"^`padding` must be smaller than the input size"):
+        M.Conv2d(4, 6, 3, padding=6, padding_mode="reflect")(x)
+
+
+class _ConvDtypes(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.dtypes = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if "convolution" in str(func):
+            self.dtypes.append(args[0].dtype)
+        return func(*args, **(kwargs or {}))
+
+
+def test_compute_mode_float32_accumulates_float16_in_float32():
+    x = rand(2, 8, 9, 9, dtype=torch.float16, seed=9)
+    w = (rand(4, 8, 3, 3, seed=10) * 0.2).half()
+    b = rand(1, 4, 1, 1, dtype=torch.float16, seed=11)
+    expect = TF.conv2d(x.float(), w.float(), None, 1, 1).half() + b  # MegEngine: bias after
+    with _ConvDtypes() as seen:
+        out = MF.conv2d(x, w, b, padding=1, compute_mode="float32")
+    assert seen.dtypes == [torch.float32]
+    assert out.dtype == torch.float16 and torch.equal(out, expect)
+    ref = ref_conv2d(x.double(), w.double(), None, 1, (1, 1, 1, 1), 1, 1)
+    conv_only = TF.conv2d(x.float(), w.float(), None, 1, 1).half().double()
+    assert ((conv_only - ref).abs() <= ref.abs() * 2**-11 + 2**-24).all()  # one fp16 rounding
+    with _ConvDtypes() as seen:
+        MF.conv2d(x, w, b, padding=1)
+    assert seen.dtypes == [torch.float16]
+    # the global override, and the module path
+    m = M.Conv2d(8, 4, 3, padding=1).half()
+    m.load_state_dict({"weight": w, "bias": b})
+    with mge.config._override(compute_mode="float32"), _ConvDtypes() as seen:
+        assert torch.equal(m(x), expect)
+    assert seen.dtypes == [torch.float32] and mge.config._compute_mode == "default"
+    with _ConvDtypes() as seen:
+        M.Conv2d(2, 2, 1, compute_mode="float32")(torch.randn(1, 2, 3, 3))
+    assert seen.dtypes == [torch.float32]  # float32 input: nothing changes
+
+
+def test_functional_weight_rules():
+    x = torch.randn(1, 4, 5, 5)
+    with pytest.raises(ValueError, match=r"^`weight.shape` must be 5-D \(groups, "):
+        MF.conv2d(x, torch.randn(4, 2, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"^`weight.shape` must be 4-D"):
+        MF.conv2d(x, torch.randn(2, 2, 2, 3, 3))
+    # the group count comes from the 5-D weight, stride/padding take the first two entries
+    w = torch.randn(4, 1, 1, 3, 3)
+    out = MF.conv2d(x, w, None, (1, 1, 9), [1, 1, 9], 1, groups=2)
+    torch.testing.assert_close(
+        out.as_subclass(torch.Tensor), TF.conv2d(x, w[:, 0], None, 1, 1, 1, 4)
+    )
+
+
+# --------------------------------------------------------------------------- pad, init
+
+
+@pytest.mark.parametrize(
+    ("mode", "np_mode"),
+    [("reflect", "reflect"), ("edge", "edge"), ("REPLICATE", "edge"), ("constant", "constant")],
+)
+def test_pad_matches_numpy(mode, np_mode):
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    width = ((0, 0), (0, 0), (2, 1), (3, 0))
+    out = MF.pad(mge.tensor(x), width, mode)
+    assert type(out) is mge.Tensor
+    np.testing.assert_array_equal(out.numpy(), np.pad(x, width, np_mode))
+    np.testing.assert_array_equal(
+        MF.pad(mge.tensor(x), ((1, 1),), "constant", 5.0).numpy(),
+        np.pad(x, ((1, 1), (0, 0), (0, 0), (0, 0)), constant_values=5.0),
+    )
+
+
+def test_pad_errors():
+    with pytest.raises(ValueError, match=r"^`mode` must be one of 'constant', 'edge'"):
+        MF.pad(torch.zeros(1, 1, 3, 3), ((0, 0), (0, 0), (1, 1)), "circular")
+    with pytest.raises(ValueError, match=r"^`pad_width` must be zero except on the last 3"):
+        MF.pad(torch.zeros(2, 2, 3, 3), ((1, 1),), "reflect")
+
+
+def test_init_functions():
+    m = M.Conv2d(4, 6, 3, groups=2)
+    init.fill_(m.weight, 2.0)  # works on parameters that require grad
+    assert torch.all(m.weight == 2)
+    init.zeros_(m.framework_param("bias"))
+    init.ones_(m.framework_param("weight"))  # through the view
+    assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+    init.uniform_(m.weight, -0.5, 0.5)
+    assert m.weight.abs().max() <= 0.5
+    assert init.calculate_fan_in_and_fan_out(m.framework_param("weight")) == (18.0, 27.0)
+    assert init.calculate_fan_in_and_fan_out(torch.empty(3, 5)) == (5.0, 3.0)
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        init.calculate_fan_in_and_fan_out(torch.empty(3))
+    torch.manual_seed(0)
+    big = torch.empty(200, 300)
+    init.xavier_normal_(big)
+    assert abs(big.std().item() / math.sqrt(2 / 500) - 1) < 0.03
+    init.xavier_uniform_(big, gain=2.0)
+    assert big.abs().max() <= 2 * math.sqrt(6 / 500)
