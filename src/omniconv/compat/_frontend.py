@@ -67,9 +67,15 @@ class FrontendMixin:
     _initializers: dict[str, Initializer]
 
     # -- layouts ---------------------------------------------------------------------
+    def _torch_param(self, name: str) -> Any:
+        """The torch-layout parameter ``name`` (a front-end may shadow the attribute with
+        its framework's parameter object, as Gluon does)."""
+        params = getattr(self, "_parameters", {})
+        return params[name] if name in params else getattr(self, name)
+
     def framework_param(self, name: str) -> Tensor:
         """Parameter ``name`` in the framework's layout (a view: shares storage and grad)."""
-        tensor = getattr(self, name)
+        tensor = self._torch_param(name)
         view = self.param_views.get(name)
         return tensor if view is None else view.to_framework(tensor, self)  # type: ignore[arg-type]
 
@@ -84,7 +90,7 @@ class FrontendMixin:
             raise ValueError(
                 f"`{name}` must have shape {expected}; received {name}.shape={tuple(data.shape)}"
             )
-        target = getattr(self, name)
+        target = self._torch_param(name)
         view = self.param_views.get(name)
         data = data.to(dtype=target.dtype, device=target.device)
         with torch.no_grad():
@@ -95,7 +101,7 @@ class FrontendMixin:
         """The framework's default initialisers (or the per-instance overrides)."""
         overrides = getattr(self, "_initializers", {})
         for name in dict.fromkeys([*self.default_initializers, *overrides]):
-            tensor = getattr(self, name, None)
+            tensor = self._torch_param(name)
             if tensor is None or isinstance(tensor, nn.parameter.UninitializedParameter):
                 continue
             init = overrides.get(name, self.default_initializers.get(name))
