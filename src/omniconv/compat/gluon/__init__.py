@@ -1,0 +1,55 @@
+"""MXNet Gluon (1.9.1) on PyTorch: ``from omniconv.compat.gluon import nn`` works like
+``from mxnet.gluon import nn``; ``omniconv.compat.gluon.init`` is ``mxnet.init``.
+
+Blocks are ``torch.nn.Module`` s; parameters are Gluon :class:`Parameter` views of the
+torch parameters; ``save_parameters`` / ``load_parameters`` / ``export`` read and write
+MXNet's own binary ``.params`` files (byte-compatible with MXNet 1.x).
+"""
+
+from . import init, nn
+from ._errors import DeferredInitializationError, MXNetError
+from ._ndarray_file import dumps as save_bytes
+from ._ndarray_file import loads as load_bytes
+from .block import Block, HybridBlock, HybridSequential, NameManager, Sequential
+from .init import (
+    Bilinear,
+    Constant,
+    Initializer,
+    MSRAPrelu,
+    Normal,
+    One,
+    Orthogonal,
+    Uniform,
+    Xavier,
+    Zero,
+)
+from .nn import Activation, Conv2D
+from .parameter import Parameter, ParameterDict
+
+__all__ = [
+    "Activation",
+    "Bilinear",
+    "Block",
+    "Constant",
+    "Conv2D",
+    "DeferredInitializationError",
+    "HybridBlock",
+    "HybridSequential",
+    "Initializer",
+    "MSRAPrelu",
+    "MXNetError",
+    "NameManager",
+    "Normal",
+    "One",
+    "Orthogonal",
+    "Parameter",
+    "ParameterDict",
+    "Sequential",
+    "Uniform",
+    "Xavier",
+    "Zero",
+    "init",
+    "load_bytes",
+    "nn",
+    "save_bytes",
+]

@@ -1,0 +1,835 @@
+"""omniconv.compat.gluon: MXNet Gluon's Conv2D and block machinery, against real MXNet 1.9.1
+files (tests/fixtures/mxnet_compat_*, made by tools/fixtures/gen_mxnet_compat.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from omniconv.compat import gluon
+from omniconv.compat.gluon import init, nn
+from omniconv.compat.gluon._ndarray_file import dumps, loads
+
+FIX = Path(__file__).parent / "fixtures"
+NET = np.load(FIX / "mxnet_compat_net.npz")
+CONV_CASES = sorted(p.name[len("mxnet_conv2d_") : -4] for p in FIX.glob("mxnet_conv2d_*.npz"))
+
+
+def build_net():
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Conv2D(4, 3, padding=1, in_channels=2, activation="relu"))
+        net.add(nn.Conv2D(6, (3, 2), strides=(2, 1), groups=2, activation="softrelu"))
+        net.add(nn.Conv2D(3, 1, use_bias=False, activation="tanh"))
+    return net
+
+
+def build_summary_net():
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Conv2D(8, 3, strides=2, in_channels=2, activation="relu"))
+        net.add(nn.Conv2D(4, 1, in_channels=8, use_bias=False))
+    return net
+
+
+class Custom(gluon.HybridBlock):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.left = nn.Conv2D(3, 3, padding=1, in_channels=2)
+            self.right = nn.Conv2D(3, 1, activation="sigmoid")
+
+    def hybrid_forward(self, F, x):
+        return F.relu(self.left(x)) + self.right(x)
+
+
+class Mixer(gluon.HybridBlock):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.conv = nn.Conv2D(2, 3, strides=2, in_channels=2, activation="softsign")
+
+    def hybrid_forward(self, F, x):
+        a = self.conv(x)
+        b = F.concat(a, F.broadcast_mul(a, a), dim=1)
+        return F.Flatten(b * b - F.tanh(b))
+
+
+def loaded_net():
+    with gluon.NameManager():
+        net = build_net()
+    net.load_parameters(str(FIX / "mxnet_compat_net.params"))
+    return net
+
+
+# -- the .params binary format ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(FIX.glob("mxnet_compat_*.params")), ids=lambda p: p.name)
+def test_params_file_roundtrip_is_byte_identical(path):
+    raw = path.read_bytes()
+    arrays = loads(raw)
+    assert isinstance(arrays, dict) and arrays
+    assert dumps(arrays) == raw
+
+
+def test_params_file_layout_matches_the_spec_hexdump():
+    raw = (FIX / "mxnet_compat_single.params").read_bytes()
+    assert raw[:24] == struct.pack("<QQQ", 0x112, 0, 2)
+    assert raw[24:28] == bytes.fromhex("c9fa93f9")
+    d = loads(raw)
+    assert d["weight"].tolist() == [[[[1.5]]]] and d["bias"].tolist() == [-2.0]
+    f16 = loads((FIX / "mxnet_compat_single_f16.params").read_bytes())
+    assert f16["weight"].dtype == np.float16 and f16["weight"].item() == 1.5
+    assert loads(dumps([np.ones(2, np.float32)]))[0].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda b: b"\x13" + b[1:], "header magic 0x113"),
+        (lambda b: b[:24] + b"\x00" + b[25:], "only V2"),
+        (lambda b: b[:28] + b"\x01" + b[29:], "storage type 1"),
+        (lambda b: b[:-3], "truncated"),
+        (lambda b: b + b"\x00", "trailing bytes"),
+    ],
+)
+def test_params_file_reader_is_strict(mutate, match):
+    raw = (FIX / "mxnet_compat_single.params").read_bytes()
+    with pytest.raises(ValueError, match=match):
+        loads(mutate(raw))
+
+
+def test_params_file_writer_rejects_bad_arrays():
+    with pytest.raises(TypeError, match="`w` must have one of the dtypes"):
+        dumps({"w": np.ones(2, np.complex64)})
+    with pytest.raises(ValueError, match="0-d array needs np_shape=True"):
+        dumps({"w": np.float32(1.0)})
+    assert loads(dumps({"w": np.float32(2.0)}, np_shape=True))["w"].shape == ()
+
+
+# -- real MXNet files through the front-end --------------------------------------------
+
+
+def test_mxnet_network_params_load_and_match_output():
+    net = loaded_net()
+    out = net(NET["x"])
+    np.testing.assert_allclose(out.detach().numpy(), NET["out"], rtol=1e-5, atol=1e-6)
+    assert repr(net) == str(NET["repr"])
+    assert repr(net.collect_params()) == str(NET["params_repr"])
+
+
+def test_save_parameters_is_byte_identical_to_mxnet(tmp_path):
+    net = loaded_net()
+    net.save_parameters(str(tmp_path / "a.params"))
+    assert (tmp_path / "a.params").read_bytes() == (FIX / "mxnet_compat_net.params").read_bytes()
+
+
+def test_export_is_byte_identical_to_mxnet(tmp_path):
+    with gluon.NameManager():
+        net = build_net()
+    with pytest.raises(RuntimeError, match=r"Please first call block\.hybridize"):
+        net.export(str(tmp_path / "n"))
+    net.initialize()
+    net.hybridize(backend="eager")
+    net(NET["x"])  # graph built before the deferred shapes are known, as in MXNet
+    net.load_parameters(str(FIX / "mxnet_compat_net.params"))
+    net.export(str(tmp_path / "mxnet_compat_net"), epoch=2)
+    for name in ("mxnet_compat_net-symbol.json", "mxnet_compat_net-0002.params"):
+        assert (tmp_path / name).read_bytes() == (FIX / name).read_bytes(), name
+
+
+def test_custom_hybrid_forward_block_matches_mxnet():
+    with gluon.NameManager():
+        net = Custom()
+    assert "(right): Conv2D(None -> 3," in repr(net)
+    net.load_parameters(str(FIX / "mxnet_compat_custom.params"))
+    assert repr(net) == str(NET["custom_repr"])
+    out = net(torch.from_numpy(NET["x"]))
+    np.testing.assert_allclose(out.detach().numpy(), NET["custom_out"], rtol=1e-5, atol=1e-6)
+    assert list(net.state_dict()) == ["left.weight", "left.bias", "right.weight", "right.bias"]
+
+
+def test_summary_matches_mxnet():
+    with gluon.NameManager():
+        net = build_summary_net()
+    net.initialize()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        net.summary(NET["x"])
+    assert buf.getvalue() == str(NET["summary"])
+    net.hybridize()
+    with pytest.raises(
+        AssertionError,
+        match='"hybridsequential0_conv0_relu" must not be hybridized to print summary',
+    ):
+        net.summary(NET["x"])
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_matches_mxnet_fixtures(case):
+    fx = np.load(FIX / f"mxnet_conv2d_{case}.npz")
+    act = str(fx["activation"]) or None
+    kw = {k: tuple(int(v) for v in fx[n]) for k, n in
+          (("kernel_size", "kernel_size"), ("strides", "stride"), ("padding", "padding"),
+           ("dilation", "dilation"))}  # fmt: skip
+    net = nn.Conv2D(
+        int(fx["channels"]), groups=int(fx["groups"]), use_bias=bool(fx["use_bias"]),
+        activation=act, **kw,
+    )  # fmt: skip
+    net.cast(fx["x"].dtype)
+    net.initialize()
+    x = torch.from_numpy(fx["x"]).requires_grad_(True)
+    out = net(x)
+    net.weight.set_data(fx["weight"])
+    if fx["use_bias"]:
+        net.bias.set_data(fx["bias"])
+    out = net(x)
+    f32 = fx["x"].dtype == np.float32
+
+    def check(actual, name):  # tests/fixtures README: atol scales with the largest value
+        expected = fx[name]
+        scale = max(1.0, float(np.abs(expected).max()))
+        tol = 1e-5 if f32 else 1e-10
+        np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale, err_msg=name)
+
+    check(out.detach().numpy(), "out")
+    out.backward(torch.from_numpy(fx["grad_out"]))
+    check(x.grad.numpy(), "grad_x")
+    check(net.weight.grad().numpy(), "grad_weight")
+    if fx["use_bias"]:
+        check(net.bias.grad().numpy(), "grad_bias")
+
+
+def test_legacy_single_layer_files(tmp_path):
+    with gluon.NameManager():
+        known = nn.Conv2D(1, 1, in_channels=1)
+        deferred = nn.Conv2D(1, 1)
+    for net in (known, deferred):
+        net.load_parameters(str(FIX / "mxnet_compat_single.params"))
+        assert net.weight.data().item() == 1.5 and net.bias.data().item() == -2.0
+        assert net(np.ones((1, 1, 2, 2), np.float32)).detach().numpy().tolist() == [
+            [[[-0.5] * 2] * 2]
+        ]
+    with pytest.raises(
+        AssertionError, match=r"dtype incompatible expected <class 'numpy.float32'>"
+    ):
+        known.load_parameters(str(FIX / "mxnet_compat_single_f16.params"))
+    known.load_parameters(str(FIX / "mxnet_compat_single_f16.params"), cast_dtype=True)
+    known.cast("float16")
+    with pytest.raises(
+        AssertionError, match=r"expected float16 vs saved <class 'numpy.float32'>\. Set cast_dtype"
+    ):
+        known.load_parameters(str(FIX / "mxnet_compat_single.params"))
+    known.load_parameters(str(FIX / "mxnet_compat_single_f16.params"))
+    assert known.weight.data().dtype == torch.float16
+    known.save_parameters(str(tmp_path / "h.params"))
+    assert (tmp_path / "h.params").read_bytes() == (
+        FIX / "mxnet_compat_single_f16.params"
+    ).read_bytes()
+
+
+def test_load_parameters_errors(tmp_path):
+    with gluon.NameManager():
+        lone = nn.Conv2D(2, 1, in_channels=1)
+        nobias = nn.Conv2D(1, 1, in_channels=1, use_bias=False)
+    with pytest.raises(
+        ValueError,
+        match=r"Parameter 'bias' loaded from file: .* is not present in ParameterDict, "
+        r"choices are: 'conv1_weight'\. Set ignore_extra",
+    ):
+        nobias.load_parameters(str(FIX / "mxnet_compat_single.params"))
+    with pytest.raises(
+        AssertionError,
+        match=r"Failed loading Parameter 'conv0_weight' from saved params: shape "
+        r"incompatible expected \(2, 1, 1, 1\) vs saved \(1, 1, 1, 1\)",
+    ):
+        lone.load_parameters(str(FIX / "mxnet_compat_single.params"), ignore_extra=True)
+    with gluon.NameManager():
+        net = build_net()
+    net.add(nn.Conv2D(1, 1))
+    with pytest.raises(
+        AssertionError,
+        match=r"Parameter '3\.weight' is missing in file '.*mxnet_compat_net\.params', which "
+        r"contains parameters: '0\.weight', '0\.bias', '1\.weight', '1\.bias', '2\.weight'\. "
+        r"Set allow_missing=True to ignore missing parameters\.",
+    ):
+        net.load_parameters(str(FIX / "mxnet_compat_net.params"))
+    net.load_parameters(str(FIX / "mxnet_compat_net.params"), allow_missing=True)
+    with pytest.raises(
+        ValueError,
+        match=r"Parameter 'left\.weight' loaded from file '.*' is not present in ParameterDict, "
+        r"which contains parameters \. Set ignore_extra=True to ignore\. $",
+    ):
+        net.load_parameters(str(FIX / "mxnet_compat_custom.params"), allow_missing=True)
+
+
+# -- MXNet round trip (needs a real MXNet venv) ----------------------------------------
+
+MXNET_PY = os.environ.get("OMNICONV_MXNET_PYTHON")
+
+
+@pytest.mark.skipif(not MXNET_PY, reason="set OMNICONV_MXNET_PYTHON to an MXNet 1.9.1 python")
+def test_files_written_by_omniconv_load_in_real_mxnet(tmp_path):
+    """save_parameters and export files from omniconv, read by real MXNet 1.9.1: same outputs
+    (NCHW network, and SymbolBlock.imports of the export) and same NHWC (OHWI) weights."""
+    torch.manual_seed(3)
+    with gluon.NameManager():
+        net = build_net()
+        net.add(nn.Conv2D(2, (1, 3), dilation=(1, 2), padding=(0, 2), in_channels=3))
+        nhwc = nn.Conv2D(6, (3, 2), groups=2, in_channels=4, layout="NHWC")
+    net.initialize(init.Xavier())
+    nhwc.initialize(init.Normal(0.5))
+    x = np.random.RandomState(1).standard_normal((2, 2, 7, 6)).astype(np.float32)
+    ours = net(x).detach().numpy()
+    net.save_parameters(str(tmp_path / "ours.params"))
+    net.hybridize(backend="eager")
+    net(x)
+    net.export(str(tmp_path / "exp"), epoch=5)
+    nhwc.save_parameters(str(tmp_path / "nhwc.params"))
+    np.save(tmp_path / "x.npy", x)
+    tools = Path(__file__).parents[1] / "tools" / "fixtures"
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.environ["MXNET_MKLDNN_ENABLED"] = "0"
+        import numpy as np, mxnet as mx
+        from mxnet import gluon
+        from mxnet.gluon import nn
+        sys.path.insert(0, {str(tools)!r})
+        from gen_mxnet_compat import build_net
+        d = {str(tmp_path)!r}
+        x = mx.nd.array(np.load(os.path.join(d, "x.npy")))
+        net = build_net()
+        net.add(nn.Conv2D(2, (1, 3), dilation=(1, 2), padding=(0, 2), in_channels=3))
+        net.load_parameters(os.path.join(d, "ours.params"))
+        np.save(os.path.join(d, "theirs.npy"), net(x).asnumpy())
+        sym = gluon.SymbolBlock.imports(
+            os.path.join(d, "exp-symbol.json"), ["data"], os.path.join(d, "exp-0005.params")
+        )
+        np.save(os.path.join(d, "imported.npy"), sym(x).asnumpy())
+        nhwc = nn.Conv2D(6, (3, 2), groups=2, in_channels=4, layout="NHWC")
+        nhwc.load_parameters(os.path.join(d, "nhwc.params"))
+        np.save(os.path.join(d, "nhwc_w.npy"), nhwc.weight.data().asnumpy())
+    """)
+    env = {**os.environ, "MXNET_MKLDNN_ENABLED": "0"}
+    subprocess.run([MXNET_PY, "-c", script], check=True, env=env, capture_output=True)
+    np.testing.assert_allclose(np.load(tmp_path / "theirs.npy"), ours, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "imported.npy"), ours, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "nhwc_w.npy"), nhwc.weight.data().detach().numpy()
+    )
+
+
+# -- Conv2D behaviour -------------------------------------------------------------------
+
+
+def test_names_params_and_torch_state_dict():
+    with gluon.NameManager():
+        a = nn.Conv2D(2, 3)
+        b = nn.Conv2D(2, 3, prefix="foo_")
+        c = nn.Conv2D(2, 3, activation="relu")
+    assert (a.name, a.prefix, b.name, c.name) == ("conv0", "conv0_", "foo", "conv1")
+    assert c.act.name == "conv1_relu"
+    assert list(a.collect_params()) == ["conv0_weight", "conv0_bias"]
+    assert list(a.params) == ["conv0_weight", "conv0_bias"]
+    assert isinstance(a.weight, gluon.Parameter) and a.weight is a.params["conv0_weight"]
+    assert a.weight.shape == (2, 0, 3, 3) and a.bias.shape == (2,)
+    assert list(a.state_dict()) == ["weight", "bias"]
+    assert list(b.collect_params(".*bias")) == ["foo_bias"]
+    assert isinstance(a, torch.nn.Module)
+
+
+def test_initialization_rules():
+    torch.manual_seed(0)
+    with pytest.raises(
+        RuntimeError, match=r"Parameter 'conv0_weight' has not been initialized\. Note"
+    ):
+        with gluon.NameManager():
+            net = nn.Conv2D(64, 3, in_channels=64)
+        net(torch.ones(1, 64, 3, 3))
+    net.initialize()
+    w = net.weight.data()
+    assert -0.07 <= w.min() < -0.069 and 0.069 < w.max() <= 0.07
+    assert torch.all(net.bias.data() == 0)
+    with pytest.warns(UserWarning) as rec:
+        net.initialize()
+    assert [str(w.message) for w in rec] == [
+        f"Parameter 'conv0_{n}' is already initialized, ignoring. Set force_reinit=True to "
+        "re-initialize."
+        for n in ("weight", "bias")
+    ]
+    net.initialize(init.Xavier(), force_reinit=True)
+    bound = (3 / ((64 * 9 + 64 * 9) / 2)) ** 0.5
+    assert net.weight.data().abs().max() <= bound and net.weight.data().abs().max() > 0.9 * bound
+    assert torch.all(net.bias.data() == 0)
+    nob = nn.Conv2D(8, 3, bias_initializer=None, weight_initializer="ones")
+    nob.initialize(init.Uniform(0.5))
+    bias = nob.bias.data().detach().clone()
+    assert 0 < bias.abs().max() <= 0.5
+    nob(torch.ones(1, 2, 3, 3))  # the deferred weight is initialised; the bias is kept
+    assert torch.all(nob.weight.data() == 1) and torch.equal(nob.bias.data(), bias)
+    nhwc = nn.Conv2D(6, (3, 1), in_channels=4, layout="NHWC", weight_initializer=init.Xavier())
+    nhwc.initialize()
+    xb = (3 / ((3 * 1 * 4 + 6 * 1 * 4) / 2)) ** 0.5  # MXNet's fan rule on the OHWI shape
+    assert nhwc.weight.data().abs().max() <= xb and nhwc.weight.data().abs().max() > 0.8 * xb
+    c = nn.Conv2D(2, 1, in_channels=1, weight_initializer=init.Constant(0.5))
+    c.initialize(init.MSRAPrelu())
+    assert torch.all(c.weight.data() == 0.5)
+
+
+def test_deferred_init_and_errors():
+    with gluon.NameManager():
+        net = nn.Conv2D(4, 3, groups=2)
+    net.initialize()
+    with pytest.raises(
+        gluon.DeferredInitializationError,
+        match="Parameter 'conv0_weight' has not been initialized yet because initialization "
+        "was deferred",
+    ):
+        net.weight.data()
+    assert net.bias.data().shape == (4,)
+    with pytest.raises(
+        ValueError,
+        match=r"Deferred initialization failed because shape cannot be inferred\. "
+        r".*input num_filter must divide group size",
+    ):
+        net(torch.ones(1, 3, 5, 5))
+    with pytest.raises(
+        ValueError, match=r"Deferred initialization failed .* Input data should be 4D"
+    ):
+        net(torch.ones(3, 5, 5))
+    out = net(torch.ones(1, 6, 5, 5))
+    assert out.shape == (1, 4, 3, 3) and net.weight.shape == (4, 3, 3, 3)
+    assert repr(net) == "Conv2D(3 -> 4, kernel_size=(3, 3), stride=(1, 1), groups=2)"
+    known = nn.Conv2D(2, 3, in_channels=3)
+    known.initialize()
+    with pytest.raises(
+        gluon.MXNetError,
+        match=r"Shape inconsistent, Provided = \[2,3,3,3\], inferred shape=\(2,4,3,3\)",
+    ):
+        known(torch.ones(1, 4, 5, 5))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"layout": "NCW"}, AssertionError, "Only supports 'NCHW' and 'NHWC' layout for now"),
+        (
+            {"kernel_size": (3, 3, 3)},
+            AssertionError,
+            "kernel_size must be a number or a list of 2 ints",
+        ),
+        (
+            {"kernel_size": 3.0},
+            gluon.MXNetError,
+            r"Invalid Parameter format for kernel expect Shape\(tuple\) but value='\(3.0, 3.0\)'",
+        ),
+        (
+            {"strides": (1, 1, 1)},
+            gluon.MXNetError,
+            r"Stride must have the same number of dimensions with kernel_size,but kernel_size "
+            r"is set to \[3,3\] while stride is \[1,1,1\]",
+        ),
+        (
+            {"channels": 0},
+            gluon.MXNetError,
+            "value 0 for Parameter num_filter should be greater equal to 1",
+        ),
+        ({"strides": 0}, gluon.MXNetError, r"incorrect stride size: \[0,0\]"),
+        ({"dilation": 0}, gluon.MXNetError, r"incorrect dilate size: \[0,0\]"),
+        (
+            {"channels": 3, "groups": 2},
+            gluon.MXNetError,
+            "output num_filter must divide group size",
+        ),
+        (
+            {"padding": -1},
+            ValueError,
+            r"`padding` must be non-negative integers; received padding=\(-1, -1\)",
+        ),
+        ({"foo": 1}, TypeError, "unexpected keyword argument 'foo'"),
+        (
+            {"channels": 2.0},
+            gluon.MXNetError,
+            "Invalid Parameter format for num_filter expect int \\(non-negative\\) but value='2.0'",
+        ),
+        (
+            {"padding": (1.5, 1)},
+            gluon.MXNetError,
+            r"Invalid Parameter format for pad expect Shape\(tuple\) but value='\(1\.5, 1\)'",
+        ),
+        (
+            {"channels": -2},
+            gluon.MXNetError,
+            r"Check failed: dim_size >= -1 \(-2 vs\. -1\) : shape dim size must be >= -1",
+        ),
+        (
+            {"kernel_size": (0, 3)},
+            gluon.MXNetError,
+            r"Check failed: param_\.kernel\.Size\(\) > 0U \(0 vs\. 0\) : incorrect kernel size: "
+            r"\[0,3\]",
+        ),
+        ({"groups": 0}, ValueError, r"`groups` must be a positive integer; received groups=0"),
+        (
+            {"in_channels": -1},
+            ValueError,
+            r"`in_channels` must be a positive integer; received in_channels=-1",
+        ),
+    ],
+)
+def test_constructor_errors(kwargs, exc, match):
+    args = {"channels": 4, "kernel_size": 3, **kwargs}
+    with pytest.raises(exc, match=match):
+        nn.Conv2D(**args)
+
+
+def test_unknown_activation_fails_at_first_forward():
+    net = nn.Conv2D(2, 1, in_channels=1, activation="gelu")
+    net.initialize()
+    with pytest.raises(
+        gluon.MXNetError,
+        match=r"Invalid Input: 'gelu', valid values are: "
+        r"\{'relu', 'sigmoid', 'softrelu', 'softsign', 'tanh'\}",
+    ):
+        net(torch.ones(1, 1, 2, 2))
+
+
+def test_nhwc_weight_is_an_ohwi_view_and_matches_nchw():
+    torch.manual_seed(1)
+    a = nn.Conv2D(
+        6,
+        (3, 2),
+        strides=(2, 1),
+        padding=(1, 0),
+        groups=2,
+        in_channels=4,
+        layout="NHWC",
+        activation="tanh",
+    )
+    b = nn.Conv2D(
+        6, (3, 2), strides=(2, 1), padding=(1, 0), groups=2, in_channels=4, activation="tanh"
+    )
+    a.cast("float64")
+    b.cast("float64")
+    a.initialize()
+    b.initialize()
+    assert a.weight.shape == (6, 3, 2, 2) and a.state_dict()["weight"].shape == (6, 2, 3, 2)
+    assert a.weight.data().data_ptr() == a.state_dict()["weight"].data_ptr()
+    b.weight.set_data(a.weight.data().permute(0, 3, 1, 2))
+    b.bias.set_data(torch.linspace(-1, 1, 6))
+    a.bias.set_data(torch.linspace(-1, 1, 6))
+    x = torch.randn(2, 4, 7, 6, dtype=torch.float64)
+    xa = x.permute(0, 2, 3, 1).requires_grad_(True)
+    out_a = a(xa)
+    torch.testing.assert_close(out_a.permute(0, 3, 1, 2), b(x), rtol=1e-12, atol=1e-12)
+    out_a.sum().backward()
+    assert a.weight.grad().shape == (6, 3, 2, 2)
+    torch.testing.assert_close(
+        a.weight.grad(), a.state_dict(keep_vars=True)["weight"].grad.permute(0, 2, 3, 1)
+    )
+    assert (
+        repr(a) == "Conv2D(3 -> 6, kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), groups=2, "
+        "Activation(tanh))"
+    )
+
+
+def test_hybridize_gives_the_same_numbers():
+    net = loaded_net()
+    eager = net(NET["x"]).detach()
+    net.hybridize(backend="aot_eager")
+    net(NET["x"])
+    again = net(NET["x"])
+    assert net._compiled is not None
+    torch.testing.assert_close(again.detach(), eager, rtol=0, atol=0)
+    net.hybridize(False)
+    assert net._compiled is None and not net[0]._active
+
+
+def test_cast_hooks_apply_and_numpy_inputs():
+    net = loaded_net()
+    seen = []
+    handle = net[0].register_forward_hook(
+        lambda blk, inp, out: seen.append((blk.name, tuple(out.shape)))
+    )
+    net(NET["x"])
+    handle.detach()
+    net(NET["x"])
+    assert seen == [(net[0].name, (2, 4, 7, 6))]
+    names = []
+    assert net.apply(lambda b: names.append(type(b).__name__)) is net
+    assert names == [
+        "Activation",
+        "Conv2D",
+        "Activation",
+        "Conv2D",
+        "Activation",
+        "Conv2D",
+        "HybridSequential",
+    ]
+    net.cast("float64")
+    assert net[0].weight.dtype == "float64" and net[0].weight.data().dtype == torch.float64
+    assert repr(net[0].weight).endswith("(shape=(4, 2, 3, 3), dtype=float64)")
+    out = net(NET["x"].astype(np.float64))
+    np.testing.assert_allclose(out.detach().numpy(), NET["out"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="`dtype` must be one of"):
+        net.cast("complex64")
+
+
+def test_parameter_api():
+    net = nn.Conv2D(2, 1, in_channels=1)
+    net.initialize()
+    p = net.weight
+    p.set_data(np.full((2, 1, 1, 1), 3.0, np.float32))
+    assert p.data().flatten().tolist() == [3.0, 3.0]
+    with pytest.raises(
+        AssertionError,
+        match=r"Expected shape \(3, 1, 1, 1\) is incompatible with given shape \(2, 1, 1, 1\)",
+    ):
+        p.set_data(np.zeros((3, 1, 1, 1), np.float32))
+    p.grad_req = "null"
+    assert not net.state_dict(keep_vars=True)["weight"].requires_grad
+    with pytest.raises(RuntimeError, match="because grad_req='null'"):
+        p.grad()
+    free = gluon.Parameter("w", shape=(2, 3))
+    with pytest.raises(AssertionError, match=r"^Parameter 'w' has not been initialized$"):
+        free.set_data(np.ones((2, 3), np.float32))
+    with pytest.raises(RuntimeError, match="Parameter 'w' has not been initialized"):
+        free.data()
+    free.initialize(init="ones")
+    assert free.data().sum().item() == 6.0
+    with pytest.raises(
+        ValueError, match=r"Cannot initialize Parameter 'v' because it has invalid shape: \(0, 3\)"
+    ):
+        gluon.Parameter("v", shape=(0, 3)).initialize()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert repr(free) == "Parameter w (shape=(2, 3), dtype=<class 'numpy.float32'>)"
+
+
+def test_flat_and_mirror_names():
+    assert gluon.nn.Conv2D is gluon.Conv2D and gluon.init.Xavier is gluon.Xavier
+    assert (
+        init.create("zeros").__class__ is gluon.Zero and init.create("one").__class__ is gluon.One
+    )
+    assert (
+        init.Xavier().dumps()
+        == '["xavier", {"rnd_type": "uniform", "factor_type": "avg", "magnitude": 3}]'
+    )
+    assert sys.modules["omniconv.compat.gluon.nn"] is nn
+
+
+def test_custom_block_export_is_byte_identical_to_mxnet(tmp_path):
+    with gluon.NameManager():
+        net = Custom()
+    net.initialize()
+    net.hybridize(backend="eager")
+    net(NET["x"])
+    net.load_parameters(str(FIX / "mxnet_compat_custom.params"))
+    net.export(str(tmp_path / "mxnet_compat_custom"))
+    for name in ("mxnet_compat_custom-symbol.json", "mxnet_compat_custom-0000.params"):
+        assert (tmp_path / name).read_bytes() == (FIX / name).read_bytes(), name
+
+
+def test_nhwc_params_file_from_mxnet(tmp_path):
+    kw = {"strides": (2, 1), "padding": (1, 0), "groups": 2, "activation": "softsign"}
+    with gluon.NameManager():
+        net = nn.Conv2D(6, (3, 2), layout="NHWC", in_channels=4, **kw)
+        deferred = nn.Conv2D(6, (3, 2), layout="NHWC", **kw)
+    assert repr(net) == str(NET["nhwc_repr"])
+    for layer in (net, deferred):
+        layer.load_parameters(str(FIX / "mxnet_compat_nhwc.params"))
+        assert layer.weight.shape == (6, 3, 2, 2) and layer.in_channels == 4
+        out = layer(NET["nhwc_x"])
+        np.testing.assert_allclose(out.detach().numpy(), NET["nhwc_out"], rtol=1e-5, atol=1e-6)
+    deferred.save_parameters(str(tmp_path / "n.params"))
+    assert (tmp_path / "n.params").read_bytes() == (FIX / "mxnet_compat_nhwc.params").read_bytes()
+
+
+def test_kernel_larger_than_input_errors():
+    with gluon.NameManager():
+        known = nn.Conv2D(1, 7, in_channels=1)
+        deferred = nn.Conv2D(1, (1, 7), padding=(0, 1))
+    known.initialize()
+    deferred.initialize()
+    with pytest.raises(
+        gluon.MXNetError,
+        match=r"Check failed: dilated_ksize_y <= AddPad\(dshape\[2\], param_\.pad\[0\]\) "
+        r"\(7 vs\. 6\) : kernel size exceed input",
+    ):
+        known(torch.ones(1, 1, 6, 6))
+    with pytest.raises(
+        ValueError,
+        match=r"Deferred initialization failed because shape cannot be inferred\. MXNetError: "
+        r"Error in operator conv1_fwd: Check failed: dilated_ksize_x <= AddPad\(dshape\[3\], "
+        r"param_\.pad\[1\]\) \(7 vs\. 6\)",
+    ):
+        deferred(torch.ones(1, 1, 6, 4))
+    with pytest.raises(gluon.MXNetError, match=r"\(3 vs\. 4\) : Input data should be 4D"):
+        known(torch.ones(1, 6, 6))
+
+
+def test_legacy_load_missing_parameter_message(tmp_path):
+    (tmp_path / "w.params").write_bytes(dumps({"weight": np.ones((1, 1, 1, 1), np.float32)}))
+    with gluon.NameManager():
+        net = nn.Conv2D(1, 1, in_channels=1)
+    with pytest.raises(
+        AssertionError,
+        match=r"Parameter 'bias' is missing in file: .*w\.params, which contains parameters: "
+        r"'conv0_weight'\. Please make sure source and target networks have the same prefix\.",
+    ):
+        net.load_parameters(str(tmp_path / "w.params"))
+    net.load_parameters(str(tmp_path / "w.params"), allow_missing=True)
+    assert net.weight.data().item() == 1.0
+
+
+def test_shared_params_and_plain_blocks():
+    with gluon.NameManager():
+        a = nn.Conv2D(2, 3, in_channels=2)
+        b = nn.Conv2D(2, 3, in_channels=2, params=a.collect_params())
+
+        class Twice(gluon.Block):
+            def __init__(self):
+                super().__init__()
+                with self.name_scope():
+                    self.body = gluon.Sequential()
+                    self.body.add(a, b)
+
+            def forward(self, x):
+                return self.body(x) * 2
+
+        net = Twice()
+    assert b.weight is a.weight and b.name == "conv1"
+    assert list(net.collect_params()) == ["conv0_weight", "conv0_bias"]
+    net.initialize(init.One())
+    x = torch.ones(1, 2, 5, 5)
+    assert net(x).shape == (1, 2, 1, 1)
+    assert net(x)[0, 0, 0, 0].item() == 2 * (18 * 18 + 0)
+    a.weight.set_data(np.zeros((2, 2, 3, 3), np.float32))
+    assert torch.all(b(x) == 0)
+    assert net.body.name == "twice0_sequential0" and len(net.body) == 2
+
+
+def test_user_block_with_more_operators_matches_mxnet_export(tmp_path):
+    with gluon.NameManager():
+        net = Mixer()
+    net.initialize()
+    net.hybridize(backend="eager")
+    net.collect_params().load(str(FIX / "mxnet_compat_mixer-0000.params"))
+    out = net(NET["x"])
+    np.testing.assert_allclose(out.detach().numpy(), NET["mixer_out"], rtol=1e-5, atol=1e-6)
+    net.export(str(tmp_path / "mxnet_compat_mixer"))
+    for name in ("mxnet_compat_mixer-symbol.json", "mxnet_compat_mixer-0000.params"):
+        assert (tmp_path / name).read_bytes() == (FIX / name).read_bytes(), name
+    compiled = net(NET["x"])  # second hybridized call: torch.compile
+    torch.testing.assert_close(compiled, out, rtol=0, atol=0)
+
+
+class Scaled(gluon.HybridBlock):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.conv = nn.Conv2D(2, 1, layout="NHWC")
+            self.scale = self.params.get("scale", shape=(1, 1, 1, 2), init="ones")
+
+    def hybrid_forward(self, F, x, scale):
+        return F.broadcast_mul(self.conv(x), scale)
+
+
+def test_user_parameters_and_torch_state_dict_roundtrip(tmp_path):
+    with gluon.NameManager():
+        net = Scaled()
+        fresh = Scaled()
+    assert list(net.collect_params()) == [
+        "scaled0_scale",
+        "scaled0_conv0_weight",
+        "scaled0_conv0_bias",
+    ]
+    assert list(net.state_dict()) == ["scale", "conv.weight", "conv.bias"]
+    net.initialize()
+    x = torch.randn(2, 3, 3, 3)
+    out = net(x)
+    assert out.shape == (2, 3, 3, 2) and torch.all(net.scale.data() == 1)
+    net.scale.set_data(np.array([2.0, -1.0], np.float32).reshape(1, 1, 1, 2))
+    fresh.load_state_dict(net.state_dict())  # deferred conv takes the checkpoint's shape
+    assert fresh.conv.weight.shape == (2, 1, 1, 3) and fresh.conv.in_channels == 3
+    torch.testing.assert_close(fresh(x), net(x))
+    net.save_parameters(str(tmp_path / "s.params"))
+    assert list(loads((tmp_path / "s.params").read_bytes())) == [
+        "scale",
+        "conv.weight",
+        "conv.bias",
+    ]
+    assert loads((tmp_path / "s.params").read_bytes())["conv.weight"].shape == (2, 1, 1, 3)
+
+
+def test_shared_deferred_weight():
+    with gluon.NameManager():
+        a = nn.Conv2D(2, 1)
+        b = nn.Conv2D(2, 1, params=a.collect_params())
+    a.initialize(init.One())
+    out = b(torch.ones(1, 3, 2, 2))  # b infers the shared weight's shape
+    assert a.weight.shape == (2, 3, 1, 1) and b.in_channels == 3 and a.in_channels == 3
+    torch.testing.assert_close(a(torch.ones(1, 3, 2, 2)), out)
+    assert torch.all(out == 3)
+
+
+def test_deterministic_initializers_match_mxnet():
+    w = torch.zeros(2, 1, 3, 3)
+    init.Bilinear()(gluon.init.InitDesc("w", {"__init__": "bilinear"}), w)
+    row = [0.0625, 0.1875, 0.1875]  # MXNet 1.9.1's values for this shape
+    assert w[1, 0].tolist() == [row, [0.1875, 0.5625, 0.5625], [0.1875, 0.5625, 0.5625]]
+    k = torch.zeros(1, 1, 4, 4)
+    init.create("bilinear")("w", k)
+    assert k[0, 0, 0].tolist() == [0.0625, 0.1875, 0.1875, 0.0625]
+    q = torch.zeros(3, 2, 2, 2)
+    init.Orthogonal(scale=2.0)("w", q)
+    m = q.reshape(3, 8).double()
+    torch.testing.assert_close(m @ m.T, 4 * torch.eye(3, dtype=torch.float64), atol=1e-5, rtol=0)
+    dumped = [i.dumps() for i in (init.MSRAPrelu(), init.Orthogonal(), init.Constant(0.5))]
+    assert dumped == [
+        '["msraprelu", {"factor_type": "avg", "slope": 0.25}]',
+        '["orthogonal", {"scale": 1.414, "rand_type": "uniform"}]',
+        '["constant", {"value": 0.5}]',
+    ]
+    assert isinstance(init.create(dumped[0]), init.MSRAPrelu)
+    with pytest.raises(ValueError, match="Cannot find initializer 'nope'"):
+        init.create("nope")
+    with pytest.raises(ValueError, match="Xavier initializer cannot be applied to vector b"):
+        init.Xavier()("b", torch.zeros(3))
+
+
+class Unused(gluon.HybridBlock):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.conv = nn.Conv2D(2, 1, in_channels=1)
+            self.extra = self.params.get("extra", shape=(2,))
+
+    def hybrid_forward(self, F, x, extra):
+        return F.relu(self.conv(x))
+
+
+def test_export_warns_about_parameters_outside_the_graph(tmp_path):
+    with gluon.NameManager():
+        net = Unused()
+    net.initialize()
+    net.hybridize(backend="eager")
+    net(torch.ones(1, 1, 2, 2))
+    with pytest.warns(UserWarning, match='^Parameter "unused0_extra" is not found in the graph. $'):
+        net.export(str(tmp_path / "u"))
+    assert list(loads((tmp_path / "u-0000.params").read_bytes())) == [
+        "arg:unused0_conv0_weight",
+        "arg:unused0_conv0_bias",
+    ]
+    assert '"name": "unused0_relu0"' in (tmp_path / "u-symbol.json").read_text()
