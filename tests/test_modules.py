@@ -230,7 +230,7 @@ def test_conv2d_extra_repr_shows_only_non_defaults():
         padding_mode="reflect", layout="NHWC",
     )  # fmt: skip
     assert m.extra_repr() == (
-        "4, 8, kernel_size=(3, 2), stride=(2, 2), padding=(1, 1, 1, 1), dilation=(1, 2), "
+        "4, 8, kernel_size=(3, 2), stride=(2, 2), padding=(1, 1), dilation=(1, 2), "
         "groups=2, padding_mode='reflect', layout='NHWC'"
     )
     assert onn.Conv2d(3, 8, 3, padding=(0, 1, 2, 3)).extra_repr() == (

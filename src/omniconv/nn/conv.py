@@ -8,7 +8,6 @@ how the input and output are read, the weight is handed to the functional as an
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -20,6 +19,7 @@ from .. import functional as F
 from .._args import check_choice, check_positive_int, fail, to_padding, to_pair, type_name
 from ..functional.conv2d import LAYOUTS, PADDING_MODES
 from ._activation import get_activation
+from ._common import non_default_repr, torch_default_init
 
 __all__ = ["Conv2d", "ConvTranspose2d", "LazyConv2d", "LazyConvTranspose2d"]
 
@@ -111,32 +111,22 @@ class _ConvBase(nn.Module):
     def reset_parameters(self) -> None:
         """PyTorch's default: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
         ``fan_in = weight.shape[1] * kh * kw`` (``kaiming_uniform_(a=sqrt(5))``)."""
-        if isinstance(self.weight, UninitializedParameter):
-            return
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            nn.init.uniform_(self.bias, -bound, bound)
+        if not isinstance(self.weight, UninitializedParameter):
+            torch_default_init(self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        defaults: dict[str, Any] = {
-            "stride": (1, 1),
-            "padding": (0, 0) if self.transposed else (0, 0, 0, 0),
-            "dilation": (1, 1),
-            "output_padding": (0, 0),
-            "groups": 1,
-            "padding_mode": "zeros",
-            "layout": "NCHW",
-        }
-        for name, default in defaults.items():
-            value = getattr(self, name)
-            if value != default:
-                s += f", {name}={value!r}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return non_default_repr(
+            self,
+            {
+                "stride": (1, 1),
+                "padding": (0, 0),
+                "dilation": (1, 1),
+                "output_padding": (0, 0),
+                "groups": 1,
+                "padding_mode": "zeros",
+                "layout": "NCHW",
+            },
+        )
 
 
 class _LazyConvMixin(LazyModuleMixin):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -11,6 +10,7 @@ from torch import Tensor, nn
 from .. import functional as F
 from .._args import check_positive_int, fail, to_pair, type_name
 from .._shapes import deform_mask_channels, deform_offset_channels
+from ._common import non_default_repr, torch_default_init
 from .conv import Conv2d
 
 __all__ = ["DeformConv2d", "DeformConv2dPack"]
@@ -84,11 +84,7 @@ class DeformConv2d(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * self.weight.shape[2] * self.weight.shape[3]
-            bound = 1 / math.sqrt(fan_in)
-            nn.init.uniform_(self.bias, -bound, bound)
+        torch_default_init(self.weight, self.bias)
 
     @property
     def offset_channels(self) -> int:
@@ -131,22 +127,18 @@ class DeformConv2d(nn.Module):
         return self._conv_forward(input, offset, mask, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        for name, default in (
-            ("stride", (1, 1)),
-            ("padding", (0, 0)),
-            ("dilation", (1, 1)),
-            ("groups", 1),
-            ("deformable_groups", 1),
-            ("modulated", True),
-            ("im2col_step", 64),
-        ):
-            value = getattr(self, name)
-            if value != default:
-                s += f", {name}={value!r}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return non_default_repr(
+            self,
+            {
+                "stride": (1, 1),
+                "padding": (0, 0),
+                "dilation": (1, 1),
+                "groups": 1,
+                "deformable_groups": 1,
+                "modulated": True,
+                "im2col_step": 64,
+            },
+        )
 
 
 class DeformConv2dPack(DeformConv2d):

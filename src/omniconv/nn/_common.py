@@ -1,0 +1,38 @@
+"""Pieces shared by the modules: PyTorch's default initialisation and a repr of
+non-default arguments."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+__all__ = ["non_default_repr", "torch_default_init"]
+
+
+def torch_default_init(weight: Tensor, bias: Tensor | None) -> None:
+    """``torch.nn.Conv2d``'s initialisation: weight and bias ~ U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)) with ``fan_in = weight.shape[1] * kh * kw`` (``kaiming_uniform_(a=sqrt(5))``),
+    drawing from the RNG in the same order, so a seed gives torch's values."""
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        nn.init.uniform_(bias, -bound, bound)
+
+
+def non_default_repr(module: nn.Module, defaults: Mapping[str, Any]) -> str:
+    """``in, out, kernel_size=..`` then only the arguments that differ from ``defaults``."""
+    m: Any = module
+    s = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}"
+    for name, default in defaults.items():
+        value = getattr(m, name)
+        if name == "padding" and len(value) == 4 and value[0] == value[1] and value[2] == value[3]:
+            value = (value[0], value[2])  # symmetric: show (pad_h, pad_w) as torch does
+        if value != default:
+            s += f", {name}={value!r}"
+    if m.bias is None:
+        s += ", bias=False"
+    return s
