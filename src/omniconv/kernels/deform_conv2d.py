@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import deform_torch
+from . import deform_fast, deform_torch
+from .deform_fast import output_memory_format
 
 __all__ = ["deform_conv2d"]
 
@@ -31,16 +32,26 @@ def deform_conv2d(
     use_mask: bool,
     im2col_step: int,
 ) -> Tensor:
-    """Kernel entry point; arguments are already validated by the functional."""
-    return deform_torch.deform_conv2d_forward(
-        input, weight, offset, mask, bias,
-        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step,
-    )  # fmt: skip
+    """Kernel entry point; arguments are already validated by the functional.
+
+    The numba CPU path (:mod:`.deform_fast`) where it applies, else the pure-PyTorch
+    path (any device/dtype). The output has the input's memory format (channels_last
+    in, channels_last out)."""
+    args = (input, weight, offset, mask, bias,
+            stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step)  # fmt: skip
+    if deform_fast.applicable(input, weight, offset, mask, bias):
+        try:
+            return deform_fast.deform_conv2d_forward(*args)
+        except Exception as exc:  # a JIT/cache failure: never worse than the pure path
+            deform_fast.disable(exc)
+    out = deform_torch.deform_conv2d_forward(*args)
+    return out.contiguous(memory_format=output_memory_format(input))
 
 
 @deform_conv2d.register_fake
 def _(input, weight, offset, mask, bias, *args):
-    return input.new_empty((input.shape[0], weight.shape[0], offset.shape[2], offset.shape[3]))
+    shape = (input.shape[0], weight.shape[0], offset.shape[2], offset.shape[3])
+    return input.new_empty(shape).contiguous(memory_format=output_memory_format(input))
 
 
 @torch.library.custom_op("omniconv::deform_conv2d_backward", mutates_args=())
@@ -60,17 +71,23 @@ def deform_conv2d_backward(
     use_mask: bool,
     im2col_step: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Gradients for (input, weight, offset, mask, bias)."""
-    return deform_torch.deform_conv2d_backward(
-        grad_out, input, weight, offset, mask, bias,
-        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step,
-    )  # fmt: skip
+    """Gradients for (input, weight, offset, mask, bias); the input gradient has the
+    input's memory format, the others are contiguous."""
+    args = (grad_out, input, weight, offset, mask, bias,
+            stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step)  # fmt: skip
+    if deform_fast.applicable(grad_out, input, weight, offset, mask, bias):
+        try:
+            return deform_fast.deform_conv2d_backward(*args)
+        except Exception as exc:
+            deform_fast.disable(exc)
+    gi, gw, go, gm, gb = deform_torch.deform_conv2d_backward(*args)
+    return gi.contiguous(memory_format=output_memory_format(input)), gw, go, gm, gb
 
 
 @deform_conv2d_backward.register_fake
 def _(grad_out, input, weight, offset, mask, bias, *args):
     return (
-        torch.empty_like(input, memory_format=torch.contiguous_format),
+        torch.empty_like(input, memory_format=output_memory_format(input)),
         torch.empty_like(weight, memory_format=torch.contiguous_format),
         torch.empty_like(offset, memory_format=torch.contiguous_format),
         torch.empty_like(mask, memory_format=torch.contiguous_format),

@@ -6,7 +6,9 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
 from ._activation import get_activation
@@ -46,6 +48,16 @@ class ImgConvGroup(nn.Sequential):
     dtype=)`` and ``dropout_layer(p)`` let a front-end plug in its framework's own.
     State-dict keys: ``conv{i}.weight``, ``conv{i}.bias``, then
     ``bn{i}.*``, in layer order. ``in_channels`` of 0/None is inferred at the first call.
+
+    Inference (eval mode under ``torch.no_grad()`` / ``torch.inference_mode()``): each
+    BatchNorm-style norm layer (a ``_BatchNorm`` with running statistics, in eval mode,
+    whose ``forward`` is torch's) is folded into the preceding conv — ``w * s``,
+    ``(b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)`` — and skipped. The folded
+    weights are cached, keyed on the parameters' and buffers' versions, so they are
+    recomputed only after an update. On CPU the block then runs channels_last internally
+    (oneDNN's native layout) and returns the input's memory format. Results equal the
+    unfused layers up to float rounding; with autograd enabled (or in training) the layers
+    run one by one, exactly as listed.
     """
 
     def __init__(
@@ -106,13 +118,78 @@ class ImgConvGroup(nn.Sequential):
         pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d
         self.add_module("pool", pool_cls(self.pool_size, pool_stride_))
 
+    def _foldable(self, conv: nn.Module, norm: nn.Module | None) -> bool:
+        return (
+            isinstance(conv, Conv2d)
+            and not conv.transposed
+            and conv.activation is None
+            and isinstance(norm, _BatchNorm)
+            and not norm.training
+            and type(norm).forward is _BatchNorm.forward
+            and norm.running_mean is not None
+            and norm.running_var is not None
+            and conv.weight.dim() == 4
+            and not isinstance(conv.weight, nn.parameter.UninitializedParameter)
+        )
+
+    def _folded(self, conv: Conv2d, norm: _BatchNorm) -> tuple[Tensor, Tensor]:
+        """``(weight, bias)`` of ``norm(conv(x))`` as one conv, cached on versions."""
+        tensors = [conv.weight, conv.bias, norm.weight, norm.bias]
+        tensors += [norm.running_mean, norm.running_var]
+        cache: dict[int, Any] = self.__dict__.setdefault("_fold_cache", {})
+        key = None
+        if not any(t is not None and t.is_inference() for t in tensors):  # no version counter
+            key = (
+                tuple(
+                    (id(t), t.data_ptr(), t._version) if t is not None else None for t in tensors
+                ),
+                norm.eps,
+                torch.is_inference_mode_enabled(),
+            )
+            hit = cache.get(id(conv))
+            if hit is not None and hit[0] == key:
+                return hit[1]
+        mean, var = norm.running_mean, norm.running_var
+        assert mean is not None and var is not None
+        scale = torch.rsqrt(var + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight
+        bias = -mean if conv.bias is None else conv.bias - mean
+        bias = bias * scale
+        if norm.bias is not None:
+            bias = bias + norm.bias
+        weight = conv.weight * scale.view(-1, 1, 1, 1).to(conv.weight.dtype)
+        folded = (weight, bias.to(conv.weight.dtype))
+        if key is not None:
+            cache[id(conv)] = (key, folded)
+        return folded
+
     def forward(self, input: Tensor) -> Tensor:
         *layers, pool = self
-        for layer in layers:
+        fold = not self.training and not torch.is_grad_enabled()
+        fmt = None
+        if fold and isinstance(input, Tensor) and input.device.type == "cpu" and input.dim() == 4:
+            # inference on CPU: run the block channels_last (oneDNN's native layout, no
+            # reorders around each conv) and hand back the input's memory format
+            cl = torch.channels_last
+            fmt = cl if input.is_contiguous(memory_format=cl) else torch.contiguous_format
+            input = input.contiguous(memory_format=cl)
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            norm = layers[i + 1] if i + 1 < len(layers) else None
+            if fold and self._foldable(layer, norm):
+                assert isinstance(layer, Conv2d) and isinstance(norm, _BatchNorm)
+                weight, bias = self._folded(layer, norm)
+                input = layer._conv_forward(input, weight, bias)
+                i += 2
+                continue
             input = layer(input)
+            i += 1
         size = tuple(input.shape[-2:])
         if size[0] < self.pool_size[0] or size[1] < self.pool_size[1]:
             fail(
                 "pool_size", f"at most the feature map size {size} before the pool", self.pool_size
             )
-        return pool(input)
+        out = pool(input)
+        return out if fmt is None else out.contiguous(memory_format=fmt)

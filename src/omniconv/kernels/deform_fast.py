@@ -1,0 +1,410 @@
+"""Fast CPU deformable convolution: channels-last sampling (numba) + one GEMM (torch).
+
+Design (what DCNv3/v4 taught: sample channels-last, no full im2col buffer, fuse the
+per-channel reductions):
+
+* forward, per chunk of output positions: a numba kernel samples ``mask * bilinear(x)``
+  straight into a column matrix ``col (rows, K*C)`` whose rows are output pixels and whose
+  columns are ``(tap, channel)`` with channels innermost — each bilinear corner is one
+  contiguous run of channels of the NHWC input — then ``torch.addmm`` (MKL, torch's
+  threads) multiplies it by ``weight.permute(0, 2, 3, 1)`` into the NHWC output rows, bias
+  fused. The output is channels_last for channels_last input (no copy), NCHW otherwise.
+* backward, per chunk: ``gcol = grad_out @ W'`` (GEMM); one fused numba kernel rebuilds
+  ``col`` and computes the input gradient (scatter), the offset and mask gradients
+  (reductions over channels) from ``gcol`` in the same sweep; ``grad_W' += grad_out^T @ col``
+  (GEMM). The column matrix is recomputed, never kept: memory stays one chunk.
+* threads: numba runs ``torch.get_num_threads()`` threads (never more), forward over
+  output rows, backward over whole images per thread when a chunk holds enough of them
+  (chunks take the same pixel range of several images for that), else over channel
+  blocks — either way input-gradient scatters never race.
+
+The chunk size only bounds memory; every output row is computed the same way whatever it
+is. Half-precision inputs are computed in float32 and rounded once at the end.
+
+This module imports numba lazily (:func:`available`); if numba is missing or fails to
+load, :mod:`omniconv.kernels.deform_conv2d` runs the pure-PyTorch path instead. The
+backend can be forced with ``OMNICONV_DEFORM_BACKEND=torch|numba|auto`` or
+:func:`use_backend`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "BACKENDS",
+    "applicable",
+    "available",
+    "deform_conv2d_backward",
+    "deform_conv2d_forward",
+    "disable",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+]
+
+BACKENDS = ("auto", "numba", "torch")
+#: bytes of the backward's column-matrix chunk (it holds two: ``col`` and ``gcol``); the
+#: forward holds one buffer of twice this size, so fewer, larger GEMMs at the same peak
+CHUNK_BYTES = 2 << 20
+_FAST_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+_backend = os.environ.get("OMNICONV_DEFORM_BACKEND", "auto")
+if _backend not in BACKENDS:  # pragma: no cover - environment misconfiguration
+    warnings.warn(
+        f"OMNICONV_DEFORM_BACKEND={_backend!r} is not one of {BACKENDS}; using 'auto'",
+        RuntimeWarning,
+        stacklevel=1,
+    )
+    _backend = "auto"
+_impl: ModuleType | None = None
+_load_error: BaseException | None = None
+
+
+def get_backend() -> str:
+    return _backend
+
+
+def set_backend(name: str) -> None:
+    """``'auto'`` (numba where it applies, else pure PyTorch), ``'torch'`` (always the
+    pure-PyTorch path) or ``'numba'`` (like auto, but warn if numba cannot load)."""
+    global _backend
+    if name not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}; received backend={name!r}")
+    _backend = name
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    old = _backend
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(old)
+
+
+def _load() -> ModuleType | None:
+    global _impl, _load_error
+    if _impl is not None or _load_error is not None:
+        return _impl
+    try:
+        from . import _deform_numba_impl as impl
+    except Exception as exc:  # numba missing, broken, or no usable cache location
+        _load_error = exc
+        if _backend == "numba":
+            warnings.warn(
+                f"omniconv: numba fast path unavailable ({exc!r}); using pure PyTorch",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return None
+    _impl = impl
+    return impl
+
+
+def disable(exc: BaseException) -> None:
+    """Turn the fast path off for this process after an unexpected failure (e.g. a broken
+    JIT cache); the pure-PyTorch path takes over."""
+    global _impl, _load_error
+    _impl, _load_error = None, exc
+    warnings.warn(
+        f"omniconv: numba fast path failed ({exc!r}); using pure PyTorch from now on",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def available() -> bool:
+    """Whether the numba kernels can be used (imports numba on first call)."""
+    return _load() is not None
+
+
+def applicable(*tensors: Tensor) -> bool:
+    """The fast path runs on CPU tensors of float32/64 (and float16/bfloat16, computed in
+    float32), outside tracing, when the backend allows it and numba loads."""
+    if _backend == "torch":
+        return False
+    for t in tensors:
+        if t.device.type != "cpu" or t.dtype not in _FAST_DTYPES or t.layout != torch.strided:
+            return False
+        if type(t) is not torch.Tensor and not isinstance(t, torch.nn.Parameter):
+            return False  # subclasses (e.g. tensor wrappers) keep the plain path
+    return available()
+
+
+def _threads() -> int:
+    import numba
+
+    n = max(1, min(torch.get_num_threads(), int(numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+    numba.set_num_threads(n)
+    return n
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _is_channels_last(t: Tensor) -> bool:
+    return (
+        t.dim() == 4
+        and not t.is_contiguous()
+        and t.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def output_memory_format(input: Tensor) -> torch.memory_format:
+    """The memory format of the output and input gradient (the input's, as torch convs)."""
+    return torch.channels_last if _is_channels_last(input) else torch.contiguous_format
+
+
+class _Setup:
+    """Everything both passes derive from the arguments."""
+
+    def __init__(
+        self,
+        input: Tensor,
+        weight: Tensor,
+        offset: Tensor,
+        mask: Tensor,
+        use_mask: bool,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+        im2col_step: int,
+        buffers: int = 1,
+    ) -> None:
+        dt = _compute_dtype(input.dtype)
+        self.dtype = dt
+        self.n, self.c, self.h, self.w = input.shape
+        self.c_out, self.cg, kh, kw = weight.shape
+        self.kw = kw
+        self.k = kh * kw
+        self.groups = self.c // self.cg
+        self.og = self.c_out // self.groups
+        self.ho, self.wo = offset.shape[2:]
+        self.rows = self.n * self.ho * self.wo
+        self.cols = self.k * self.c
+        # NHWC input as (N*H*W, C) rows (a no-op for channels_last float input)
+        self.x = input.to(dt).permute(0, 2, 3, 1).contiguous().view(-1, self.c)
+        self.off = offset.to(dt).contiguous()
+        self.mask = mask.to(dt).contiguous() if use_mask else self.off.new_zeros(1, 1, 1, 1)
+        self.use_mask = use_mask
+        # W' (G, O/G, K*Cg): taps outer, channels inner, as the columns
+        self.wt = weight.to(dt).permute(0, 2, 3, 1).reshape(self.groups, self.og, self.k * self.cg)
+        # undeformed positions in the offset dtype, exactly as the pure path builds them
+        ys = torch.arange(self.ho, dtype=dt) * stride[0] - padding[0]
+        xs = torch.arange(self.wo, dtype=dt) * stride[1] - padding[1]
+        ti = (torch.arange(kh, dtype=dt) * dilation[0]).repeat_interleave(kw)
+        tj = (torch.arange(kw, dtype=dt) * dilation[1]).repeat(kh)
+        self.base_h = (ti[:, None] + ys[None, :]).contiguous()
+        self.base_w = (tj[:, None] + xs[None, :]).contiguous()
+        self.one = (torch.ones((), dtype=dt)).numpy()[()]
+        itemsize = torch.finfo(dt).bits // 8
+        step_rows = max(1, im2col_step) * self.ho * self.wo
+        self.step = max(1, im2col_step)
+        self.threads = _threads() if self.rows else 1
+        budget = 2 * CHUNK_BYTES // buffers  # the forward has one buffer, the backward two
+        self.chunk = max(1, min(self.rows, step_rows, budget // (self.cols * itemsize)))
+
+    def _partial(self) -> tuple[int, int]:
+        group = max(1, min(self.n, self.threads, self.step))
+        return group, max(1, self.chunk // group)
+
+    def buffer_rows(self) -> int:
+        if self.chunk >= self.ho * self.wo:
+            return self.chunk
+        group, span = self._partial()
+        return group * span
+
+    def chunks(self) -> Iterator[tuple[int, int, int, int]]:
+        """``(n0, n1, l0, l1)``: pixels ``l0:l1`` of images ``n0:n1``, at most ``self.chunk``
+        rows; whole images when one fits, else the same pixel range of several images
+        (so the backward can give each thread its own images)."""
+        per = self.ho * self.wo
+        if self.chunk >= per:
+            imgs = self.chunk // per
+            for n0 in range(0, self.n, imgs):
+                yield n0, min(n0 + imgs, self.n), 0, per
+            return
+        group, span = self._partial()
+        for n0 in range(0, self.n, group):
+            for l0 in range(0, per, span):
+                yield n0, min(n0 + group, self.n), l0, min(l0 + span, per)
+
+    def args(self) -> tuple[Any, ...]:
+        return (
+            self.x.numpy(), self.h, self.w, self.base_h.numpy(), self.base_w.numpy(),
+            self.off.numpy(), self.mask.numpy(), self.use_mask, self.one,
+        )  # fmt: skip
+
+
+def _work_items(images: int, pixels: int, channels: int, threads: int) -> Tensor:
+    """Rows ``(from, to)``, channels ``(from, to)`` and partial-sum slot of each backward
+    work item: whole images per thread when the chunk has enough of them (no redundant
+    bilinear weights, full channel runs), else 16-aligned channel blocks (no false
+    sharing of input-gradient cache lines), else one item."""
+    if threads > 1 and images >= threads:
+        cuts = [images * i // threads for i in range(threads + 1)]
+        rows = [(cuts[i] * pixels, cuts[i + 1] * pixels, 0, channels, 0) for i in range(threads)]
+    elif threads > 1 and channels >= 32:
+        edges = [min(channels, (channels * i // threads + 15) // 16 * 16) for i in range(threads)]
+        edges.append(channels)
+        rows = [(0, images * pixels, edges[i], edges[i + 1], i) for i in range(threads)]
+    else:
+        rows = [(0, images * pixels, 0, channels, 0)]
+    return torch.tensor(rows, dtype=torch.int64)
+
+
+def deform_conv2d_forward(
+    input: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    bias: Tensor,
+    stride_h: int,
+    stride_w: int,
+    pad_h: int,
+    pad_w: int,
+    dil_h: int,
+    dil_w: int,
+    use_mask: bool,
+    im2col_step: int,
+) -> Tensor:
+    impl = _load()
+    assert impl is not None
+    s = _Setup(
+        input, weight, offset, mask, use_mask,
+        (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), im2col_step,
+    )  # fmt: skip
+    channels_last = output_memory_format(input) == torch.channels_last
+    per = s.ho * s.wo
+    if channels_last:  # rows (n, y, x) x O: the GEMM writes the channels_last output
+        out_rows = torch.empty(s.rows, s.c_out, dtype=s.dtype)
+        out3 = out_rows.view(s.n, per, s.c_out).transpose(1, 2)
+    else:
+        out3 = torch.empty(s.n, s.c_out, per, dtype=s.dtype)
+    b = bias.to(s.dtype)
+    bcol = b.view(-1, 1)
+    if s.rows:
+        buf = torch.empty(s.buffer_rows() * s.cols, dtype=s.dtype)
+        args = s.args()
+        w2 = s.wt[0]
+        for n0, n1, l0, l1 in s.chunks():
+            nl = l1 - l0
+            rows = (n1 - n0) * nl
+            col = buf[: rows * s.cols].view(rows, s.cols)
+            impl.sample_columns(*args, col.numpy(), n0, l0, l1, s.wo, s.kw, s.cg)
+            if s.groups == 1 and channels_last and nl == per:
+                torch.addmm(b, col, w2.t(), out=out_rows[n0 * per : n1 * per])
+                continue
+            for n in range(n0, n1):
+                seg = col[(n - n0) * nl : (n - n0 + 1) * nl]
+                if s.groups == 1 and channels_last:
+                    torch.addmm(b, seg, w2.t(), out=out_rows[n * per + l0 : n * per + l1])
+                elif s.groups == 1:
+                    if nl == per:
+                        torch.addmm(bcol, w2, seg.t(), out=out3[n])
+                    else:
+                        out3[n, :, l0:l1] = torch.addmm(bcol, w2, seg.t())
+                else:  # (G, O/G, K*Cg) @ (G, K*Cg, l) -> (G, O/G, l)
+                    segg = seg.view(nl, s.groups, -1).permute(1, 2, 0)
+                    res = torch.baddbmm(b.view(s.groups, s.og, 1), s.wt, segg)
+                    out3[n, :, l0:l1] = res.view(s.c_out, nl)
+        del buf
+    out = out3.view(s.n, s.c_out, s.ho, s.wo)
+    if channels_last:
+        out = out_rows.view(s.n, s.ho, s.wo, s.c_out).permute(0, 3, 1, 2)
+    return out.to(input.dtype)
+
+
+def deform_conv2d_backward(
+    grad_out: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    bias: Tensor,
+    stride_h: int,
+    stride_w: int,
+    pad_h: int,
+    pad_w: int,
+    dil_h: int,
+    dil_w: int,
+    use_mask: bool,
+    im2col_step: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    impl = _load()
+    assert impl is not None
+    s = _Setup(
+        input, weight, offset, mask, use_mask,
+        (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), im2col_step, 2,
+    )  # fmt: skip
+    dt = s.dtype
+    per = s.ho * s.wo
+    go3 = grad_out.to(dt).reshape(s.n, s.c_out, per)  # a view for NCHW / channels_last
+    gx = torch.zeros(s.n * s.h * s.w, s.c, dtype=dt)
+    gwt = torch.zeros(s.groups, s.og, s.k * s.cg, dtype=dt)
+    if s.rows:
+        nt = s.threads
+        goff = torch.zeros((nt, *offset.shape), dtype=dt)
+        gmsk = torch.zeros((nt, *mask.shape) if use_mask else (nt, 1, 1, 1, 1), dtype=dt)
+        buf = torch.empty(2, s.buffer_rows() * s.cols, dtype=dt)
+        args = s.args()
+        for n0, n1, l0, l1 in s.chunks():
+            nl = l1 - l0
+            rows = (n1 - n0) * nl
+            gcol = buf[0, : rows * s.cols].view(rows, s.cols)
+            col = buf[1, : rows * s.cols].view(rows, s.cols)
+            for n in range(n0, n1):  # gcol = grad_out^T @ W'
+                g = go3[n, :, l0:l1]
+                at = (n - n0) * nl
+                if s.groups == 1:
+                    torch.mm(g.t(), s.wt[0], out=gcol[at : at + nl])
+                else:
+                    gg = g.reshape(s.groups, s.og, nl).transpose(1, 2)  # (G, l, O/G)
+                    gcol[at : at + nl].view(nl, s.groups, -1).copy_(
+                        torch.bmm(gg, s.wt).transpose(0, 1)
+                    )
+            items = _work_items(n1 - n0, nl, s.c, nt)
+            impl.backward_columns(
+                *args, gcol.numpy(), col.numpy(), gx.numpy(), goff.numpy(), gmsk.numpy(),
+                items.numpy(), n0, l0, l1, s.wo, s.kw, s.cg,
+            )  # fmt: skip
+            for n in range(n0, n1):  # grad W' += grad_out @ col
+                g = go3[n, :, l0:l1]
+                seg = col[(n - n0) * nl : (n - n0 + 1) * nl]
+                if s.groups == 1:
+                    gwt[0].addmm_(g, seg)
+                else:
+                    gg = g.reshape(s.groups, s.og, nl)
+                    gwt.baddbmm_(gg, seg.view(nl, s.groups, -1).transpose(0, 1))
+        del buf, args
+        grad_offset = goff[0] if nt == 1 else goff.sum(0)
+        grad_mask = (gmsk[0] if nt == 1 else gmsk.sum(0)) if use_mask else torch.zeros_like(mask)
+        del goff, gmsk
+    else:
+        grad_offset = torch.zeros(offset.shape, dtype=dt)
+        grad_mask = torch.zeros(mask.shape, dtype=dt)
+    del s
+    fmt = output_memory_format(input)
+    grad_input = gx.view(input.shape[0], input.shape[2], input.shape[3], input.shape[1])
+    del gx
+    grad_input = grad_input.permute(0, 3, 1, 2).to(dtype=input.dtype, memory_format=fmt)
+    grad_weight = gwt.view(weight.shape[0], *weight.shape[2:], weight.shape[1]).permute(0, 3, 1, 2)
+    del gwt
+    return (
+        grad_input,
+        grad_weight.to(dtype=weight.dtype, memory_format=torch.contiguous_format),
+        grad_offset.to(dtype=offset.dtype, memory_format=torch.contiguous_format),
+        grad_mask.to(dtype=mask.dtype, memory_format=torch.contiguous_format),
+        go3.sum((0, 2)).to(bias.dtype),
+    )
