@@ -28,6 +28,17 @@ from numba import njit, prange
 _FM = {"reassoc", "contract"}  # let LLVM vectorise the channel reductions
 
 
+@njit(inline="always")
+def _corner(h, w, height, width):  # pragma: no cover - compiled
+    """Floor-convention bilinear: fractions, the top-left corner and which of the four
+    corners lie on the image (top row, bottom row, left column, right column)."""
+    h0 = np.floor(h)
+    w0 = np.floor(w)
+    hi = int(h0)
+    wi = int(w0)
+    return h - h0, w - w0, hi, wi, hi >= 0, hi + 1 <= height - 1, wi >= 0, wi + 1 <= width - 1
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def sample_columns(
     x, height, width, base_h, base_w, off, msk, use_mask, one, col, n0, l0, l1, wo, kw, cg
@@ -65,18 +76,9 @@ def sample_columns(
                         base = g * k_all * cg + k * cg - g * cg
                         col[r, base + cs : base + ce] = zero
                     continue
-                h0 = np.floor(h)
-                w0 = np.floor(w)
-                lh = h - h0
-                lw = w - w0
+                lh, lw, hi, wi, top, bot, lef, rig = _corner(h, w, height, width)
                 hh = one - lh
                 hw = one - lw
-                hi = int(h0)
-                wi = int(w0)
-                top = hi >= 0
-                bot = hi + 1 <= height - 1
-                lef = wi >= 0
-                rig = wi + 1 <= width - 1
                 a00 = hh * hw * m if (top and lef) else zero
                 a01 = hh * lw * m if (top and rig) else zero
                 a10 = lh * hw * m if (bot and lef) else zero
@@ -178,18 +180,9 @@ def backward_columns(
                             base = g * k_all * cg + k * cg - g * cg
                             col[r, base + cs : base + ce] = zero
                         continue
-                    h0 = np.floor(h)
-                    w0 = np.floor(w)
-                    lh = h - h0
-                    lw = w - w0
+                    lh, lw, hi, wi, top, bot, lef, rig = _corner(h, w, height, width)
                     hh = one - lh
                     hw = one - lw
-                    hi = int(h0)
-                    wi = int(w0)
-                    top = hi >= 0
-                    bot = hi + 1 <= height - 1
-                    lef = wi >= 0
-                    rig = wi + 1 <= width - 1
                     # bilinear weights and their derivatives in h and w, zero off-image
                     a00 = hh * hw if (top and lef) else zero
                     a01 = hh * lw if (top and rig) else zero
