@@ -29,6 +29,28 @@ _FM = {"reassoc", "contract"}  # let LLVM vectorise the channel reductions
 
 
 @njit(inline="always")
+def _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo):  # pragma: no cover
+    """Sample position ``(h, w)`` and mask of tap ``k``, deformable group ``d``, at output
+    pixel ``(y, xo)`` of image ``n``."""
+    k_all = base_h.shape[0]
+    h = base_h[k, y] + off[n, d * 2 * k_all + 2 * k, y, xo]
+    w = base_w[k, xo] + off[n, d * 2 * k_all + 2 * k + 1, y, xo]
+    m = msk[n, d * k_all + k, y, xo] if use_mask else one
+    return h, w, m
+
+
+@njit(inline="always")
+def _zero_columns(col, r, c0, c1, cg, k, k_all, zero):  # pragma: no cover - compiled
+    """Row ``r``'s columns of tap ``k`` for input channels ``c0:c1`` (a point off the
+    image), across the conv groups those channels belong to."""
+    for g in range(c0 // cg, (c1 - 1) // cg + 1):
+        cs = max(c0, g * cg)
+        ce = min(c1, g * cg + cg)
+        base = g * k_all * cg + k * cg - g * cg
+        col[r, base + cs : base + ce] = zero
+
+
+@njit(inline="always")
 def _corner(h, w, height, width):  # pragma: no cover - compiled
     """Floor-convention bilinear: fractions, the top-left corner and which of the four
     corners lie on the image (top row, bottom row, left column, right column)."""
@@ -64,17 +86,9 @@ def sample_columns(
             for d in range(dg):
                 c0 = d * cgd
                 c1 = c0 + cgd
-                h = base_h[k, y] + off[n, d * 2 * k_all + 2 * k, y, xo]
-                w = base_w[k, xo] + off[n, d * 2 * k_all + 2 * k + 1, y, xo]
-                m = one
-                if use_mask:
-                    m = msk[n, d * k_all + k, y, xo]
+                h, w, m = _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo)
                 if not (h > -1 and h < height and w > -1 and w < width):
-                    for g in range(c0 // cg, (c1 - 1) // cg + 1):
-                        cs = max(c0, g * cg)
-                        ce = min(c1, g * cg + cg)
-                        base = g * k_all * cg + k * cg - g * cg
-                        col[r, base + cs : base + ce] = zero
+                    _zero_columns(col, r, c0, c1, cg, k, k_all, zero)
                     continue
                 lh, lw, hi, wi, top, bot, lef, rig = _corner(h, w, height, width)
                 hh = one - lh
@@ -168,17 +182,9 @@ def backward_columns(
                     c1 = min(d * cgd + cgd, cb1)
                     if c0 >= c1:
                         continue
-                    h = base_h[k, y] + off[n, d * 2 * k_all + 2 * k, y, xo]
-                    w = base_w[k, xo] + off[n, d * 2 * k_all + 2 * k + 1, y, xo]
-                    m = one
-                    if use_mask:
-                        m = msk[n, d * k_all + k, y, xo]
+                    h, w, m = _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo)
                     if not (h > -1 and h < height and w > -1 and w < width):
-                        for g in range(c0 // cg, (c1 - 1) // cg + 1):
-                            cs = max(c0, g * cg)
-                            ce = min(c1, g * cg + cg)
-                            base = g * k_all * cg + k * cg - g * cg
-                            col[r, base + cs : base + ce] = zero
+                        _zero_columns(col, r, c0, c1, cg, k, k_all, zero)
                         continue
                     lh, lw, hi, wi, top, bot, lef, rig = _corner(h, w, height, width)
                     hh = one - lh

@@ -57,6 +57,12 @@ def _as_torch(data: Any, dtype: Any, device: Any) -> torch.Tensor:
     return out.to(dtype=tdtype, device=tdevice)
 
 
+def _make(cls: Any, data: Any, dtype: Any, device: Any, *, requires_grad: bool) -> Any:
+    """A ``cls`` instance sharing the converted data (``None`` is an empty tensor)."""
+    base = _as_torch([] if data is None else data, dtype, device)
+    return torch.Tensor._make_subclass(cls, base, requires_grad)
+
+
 class Tensor(torch.Tensor):
     """``megengine.Tensor(data, dtype=None, device=None, ...)`` on PyTorch.
 
@@ -74,9 +80,7 @@ class Tensor(torch.Tensor):
         name: str | None = None,
         format: str = "default",
     ) -> Tensor:
-        base = _as_torch([] if data is None else data, dtype, device)
-        out = torch.Tensor._make_subclass(cls, base, False)
-        return out
+        return _make(cls, data, dtype, device, requires_grad=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -132,8 +136,7 @@ class Parameter(Tensor):
         name: str | None = None,
         format: str = "default",
     ) -> Parameter:
-        base = _as_torch([] if data is None else data, dtype, device)
-        out = torch.Tensor._make_subclass(cls, base, True)
+        out = _make(cls, data, dtype, device, requires_grad=True)
         out._is_param = True
         return out
 
