@@ -39,6 +39,18 @@ pytestmark = [
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
+@pytest.fixture(params=["fused", "chunked"])
+def gemm(request):
+    """Both forms of the fast path: the fused kernels (BLAS per tile from the numba threads,
+    where torch exports its BLAS) and the chunked columns multiplied by ``torch.addmm``."""
+    fused = request.param == "fused"
+    if fused and deform_fast._blas_gemm() is None:
+        pytest.skip("this torch build exports no BLAS GEMM: only the chunked path runs")
+    with deform_fast.use_fused_gemm(fused):
+        assert (deform_fast._blas_gemm() is not None) == fused
+        yield request.param
+
+
 def _pure(fn):
     def run(*args):
         with deform_fast.use_backend("torch"):
@@ -93,6 +105,24 @@ def test_fast_path_not_applicable_elsewhere():
         assert not deform_fast.applicable(x)
     with pytest.raises(ValueError, match="backend"):
         deform_fast.set_backend("cuda")
+
+
+def test_blas_gemm_found_and_checked(monkeypatch):
+    import ctypes
+    import platform
+
+    from omniconv.kernels import _blas
+
+    found = _blas.find()
+    if sys.platform == "linux" and platform.machine() == "x86_64":
+        assert isinstance(found, _blas.Gemm) and found.sgemm and found.dgemm  # torch's MKL
+    # no such symbols (another torch build): None, and the chunked path runs
+
+    def no_lib(*args, **kwargs):
+        raise OSError("not here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_lib)
+    assert _blas.find() is None
 
 
 def test_numba_threads_follow_torch():
@@ -168,7 +198,7 @@ def test_kernel_failure_falls_back_with_a_warning(monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("use_mask", [True, False], ids=["v2", "v1"])
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
-def test_fast_vs_reference_and_pure(case, use_mask, dtype):
+def test_fast_vs_reference_and_pure(case, use_mask, dtype, gemm):
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
     data = _inputs(use_mask, *_make(*case, seed=3))
     fn = _impl(stride, padding, dilation, use_mask)
@@ -184,7 +214,7 @@ def test_fast_vs_reference_and_pure(case, use_mask, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("use_mask", [True, False], ids=["v2", "v1"])
-def test_integer_and_border_positions(use_mask, dtype):
+def test_integer_and_border_positions(use_mask, dtype, gemm):
     """Samples exactly at integers, at -1 / H / W, half-way outside, far outside."""
     n, c, o, kernel, stride, padding, dilation, groups, dg = (
         2,
@@ -224,7 +254,7 @@ def test_integer_and_border_positions(use_mask, dtype):
 
 
 @pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
-def test_half_inputs_accumulate_in_float32(half):
+def test_half_inputs_accumulate_in_float32(half, gemm):
     _, _, _, _, _, _, stride, padding, dilation, _, _ = ASYM
     data = [t.to(half) for t in _make(*ASYM, seed=7)]
     fn = _fast(_impl(stride, padding, dilation, True))
@@ -240,7 +270,7 @@ def test_half_inputs_accumulate_in_float32(half):
         torch.testing.assert_close(g.float(), rg, rtol=2e-2, atol=2e-2)
 
 
-def test_channels_last_in_channels_last_out():
+def test_channels_last_in_channels_last_out(gemm):
     case = (2, 32, 7, 6, 32, (3, 3), 1, 1, 1, 1, 1)
     x, off, wt, b, mask = _make(*case, seed=8)
     x, off, wt, b, mask = (t.float() for t in (x, off, wt, b, mask))
@@ -263,7 +293,7 @@ def test_channels_last_in_channels_last_out():
 
 
 @pytest.mark.parametrize("n", [0, 33])
-def test_batch_sizes(n):
+def test_batch_sizes(n, gemm):
     case = (n, 6, 7, 6, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
     data = _make(*case, seed=9)
@@ -277,14 +307,16 @@ def test_batch_sizes(n):
     compare(_fast(fn), _ref(stride, padding, dilation, True), list(data))
 
 
-def test_chunking_does_not_change_the_result(monkeypatch):
-    """im2col_step and the chunk budget (whole images or parts of one) only bound memory."""
+def test_chunking_does_not_change_the_result(monkeypatch, gemm):
+    """im2col_step, the chunk budget (whole images or parts of one) and the tile size only
+    bound memory."""
     case = (5, 6, 7, 6, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
     data = list(_make(*case, seed=10))
     base = _value_grads(_impl(stride, padding, dilation, True, step=64), data)
     for budget, step in [(1 << 30, 1), (1 << 30, 2), (200, 64), (1000, 3), (8 * 24, 64)]:
         monkeypatch.setattr(deform_fast, "CHUNK_BYTES", budget)
+        monkeypatch.setattr(deform_fast, "TILE_BYTES", budget)  # tiles of 1 row .. whole images
         out, grads = _value_grads(_impl(stride, padding, dilation, True, step=step), data)
         torch.testing.assert_close(out, base[0], rtol=1e-12, atol=1e-12)
         for g, g0 in zip(grads, base[1], strict=True):
@@ -292,7 +324,7 @@ def test_chunking_does_not_change_the_result(monkeypatch):
 
 
 @pytest.mark.parametrize("use_mask", [True, False], ids=["v2", "v1"])
-def test_gradcheck_fast(use_mask):
+def test_gradcheck_fast(use_mask, gemm):
     case = (1, 6, 5, 4, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
     inputs = leaves(*_inputs(use_mask, *_make(*case, seed=21, scale=1.5)))

@@ -23,7 +23,9 @@ the item's slot ``goff[slot]`` / ``gmsk[slot]`` (items sharing a slot own distin
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 _FM = {"reassoc", "contract"}  # let LLVM vectorise the channel reductions
 
@@ -40,10 +42,10 @@ def _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo):  # pragma: 
 
 
 @njit(inline="always")
-def _zero_columns(col, r, c0, c1, cg, k, k_all, zero):  # pragma: no cover - compiled
+def _zero_columns(col, r, c0, c1, g0, g1, cg, k, k_all, zero):  # pragma: no cover - compiled
     """Row ``r``'s columns of tap ``k`` for input channels ``c0:c1`` (a point off the
-    image), across the conv groups those channels belong to."""
-    for g in range(c0 // cg, (c1 - 1) // cg + 1):
+    image), across the conv groups ``g0:g1`` those channels belong to."""
+    for g in range(g0, g1):
         cs = max(c0, g * cg)
         ce = min(c1, g * cg + cg)
         base = g * k_all * cg + k * cg - g * cg
@@ -61,68 +63,248 @@ def _corner(h, w, height, width):  # pragma: no cover - compiled
     return h - h0, w - w0, hi, wi, hi >= 0, hi + 1 <= height - 1, wi >= 0, wi + 1 <= width - 1
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
-def sample_columns(
-    x, height, width, base_h, base_w, off, msk, use_mask, one, col, n0, l0, l1, wo, kw, cg
+@njit(inline="always")
+def _tap(
+    base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo, height, width
+):  # pragma: no cover
+    """Tap ``k`` of deformable group ``d`` at output pixel ``(y, xo)`` of image ``n``:
+    whether it samples the image at all (``-1 < h < H`` and ``-1 < w < W``), its mask, and
+    the corner setup of :func:`_corner` (meaningful only when inside)."""
+    h, w, m = _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo)
+    inside = h > -1 and h < height and w > -1 and w < width
+    lh, lw, hi, wi, top, bot, lef, rig = _corner(h if inside else 0 * h, w if inside else 0 * w,
+                                                 height, width)  # fmt: skip
+    return inside, m, lh, lw, hi, wi, top, bot, lef, rig
+
+
+@njit(inline="always")
+def _bilinear(lh, lw, top, bot, lef, rig, one):  # pragma: no cover - compiled
+    """The four bilinear weights (top-left, top-right, bottom-left, bottom-right), zero for
+    corners off the image."""
+    zero = one - one
+    hh = one - lh
+    hw = one - lw
+    a00 = hh * hw if (top and lef) else zero
+    a01 = hh * lw if (top and rig) else zero
+    a10 = lh * hw if (bot and lef) else zero
+    a11 = lh * lw if (bot and rig) else zero
+    return a00, a01, a10, a11
+
+
+@njit(inline="always")
+def _corner_pixels(img, hi, wi, height, width):  # pragma: no cover - compiled
+    """Flat pixel indices (rows of ``x``) of the four corners below/right of ``(hi, wi)``
+    in the image starting at row ``img``, clamped onto the image (off-image corners have
+    weight zero, so any in-bounds row will do)."""
+    ht = img + max(hi, 0) * width
+    hb = img + min(hi + 1, height - 1) * width
+    wl = max(wi, 0)
+    wr = min(wi + 1, width - 1)
+    return ht + wl, ht + wr, hb + wl, hb + wr
+
+
+@njit(inline="always")
+def _sample_row(
+    xf, colf, col, r, pc_row, n, y, xo, height, width, base_h, base_w, off, msk, use_mask, one, cg
 ):  # pragma: no cover - compiled
-    rows = col.shape[0]
-    ncol = col.shape[1]
-    xf = x.ravel()
-    colf = col.ravel()
-    c_all = x.shape[1]
+    """Row ``r`` of ``col`` (starting at flat index ``pc_row``): every tap and channel of
+    output pixel ``(y, xo)`` of image ``n``, i.e. ``mask * bilinear(x)``."""
+    c_all = col.shape[1] // base_h.shape[0]
     k_all = base_h.shape[0]
     dg = off.shape[1] // (2 * k_all)
     cgd = c_all // dg
     zero = one - one
+    img = n * height * width
+    for d in range(dg):
+        c0 = d * cgd
+        c1 = c0 + cgd
+        g0, g1 = c0 // cg, (c1 - 1) // cg + 1  # conv groups (divisions out of the tap loop)
+        for k in range(k_all):
+            inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(
+                base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo, height, width
+            )
+            if not inside:
+                _zero_columns(col, r, c0, c1, g0, g1, cg, k, k_all, zero)
+                continue
+            a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig, one)
+            a00 *= m
+            a01 *= m
+            a10 *= m
+            a11 *= m
+            i00, i01, i10, i11 = _corner_pixels(img, hi, wi, height, width)
+            for g in range(g0, g1):
+                cs = max(c0, g * cg)
+                ce = min(c1, g * cg + cg)
+                base = g * k_all * cg + k * cg - g * cg
+                # flat unsigned indices: no wraparound checks, no array views
+                p00 = np.uint64(i00 * c_all + cs)
+                p01 = np.uint64(i01 * c_all + cs)
+                p10 = np.uint64(i10 * c_all + cs)
+                p11 = np.uint64(i11 * c_all + cs)
+                pc = np.uint64(pc_row + base + cs)
+                for t in range(ce - cs):
+                    u = np.uint64(t)
+                    colf[pc + u] = (
+                        a00 * xf[p00 + u]
+                        + a01 * xf[p01 + u]
+                        + a10 * xf[p10 + u]
+                        + a11 * xf[p11 + u]
+                    )
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def sample_columns(
+    x, height, width, base_h, base_w, off, msk, use_mask, one, col, n0, l0, l1, wo, kw, cg
+):  # pragma: no cover - compiled
+    """The column rows of a chunk (see the module docstring), in parallel over rows."""
+    ncol = col.shape[1]
+    xf = x.ravel()
+    colf = col.ravel()
     nl = l1 - l0
-    for r in prange(rows):
+    for r in prange(col.shape[0]):
         q = r // nl
-        n = n0 + q
         pix = l0 + r - q * nl
         y = pix // wo
         xo = pix - y * wo
-        img = n * height * width
-        for k in range(k_all):
-            for d in range(dg):
-                c0 = d * cgd
-                c1 = c0 + cgd
-                h, w, m = _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo)
-                if not (h > -1 and h < height and w > -1 and w < width):
-                    _zero_columns(col, r, c0, c1, cg, k, k_all, zero)
-                    continue
-                lh, lw, hi, wi, top, bot, lef, rig = _corner(h, w, height, width)
-                hh = one - lh
-                hw = one - lw
-                a00 = hh * hw * m if (top and lef) else zero
-                a01 = hh * lw * m if (top and rig) else zero
-                a10 = lh * hw * m if (bot and lef) else zero
-                a11 = lh * lw * m if (bot and rig) else zero
-                ht = img + max(hi, 0) * width
-                hb = img + min(hi + 1, height - 1) * width
-                wl = max(wi, 0)
-                wr = min(wi + 1, width - 1)
-                i00 = ht + wl
-                i01 = ht + wr
-                i10 = hb + wl
-                i11 = hb + wr
-                for g in range(c0 // cg, (c1 - 1) // cg + 1):
-                    cs = max(c0, g * cg)
-                    ce = min(c1, g * cg + cg)
-                    base = g * k_all * cg + k * cg - g * cg
-                    # flat unsigned indices: no wraparound checks, no array views
-                    p00 = np.uint64(i00 * c_all + cs)
-                    p01 = np.uint64(i01 * c_all + cs)
-                    p10 = np.uint64(i10 * c_all + cs)
-                    p11 = np.uint64(i11 * c_all + cs)
-                    pc = np.uint64(r * ncol + base + cs)
-                    for t in range(ce - cs):
-                        u = np.uint64(t)
-                        colf[pc + u] = (
-                            a00 * xf[p00 + u]
-                            + a01 * xf[p01 + u]
-                            + a10 * xf[p10 + u]
-                            + a11 * xf[p11 + u]
-                        )
+        _sample_row(
+            xf, colf, col, r, r * ncol, n0 + q, y, xo, height, width,
+            base_h, base_w, off, msk, use_mask, one, cg,
+        )  # fmt: skip
+
+
+@intrinsic
+def _call_gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Call the Fortran ``?gemm_`` at address ``fn``; every argument is an address."""
+    sig = types.void(fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover - compile time
+        ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [ptr] * 13)
+        callee = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(callee, [builder.inttoptr(v, ptr) for v in args[1:]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_set_threads(typingctx, fn, nthreads):
+    """``MKL_Set_Num_Threads_Local(nthreads)`` at address ``fn``; returns the old value."""
+    sig = types.int32(fn, nthreads)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover - compile time
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(i32, [i32])
+        callee = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(callee, [builder.trunc(args[1], i32)])
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _addr(arr):  # pragma: no cover - compiled
+    """The data address of ``arr`` as int64 (so offsets added to it stay integers)."""
+    return np.int64(arr.ctypes.data)
+
+
+@njit(inline="always")
+def _gemm(fn, ints, scal, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # pragma: no cover
+    """Column-major ``C (m, n) = op(A) @ op(B) + beta * C`` with ``op`` = transpose where
+    ``ta`` / ``tb`` is true; ``a``, ``b``, ``c`` are addresses, ``ints`` (int32, 8) and
+    ``scal`` (2, of the data dtype) are the caller's scratch for by-reference arguments."""
+    ints[0] = 84 if ta else 78  # 'T' / 'N'
+    ints[1] = 84 if tb else 78
+    ints[2] = m
+    ints[3] = n
+    ints[4] = k
+    ints[5] = lda
+    ints[6] = ldb
+    ints[7] = ldc
+    scal[0] = 1
+    scal[1] = beta
+    p = _addr(ints)
+    s = _addr(scal)
+    # (mypy reads an intrinsic's typing-context parameter as an argument)
+    _call_gemm(fn, p, p + 4, p + 8, p + 12, p + 16, s, a, p + 20, b, p + 24, s + scal.itemsize,
+               c, p + 28)  # type: ignore[call-arg]  # fmt: skip
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def forward_fused(
+    x,
+    height,
+    width,
+    base_h,
+    base_w,
+    off,
+    msk,
+    use_mask,
+    one,
+    wt,
+    bias,
+    out,
+    channels_last,
+    bufs,
+    tile,
+    wo,
+    cg,
+    gemm,
+    set_threads,
+):  # pragma: no cover - compiled
+    """The whole forward, one parallel region: each thread takes a contiguous range of
+    tiles (``tile`` output pixels of one image), samples a tile's column rows into its own
+    buffer ``bufs[t]`` (cache-resident) and multiplies it by ``W'`` right away with one
+    single-threaded BLAS GEMM per conv group, straight into ``out`` (flat): rows ``(n, y, x)``
+    x ``O`` for channels_last, else ``(n, O, y, x)``; then adds the bias to the tile."""
+    nt = bufs.shape[0]
+    n_img = off.shape[0]
+    per = off.shape[2] * off.shape[3]
+    groups, og, kcg = wt.shape
+    ncol = groups * kcg
+    c_out = groups * og
+    tiles = (per + tile - 1) // tile
+    total = n_img * tiles
+    xf = x.ravel()
+    item = out.itemsize
+    for t in prange(nt):
+        old: int = _call_set_threads(set_threads, 1)  # type: ignore[call-arg]
+        colf = bufs[t]
+        col = colf[: tile * ncol].reshape(tile, ncol)
+        ints = np.empty(8, np.int32)
+        scal = np.empty(2, out.dtype)
+        for ti in range(total * t // nt, total * (t + 1) // nt):
+            n = ti // tiles
+            l0 = (ti - n * tiles) * tile
+            rows = min(tile, per - l0)
+            for r in range(rows):
+                y = (l0 + r) // wo
+                xo = l0 + r - y * wo
+                _sample_row(
+                    xf, colf, col, r, r * ncol, n, y, xo, height, width,
+                    base_h, base_w, off, msk, use_mask, one, cg,
+                )  # fmt: skip
+            for g in range(groups):
+                a = _addr(colf) + g * kcg * item
+                w = _addr(wt) + g * og * kcg * item
+                if channels_last:  # out rows^T (og, rows), ld O  =  W'_g @ col_g^T
+                    c = _addr(out) + ((n * per + l0) * c_out + g * og) * item
+                    _gemm(gemm, ints, scal, True, False, og, rows, kcg, w, kcg, a, ncol, 0, c,
+                          c_out)  # fmt: skip
+                else:  # out[n, g-block, l0:]^T (rows, og), ld per  =  col_g @ W'_g^T
+                    c = _addr(out) + ((n * c_out + g * og) * per + l0) * item
+                    _gemm(gemm, ints, scal, True, False, rows, og, kcg, a, ncol, w, kcg, 0, c,
+                          per)  # fmt: skip
+            if channels_last:
+                for r in range(rows):
+                    at = (n * per + l0 + r) * c_out
+                    for o in range(c_out):
+                        out[at + o] += bias[o]
+            else:
+                for o in range(c_out):
+                    at = (n * c_out + o) * per + l0
+                    for r in range(rows):
+                        out[at + r] += bias[o]
+        _call_set_threads(set_threads, old)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
@@ -176,24 +358,23 @@ def backward_columns(
             y = pix // wo
             xo = pix - y * wo
             img = n * height * width
-            for k in range(k_all):
-                for d in range(dg):
-                    c0 = max(d * cgd, cb0)
-                    c1 = min(d * cgd + cgd, cb1)
-                    if c0 >= c1:
+            for d in range(dg):
+                c0 = max(d * cgd, cb0)
+                c1 = min(d * cgd + cgd, cb1)
+                if c0 >= c1:
+                    continue
+                g0, g1 = c0 // cg, (c1 - 1) // cg + 1
+                for k in range(k_all):
+                    inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(
+                        base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo, height, width
+                    )
+                    if not inside:
+                        _zero_columns(col, r, c0, c1, g0, g1, cg, k, k_all, zero)
                         continue
-                    h, w, m = _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo)
-                    if not (h > -1 and h < height and w > -1 and w < width):
-                        _zero_columns(col, r, c0, c1, cg, k, k_all, zero)
-                        continue
-                    lh, lw, hi, wi, top, bot, lef, rig = _corner(h, w, height, width)
+                    # bilinear weights and their derivatives in h and w, zero off-image
+                    a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig, one)
                     hh = one - lh
                     hw = one - lw
-                    # bilinear weights and their derivatives in h and w, zero off-image
-                    a00 = hh * hw if (top and lef) else zero
-                    a01 = hh * lw if (top and rig) else zero
-                    a10 = lh * hw if (bot and lef) else zero
-                    a11 = lh * lw if (bot and rig) else zero
                     e00 = -hw if (top and lef) else zero
                     e01 = -lw if (top and rig) else zero
                     e10 = hw if (bot and lef) else zero
@@ -202,14 +383,7 @@ def backward_columns(
                     f01 = hh if (top and rig) else zero
                     f10 = -lh if (bot and lef) else zero
                     f11 = lh if (bot and rig) else zero
-                    ht = img + max(hi, 0) * width
-                    hb = img + min(hi + 1, height - 1) * width
-                    wl = max(wi, 0)
-                    wr = min(wi + 1, width - 1)
-                    i00 = ht + wl
-                    i01 = ht + wr
-                    i10 = hb + wl
-                    i11 = hb + wr
+                    i00, i01, i10, i11 = _corner_pixels(img, hi, wi, height, width)
                     b00 = a00 * m
                     b01 = a01 * m
                     b10 = a10 * m
@@ -217,7 +391,7 @@ def backward_columns(
                     acc_h = zero
                     acc_w = zero
                     acc_m = zero
-                    for g in range(c0 // cg, (c1 - 1) // cg + 1):
+                    for g in range(g0, g1):
                         cs = max(c0, g * cg)
                         ce = min(c1, g * cg + cg)
                         base = g * k_all * cg + k * cg - g * cg

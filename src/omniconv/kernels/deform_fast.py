@@ -1,14 +1,18 @@
-"""Fast CPU deformable convolution: channels-last sampling (numba) + one GEMM (torch).
+"""Fast CPU deformable convolution: channels-last sampling (numba) + GEMM.
 
 Design (what DCNv3/v4 taught: sample channels-last, no full im2col buffer, fuse the
 per-channel reductions):
 
-* forward, per chunk of output positions: a numba kernel samples ``mask * bilinear(x)``
-  straight into a column matrix ``col (rows, K*C)`` whose rows are output pixels and whose
-  columns are ``(tap, channel)`` with channels innermost — each bilinear corner is one
-  contiguous run of channels of the NHWC input — then ``torch.addmm`` (MKL, torch's
-  threads) multiplies it by ``weight.permute(0, 2, 3, 1)`` into the NHWC output rows, bias
-  fused. The output is channels_last for channels_last input (no copy), NCHW otherwise.
+* forward, fused (where torch exports its BLAS, :mod:`._blas`): one numba parallel region;
+  each thread samples a tile of output pixels, ``mask * bilinear(x)`` for every tap and
+  channel, into its own cache-resident column buffer ``col (tile, K*C)`` — rows are output
+  pixels, columns ``(tap, channel)`` with channels innermost, so each bilinear corner is one
+  contiguous run of channels of the NHWC input — and multiplies it right away by
+  ``W' = weight.permute(0, 2, 3, 1)`` with one single-threaded BLAS GEMM per conv group,
+  straight into the output (channels_last for channels_last input, no copy; NCHW
+  otherwise), then adds the bias. No column matrix is ever materialised; the two thread
+  pools (numba's and torch's) never take turns. Elsewhere the same columns are sampled
+  per chunk and multiplied by ``torch.addmm`` (bias fused).
 * backward, per chunk: ``gcol = grad_out @ W'`` (GEMM); one fused numba kernel rebuilds
   ``col`` and computes the input gradient (scatter), the offset and mask gradients
   (reductions over channels) from ``gcol`` in the same sweep; ``grad_W' += grad_out^T @ col``
@@ -24,20 +28,25 @@ is. Half-precision inputs are computed in float32 and rounded once at the end.
 This module imports numba lazily (:func:`available`); if numba is missing or fails to
 load, :mod:`omniconv.kernels.deform_conv2d` runs the pure-PyTorch path instead. The
 backend can be forced with ``OMNICONV_DEFORM_BACKEND=torch|numba|auto`` or
-:func:`use_backend`.
+:func:`use_backend`; the fused kernels switched off with ``OMNICONV_DEFORM_GEMM=0`` or
+:func:`use_fused_gemm`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from . import _blas
 
 __all__ = [
     "BACKENDS",
@@ -49,6 +58,7 @@ __all__ = [
     "get_backend",
     "set_backend",
     "use_backend",
+    "use_fused_gemm",
 ]
 
 BACKENDS = ("auto", "numba", "torch")
@@ -67,6 +77,10 @@ if _backend not in BACKENDS:  # pragma: no cover - environment misconfiguration
     _backend = "auto"
 _impl: ModuleType | None = None
 _load_error: BaseException | None = None
+#: bytes of one thread's tile of column rows in the fused kernels (stays in L2)
+TILE_BYTES = 1 << 20
+_use_gemm = os.environ.get("OMNICONV_DEFORM_GEMM", "1") != "0"
+_gemm: _blas.Gemm | bool | None = False  # False: not looked up yet
 
 
 def get_backend() -> str:
@@ -109,6 +123,32 @@ def _load() -> ModuleType | None:
         return None
     _impl = impl
     return impl
+
+
+def _blas_gemm() -> _blas.Gemm | None:
+    """torch's own BLAS GEMM for the fused kernels, if this build exports it (see
+    :mod:`._blas`) and it is not switched off (``OMNICONV_DEFORM_GEMM=0`` or
+    :func:`use_fused_gemm`); ``None`` means the chunked ``torch.addmm`` path."""
+    global _gemm
+    if _gemm is False:
+        try:
+            _gemm = _blas.find()
+        except Exception:  # pragma: no cover - an unexpected ctypes failure
+            _gemm = None
+    return _gemm if _use_gemm and isinstance(_gemm, _blas.Gemm) else None
+
+
+@contextlib.contextmanager
+def use_fused_gemm(enabled: bool) -> Iterator[None]:
+    """Turn the fused kernels (BLAS called per tile from the numba threads) on or off;
+    off, the column chunks are multiplied by ``torch.addmm`` instead."""
+    global _use_gemm
+    old = _use_gemm
+    _use_gemm = enabled
+    try:
+        yield
+    finally:
+        _use_gemm = old
 
 
 def disable(exc: BaseException) -> None:
@@ -166,8 +206,28 @@ def output_memory_format(input: Tensor) -> torch.memory_format:
     return torch.channels_last if _is_channels_last(input) else torch.contiguous_format
 
 
+@functools.lru_cache(maxsize=64)
+def _base_positions(
+    ho: int, wo: int, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int],
+    dilation: tuple[int, int], dtype: type[np.floating],
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Undeformed positions ``(K, Ho)`` / ``(K, Wo)`` in the offset dtype: the same (exact,
+    small-integer) numbers the pure path adds the offsets to. Read-only, cached."""
+    ys = np.arange(ho, dtype=dtype) * dtype(stride[0]) - dtype(padding[0])
+    xs = np.arange(wo, dtype=dtype) * dtype(stride[1]) - dtype(padding[1])
+    ti = np.repeat(np.arange(kh, dtype=dtype) * dtype(dilation[0]), kw)
+    tj = np.tile(np.arange(kw, dtype=dtype) * dtype(dilation[1]), kh)
+    base_h = np.ascontiguousarray(ti[:, None] + ys[None, :])
+    base_w = np.ascontiguousarray(tj[:, None] + xs[None, :])
+    base_h.flags.writeable = base_w.flags.writeable = False
+    return base_h, base_w
+
+
+_NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
 class _Setup:
-    """Everything both passes derive from the arguments."""
+    """Everything both passes derive from the arguments (numpy views of torch buffers)."""
 
     def __init__(
         self,
@@ -183,7 +243,9 @@ class _Setup:
         buffers: int = 1,
     ) -> None:
         dt = _compute_dtype(input.dtype)
+        np_dt = _NP_DTYPES[dt]
         self.dtype = dt
+        self.itemsize = np.dtype(np_dt).itemsize
         self.n, self.c, self.h, self.w = input.shape
         self.c_out, self.cg, kh, kw = weight.shape
         self.kw = kw
@@ -200,20 +262,15 @@ class _Setup:
         self.use_mask = use_mask
         # W' (G, O/G, K*Cg): taps outer, channels inner, as the columns
         self.wt = weight.to(dt).permute(0, 2, 3, 1).reshape(self.groups, self.og, self.k * self.cg)
-        # undeformed positions in the offset dtype, exactly as the pure path builds them
-        ys = torch.arange(self.ho, dtype=dt) * stride[0] - padding[0]
-        xs = torch.arange(self.wo, dtype=dt) * stride[1] - padding[1]
-        ti = (torch.arange(kh, dtype=dt) * dilation[0]).repeat_interleave(kw)
-        tj = (torch.arange(kw, dtype=dt) * dilation[1]).repeat(kh)
-        self.base_h = (ti[:, None] + ys[None, :]).contiguous()
-        self.base_w = (tj[:, None] + xs[None, :]).contiguous()
-        self.one = (torch.ones((), dtype=dt)).numpy()[()]
-        itemsize = torch.finfo(dt).bits // 8
+        self.base_h, self.base_w = _base_positions(
+            self.ho, self.wo, kh, kw, stride, padding, dilation, np_dt
+        )
+        self.one = np_dt(1)
         step_rows = max(1, im2col_step) * self.ho * self.wo
         self.step = max(1, im2col_step)
         self.threads = _threads() if self.rows else 1
         budget = 2 * CHUNK_BYTES // buffers  # the forward has one buffer, the backward two
-        self.chunk = max(1, min(self.rows, step_rows, budget // (self.cols * itemsize)))
+        self.chunk = max(1, min(self.rows, step_rows, budget // (self.cols * self.itemsize)))
 
     def _partial(self) -> tuple[int, int]:
         group = max(1, min(self.n, self.threads, self.step))
@@ -242,7 +299,7 @@ class _Setup:
 
     def args(self) -> tuple[Any, ...]:
         return (
-            self.x.numpy(), self.h, self.w, self.base_h.numpy(), self.base_w.numpy(),
+            self.x.numpy(), self.h, self.w, self.base_h, self.base_w,
             self.off.numpy(), self.mask.numpy(), self.use_mask, self.one,
         )  # fmt: skip
 
@@ -294,7 +351,17 @@ def deform_conv2d_forward(
         out3 = torch.empty(s.n, s.c_out, per, dtype=s.dtype)
     b = bias.to(s.dtype)
     bcol = b.view(-1, 1)
-    if s.rows:
+    gemm = _blas_gemm()
+    if s.rows and gemm is not None:
+        tile = max(1, min(per, TILE_BYTES // (s.cols * s.itemsize)))
+        bufs = torch.empty(s.threads, tile * s.cols, dtype=s.dtype)
+        flat = (out_rows if channels_last else out3).view(-1)
+        impl.forward_fused(
+            *s.args(), s.wt.numpy(), b.numpy(), flat.numpy(), channels_last, bufs.numpy(),
+            tile, s.wo, s.cg, gemm.sgemm if s.dtype == torch.float32 else gemm.dgemm,
+            gemm.set_threads,
+        )  # fmt: skip
+    elif s.rows:
         buf = torch.empty(s.buffer_rows() * s.cols, dtype=s.dtype)
         args = s.args()
         w2 = s.wt[0]
