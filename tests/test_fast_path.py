@@ -323,6 +323,53 @@ def test_chunking_does_not_change_the_result(monkeypatch, gemm):
             torch.testing.assert_close(g, g0, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
+def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
+    """80 channels: the fused backward of NCHW input works in blocks of 64 channels (the
+    second block cuts a deformable group), split between threads; tiles of 1 row up to
+    whole images; all give the reference's numbers."""
+    if deform_fast._blas_gemm() is None:
+        pytest.skip("this torch build exports no BLAS GEMM")
+    case = (2, 80, 5, 6, 8, (3, 2), (2, 1), (1, 0), (2, 1), 1, 2)
+    _, _, _, _, _, _, stride, padding, dilation, _, _ = case
+    data = list(_make(*case, seed=12))
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    data[0] = data[0].contiguous(memory_format=fmt)
+    fn = _fast(_impl(stride, padding, dilation, True))
+    ref = _value_grads(_ref(stride, padding, dilation, True), data)
+    monkeypatch.setattr(deform_fast, "ROUND_BYTES", 1)  # the smallest blocks
+    for tile_bytes in (1, 4096, 1 << 30):
+        monkeypatch.setattr(deform_fast, "BACKWARD_TILE_BYTES", tile_bytes)
+        out, grads = _value_grads(fn, data)
+        torch.testing.assert_close(out, ref[0], **TOL64)
+        for g, rg in zip(grads, ref[1], strict=True):
+            torch.testing.assert_close(g, rg, **TOL64)
+        assert grads[0].is_contiguous(memory_format=fmt)
+
+
+@pytest.mark.parametrize("x_layout", ["NCHW", "channels_last"])
+@pytest.mark.parametrize("grad_layout", ["NCHW", "channels_last", "strided"])
+def test_output_gradient_in_any_layout(gemm, x_layout, grad_layout):
+    """The incoming gradient need not have the output's memory format."""
+    case = (2, 8, 6, 5, 6, (3, 3), 1, 1, 1, 1, 2)
+    x, off, wt, b, mask = (t.float() for t in _make(*case, seed=13))
+    if x_layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    ins = leaves(x, off, wt, b, mask)
+    out = deform_conv2d(ins[0], ins[1], ins[2], ins[3], 1, 1, 1, ins[4])
+    g = rand(*out.shape, seed=14).float()
+    if grad_layout == "channels_last":
+        g = g.contiguous(memory_format=torch.channels_last)
+    elif grad_layout == "strided":
+        g = rand(out.shape[0], out.shape[1], out.shape[2], 2 * out.shape[3], seed=14).float()
+        g = g[..., ::2]
+    grads = torch.autograd.grad(out, ins, g)
+    ins2 = leaves(x, off, wt, b, mask)
+    ref = torch.autograd.grad(_pure(_impl(1, 1, 1, True))(*ins2), ins2, g)
+    for a, r in zip(grads, ref, strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("use_mask", [True, False], ids=["v2", "v1"])
 def test_gradcheck_fast(use_mask, gemm):
     case = (1, 6, 5, 4, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)

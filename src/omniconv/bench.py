@@ -91,7 +91,10 @@ def _ratio(num: dict[str, Any], den: dict[str, Any]) -> float:
 
 
 def peak_memory(fn: Callable[[], Any]) -> int:
-    """Peak bytes of CPU tensor memory allocated (and still live) during ``fn()``."""
+    """Peak bytes of CPU tensor memory allocated (and still live) during ``fn()``.
+
+    Frees of tensors allocated before the call count as negative, so ``fn`` must not
+    release older tensors (e.g. last run's gradients) or the peak reads low."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -169,12 +172,16 @@ def _fwd_bwd(fn: Callable[..., Tensor], tensors: list[Tensor], grad: Tensor) -> 
     ]
 
     def run() -> Any:
-        for t in leaves:
-            t.grad = None
+        clear()
         out = fn(*leaves)
         out.backward(grad)
         return out
 
+    def clear() -> None:
+        for t in leaves:
+            t.grad = None
+
+    run.clear = clear  # type: ignore[attr-defined]
     return run
 
 
@@ -240,7 +247,8 @@ def _bench_dcn(
     mem = {}
     for k in ("dense", "omniconv"):
         run = _fwd_bwd(fns[k], tensors, d.grad)
-        run()
+        run()  # warm-up (JIT); then free its gradients *before* measuring, or their
+        run.clear()  # type: ignore[attr-defined]  # release would count against the peak
         mem[k] = peak_memory(run)
     row["peak_memory_bytes"] = mem
     return row

@@ -35,9 +35,12 @@ def _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo):  # pragma: 
     """Sample position ``(h, w)`` and mask of tap ``k``, deformable group ``d``, at output
     pixel ``(y, xo)`` of image ``n``."""
     k_all = base_h.shape[0]
-    h = base_h[k, y] + off[n, d * 2 * k_all + 2 * k, y, xo]
-    w = base_w[k, xo] + off[n, d * 2 * k_all + 2 * k + 1, y, xo]
-    m = msk[n, d * k_all + k, y, xo] if use_mask else one
+    # unsigned indices: no negative-index wraparound checks on this hot path
+    un, uy, ux, uk = np.uint64(n), np.uint64(y), np.uint64(xo), np.uint64(k)
+    ch = np.uint64(d * 2 * k_all + 2 * k)
+    h = base_h[uk, uy] + off[un, ch, uy, ux]
+    w = base_w[uk, ux] + off[un, ch + np.uint64(1), uy, ux]
+    m = msk[un, np.uint64(d * k_all + k), uy, ux] if use_mask else one
     return h, w, m
 
 
@@ -72,8 +75,10 @@ def _tap(
     the corner setup of :func:`_corner` (meaningful only when inside)."""
     h, w, m = _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo)
     inside = h > -1 and h < height and w > -1 and w < width
-    lh, lw, hi, wi, top, bot, lef, rig = _corner(h if inside else 0 * h, w if inside else 0 * w,
-                                                 height, width)  # fmt: skip
+    zero = one - one  # (``0 * h`` would be float64: int times float32 promotes in numba)
+    lh, lw, hi, wi, top, bot, lef, rig = _corner(
+        h if inside else zero, w if inside else zero, height, width
+    )
     return inside, m, lh, lw, hi, wi, top, bot, lef, rig
 
 
@@ -307,6 +312,137 @@ def forward_fused(
         _call_set_threads(set_threads, old)
 
 
+@njit(nogil=True, error_model="numpy", fastmath=_FM)  # a real call: too many args to inline
+def _backward_row(
+    xf,
+    x_ld,
+    x_c0,
+    gxf,
+    gx_ld,
+    gx_c0,
+    colf,
+    gcolf,
+    pc_row,
+    k_stride,
+    col_c0,
+    r,
+    n,
+    y,
+    xo,
+    c_lo,
+    c_hi,
+    cgd,
+    height,
+    width,
+    base_h,
+    base_w,
+    off,
+    msk,
+    use_mask,
+    one,
+    cg,
+    goff,
+    gmsk,
+    b,
+    col,
+):  # pragma: no cover - compiled
+    """One output pixel ``(y, xo)`` of image ``n``, input channels ``c_lo:c_hi``: from its
+    ``gcol`` entries rebuild its ``col`` entries, add the input gradient into ``gx`` and
+    the offset / mask gradients into ``goff[b]`` / ``gmsk[b]``.
+
+    Layouts: channel ``c`` of input pixel ``i`` is ``xf[i * x_ld + c - x_c0]`` (likewise
+    ``gxf``); tap ``k``, channel ``c`` of conv group ``g`` is element
+    ``pc_row + g * (K - 1) * cg + k * k_stride + c - col_c0`` of ``colf`` / ``gcolf``
+    (``col``, the 2-D view of ``colf``, zeroes off-image taps in row ``r``). ``cgd`` is
+    the number of channels per deformable group."""
+    k_all = base_h.shape[0]
+    dg = off.shape[1] // (2 * k_all)
+    zero = one - one
+    img = n * height * width
+    for d in range(dg):
+        c0 = max(d * cgd, c_lo)
+        c1 = min(d * cgd + cgd, c_hi)
+        if c0 >= c1:
+            continue
+        g0, g1 = c0 // cg, (c1 - 1) // cg + 1
+        for k in range(k_all):
+            inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(
+                base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo, height, width
+            )
+            if not inside:
+                for g in range(g0, g1):
+                    cs = max(c0, g * cg)
+                    ce = min(c1, g * cg + cg)
+                    at = g * (k_all - 1) * cg + k * k_stride - col_c0
+                    col[r, at + cs : at + ce] = zero
+                continue
+            a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig, one)
+            i00, i01, i10, i11 = _corner_pixels(img, hi, wi, height, width)
+            b00 = a00 * m
+            b01 = a01 * m
+            b10 = a10 * m
+            b11 = a11 * m
+            # per-corner sums of gcol * x: the mask and offset gradients are fixed linear
+            # combinations of these four, taken once per tap after the channel loop
+            s00 = zero
+            s01 = zero
+            s10 = zero
+            s11 = zero
+            for g in range(g0, g1):
+                cs = max(c0, g * cg)
+                ce = min(c1, g * cg + cg)
+                nc = ce - cs
+                # flat unsigned indices: no wraparound checks, no array views
+                p00 = np.uint64(i00 * x_ld + cs - x_c0)
+                p01 = np.uint64(i01 * x_ld + cs - x_c0)
+                p10 = np.uint64(i10 * x_ld + cs - x_c0)
+                p11 = np.uint64(i11 * x_ld + cs - x_c0)
+                q00 = np.uint64(i00 * gx_ld + cs - gx_c0)
+                q01 = np.uint64(i01 * gx_ld + cs - gx_c0)
+                q10 = np.uint64(i10 * gx_ld + cs - gx_c0)
+                q11 = np.uint64(i11 * gx_ld + cs - gx_c0)
+                pc = np.uint64(pc_row + g * (k_all - 1) * cg + k * k_stride + cs - col_c0)
+                for t in range(nc):  # loads only: vectorises without alias checks
+                    u = np.uint64(t)
+                    gc = gcolf[pc + u]
+                    s00 += gc * xf[p00 + u]
+                    s01 += gc * xf[p01 + u]
+                    s10 += gc * xf[p10 + u]
+                    s11 += gc * xf[p11 + u]
+                for t in range(nc):
+                    u = np.uint64(t)
+                    colf[pc + u] = (
+                        b00 * xf[p00 + u] + b01 * xf[p01 + u] + b10 * xf[p10 + u]
+                        + b11 * xf[p11 + u]
+                    )  # fmt: skip
+                # one scatter stream per corner: each loop vectorises on its own
+                for t in range(nc):
+                    u = np.uint64(t)
+                    gxf[q00 + u] += gcolf[pc + u] * b00
+                for t in range(nc):
+                    u = np.uint64(t)
+                    gxf[q01 + u] += gcolf[pc + u] * b01
+                for t in range(nc):
+                    u = np.uint64(t)
+                    gxf[q10 + u] += gcolf[pc + u] * b10
+                for t in range(nc):
+                    u = np.uint64(t)
+                    gxf[q11 + u] += gcolf[pc + u] * b11
+            # d bilinear / dh and / dw per corner (zero off-image), as in the pure path
+            hh = one - lh
+            hw = one - lw
+            s00 = s00 if (top and lef) else zero
+            s01 = s01 if (top and rig) else zero
+            s10 = s10 if (bot and lef) else zero
+            s11 = s11 if (bot and rig) else zero
+            acc_h = hw * (s10 - s00) + lw * (s11 - s01)
+            acc_w = hh * (s01 - s00) + lh * (s11 - s10)
+            goff[b, n, d * 2 * k_all + 2 * k, y, xo] += acc_h * m
+            goff[b, n, d * 2 * k_all + 2 * k + 1, y, xo] += acc_w * m
+            if use_mask:
+                gmsk[b, n, d * k_all + k, y, xo] += a00 * s00 + a01 * s01 + a10 * s10 + a11 * s11
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def backward_columns(
     x,
@@ -332,102 +468,131 @@ def backward_columns(
     cg,
 ):  # pragma: no cover - compiled
     """From ``gcol = d loss / d col`` of a chunk: rebuild ``col`` (for the weight
-    gradient), add the input gradient into ``gx`` and write the per-block partial offset
-    and mask gradients into ``goff[b]`` / ``gmsk[b]`` (zero-initialised)."""
+    gradient), add the input gradient into ``gx`` and the per-slot partial offset and mask
+    gradients into ``goff[b]`` / ``gmsk[b]`` (zero-initialised)."""
     ncol = col.shape[1]
     xf = x.ravel()
     colf = col.ravel()
     gcolf = gcol.ravel()
     gxf = gx.ravel()
     c_all = x.shape[1]
-    k_all = base_h.shape[0]
-    dg = off.shape[1] // (2 * k_all)
-    cgd = c_all // dg
-    zero = one - one
+    cgd = c_all // (off.shape[1] // (2 * base_h.shape[0]))
     nl = l1 - l0
     for it in prange(items.shape[0]):
-        ra = items[it, 0]
-        rb = items[it, 1]
-        cb0 = items[it, 2]
-        cb1 = items[it, 3]
-        b = items[it, 4]
-        for r in range(ra, rb):
+        for r in range(items[it, 0], items[it, 1]):
             q = r // nl
-            n = n0 + q
             pix = l0 + r - q * nl
             y = pix // wo
-            xo = pix - y * wo
-            img = n * height * width
-            for d in range(dg):
-                c0 = max(d * cgd, cb0)
-                c1 = min(d * cgd + cgd, cb1)
-                if c0 >= c1:
-                    continue
-                g0, g1 = c0 // cg, (c1 - 1) // cg + 1
+            _backward_row(
+                xf, c_all, 0, gxf, c_all, 0, colf, gcolf, r * ncol, cg, 0, r, n0 + q, y,
+                pix - y * wo, items[it, 2], items[it, 3], cgd, height, width, base_h, base_w,
+                off, msk, use_mask, one, cg, goff, gmsk, items[it, 4], col,
+            )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def backward_fused(
+    x,
+    x_c0,
+    gx,
+    gx_c0,
+    height,
+    width,
+    base_h,
+    base_w,
+    off,
+    msk,
+    use_mask,
+    one,
+    go,
+    channels_last,
+    w,
+    gw,
+    goff,
+    gmsk,
+    edges,
+    bufs,
+    tile,
+    wo,
+    gemm,
+    set_threads,
+):  # pragma: no cover - compiled
+    """The backward of one block of input channels (one conv group only), one parallel
+    region: thread ``t`` owns channels ``edges[t]:edges[t + 1]`` (so its input-gradient
+    scatters and weight-gradient columns are its own). It copies its slice of the weight
+    to ``W_t (O, K*cb)`` (taps outer, as its columns), then for every tile of output
+    pixels of every image:
+
+    1. ``gcol = grad_out_tile @ W_t`` (BLAS);
+    2. :func:`_backward_row` on each row: ``col``, the input gradient into ``gx``, the
+       offset / mask gradients into slot ``t`` of ``goff`` / ``gmsk``;
+    3. ``gW_t += grad_out_tile^T @ col`` (BLAS);
+
+    and finally writes ``gW_t`` into its columns of the torch-layout weight gradient.
+
+    ``x`` / ``gx`` hold channels ``x_c0 : x_c0 + x.shape[1]`` (likewise ``gx``) as NHWC
+    rows; ``go`` is the flat output gradient, rows ``(n, y, x)`` x ``O`` for channels_last
+    else ``(n, O, y, x)``; ``w`` / ``gw`` are ``(O, C*K)``; ``bufs[t]`` holds ``W_t``,
+    ``gW_t`` and two tiles."""
+    nt = edges.shape[0] - 1
+    n_img = off.shape[0]
+    per = off.shape[2] * off.shape[3]
+    k_all = base_h.shape[0]
+    c_out = w.shape[0]
+    c_all = w.shape[1] // k_all
+    cgd = c_all // (off.shape[1] // (2 * k_all))
+    tiles = (per + tile - 1) // tile
+    xf = x.ravel()
+    gxf = gx.ravel()
+    gof = go.ravel()
+    item = go.itemsize
+    zero = one - one
+    for t in prange(nt):
+        c_lo = edges[t]
+        cb = edges[t + 1] - c_lo
+        if cb <= 0:
+            continue
+        old: int = _call_set_threads(set_threads, 1)  # type: ignore[call-arg]
+        kc = k_all * cb
+        buf = bufs[t]
+        w_t = buf[: c_out * kc]
+        gw_t = buf[c_out * kc : 2 * c_out * kc]
+        gcol = buf[2 * c_out * kc : 2 * c_out * kc + tile * kc]
+        col = buf[2 * c_out * kc + tile * kc : 2 * c_out * kc + 2 * tile * kc]
+        col2 = col.reshape(tile, kc)
+        for o in range(c_out):
+            for c in range(cb):
                 for k in range(k_all):
-                    inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(
-                        base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo, height, width
-                    )
-                    if not inside:
-                        _zero_columns(col, r, c0, c1, g0, g1, cg, k, k_all, zero)
-                        continue
-                    # bilinear weights and their derivatives in h and w, zero off-image
-                    a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig, one)
-                    hh = one - lh
-                    hw = one - lw
-                    e00 = -hw if (top and lef) else zero
-                    e01 = -lw if (top and rig) else zero
-                    e10 = hw if (bot and lef) else zero
-                    e11 = lw if (bot and rig) else zero
-                    f00 = -hh if (top and lef) else zero
-                    f01 = hh if (top and rig) else zero
-                    f10 = -lh if (bot and lef) else zero
-                    f11 = lh if (bot and rig) else zero
-                    i00, i01, i10, i11 = _corner_pixels(img, hi, wi, height, width)
-                    b00 = a00 * m
-                    b01 = a01 * m
-                    b10 = a10 * m
-                    b11 = a11 * m
-                    acc_h = zero
-                    acc_w = zero
-                    acc_m = zero
-                    for g in range(g0, g1):
-                        cs = max(c0, g * cg)
-                        ce = min(c1, g * cg + cg)
-                        base = g * k_all * cg + k * cg - g * cg
-                        nc = ce - cs
-                        # flat unsigned indices: no wraparound checks, no array views
-                        p00 = np.uint64(i00 * c_all + cs)
-                        p01 = np.uint64(i01 * c_all + cs)
-                        p10 = np.uint64(i10 * c_all + cs)
-                        p11 = np.uint64(i11 * c_all + cs)
-                        pc = np.uint64(r * ncol + base + cs)
-                        for t in range(nc):
-                            u = np.uint64(t)
-                            gc = gcolf[pc + u]
-                            v00 = xf[p00 + u]
-                            v01 = xf[p01 + u]
-                            v10 = xf[p10 + u]
-                            v11 = xf[p11 + u]
-                            val = a00 * v00 + a01 * v01 + a10 * v10 + a11 * v11
-                            colf[pc + u] = m * val
-                            acc_m += gc * val
-                            acc_h += gc * (e00 * v00 + e01 * v01 + e10 * v10 + e11 * v11)
-                            acc_w += gc * (f00 * v00 + f01 * v01 + f10 * v10 + f11 * v11)
-                        # one scatter stream per corner: each loop vectorises on its own
-                        for t in range(nc):
-                            u = np.uint64(t)
-                            gxf[p00 + u] += gcolf[pc + u] * b00
-                        for t in range(nc):
-                            u = np.uint64(t)
-                            gxf[p01 + u] += gcolf[pc + u] * b01
-                        for t in range(nc):
-                            u = np.uint64(t)
-                            gxf[p10 + u] += gcolf[pc + u] * b10
-                        for t in range(nc):
-                            u = np.uint64(t)
-                            gxf[p11 + u] += gcolf[pc + u] * b11
-                    goff[b, n, d * 2 * k_all + 2 * k, y, xo] = acc_h * m
-                    goff[b, n, d * 2 * k_all + 2 * k + 1, y, xo] = acc_w * m
-                    if use_mask:
-                        gmsk[b, n, d * k_all + k, y, xo] = acc_m
+                    w_t[o * kc + k * cb + c] = w[o, (c_lo + c) * k_all + k]
+                    gw_t[o * kc + k * cb + c] = zero
+        ints = np.empty(8, np.int32)
+        scal = np.empty(2, go.dtype)
+        for ti in range(n_img * tiles):
+            n = ti // tiles
+            l0 = (ti - n * tiles) * tile
+            rows = min(tile, per - l0)
+            if channels_last:  # grad_out tile^T: (O, rows), ld O
+                g_at = _addr(gof) + (n * per + l0) * c_out * item
+                g_t, g_ld = False, c_out
+            else:  # grad_out tile: (rows, O), ld per
+                g_at = _addr(gof) + (n * c_out * per + l0) * item
+                g_t, g_ld = True, per
+            # 1. gcol^T (K*cb, rows) = W_t^T (K*cb, O) @ grad_out_tile^T (O, rows)
+            _gemm(gemm, ints, scal, False, g_t, kc, rows, c_out, _addr(w_t), kc, g_at, g_ld,
+                  0, _addr(gcol), kc)  # fmt: skip
+            # 2. col, gx, goff, gmsk
+            for r in range(rows):
+                y = (l0 + r) // wo
+                _backward_row(
+                    xf, x.shape[1], x_c0, gxf, gx.shape[1], gx_c0, col, gcol, r * kc, cb,
+                    c_lo, r, n, y, l0 + r - y * wo, c_lo, c_lo + cb, cgd, height, width,
+                    base_h, base_w, off, msk, use_mask, one, c_all, goff, gmsk, t, col2,
+                )  # fmt: skip
+            # 3. gW_t^T (K*cb, O) += col^T (K*cb, rows) @ grad_out_tile (rows, O)
+            _gemm(gemm, ints, scal, False, not g_t, kc, c_out, rows, _addr(col), kc, g_at,
+                  g_ld, 1, _addr(gw_t), kc)  # fmt: skip
+        for o in range(c_out):
+            for c in range(cb):
+                for k in range(k_all):
+                    gw[o, (c_lo + c) * k_all + k] = gw_t[o * kc + k * cb + c]
+        _call_set_threads(set_threads, old)

@@ -13,17 +13,23 @@ per-channel reductions):
   otherwise), then adds the bias. No column matrix is ever materialised; the two thread
   pools (numba's and torch's) never take turns. Elsewhere the same columns are sampled
   per chunk and multiplied by ``torch.addmm`` (bias fused).
-* backward, per chunk: ``gcol = grad_out @ W'`` (GEMM); one fused numba kernel rebuilds
-  ``col`` and computes the input gradient (scatter), the offset and mask gradients
-  (reductions over channels) from ``gcol`` in the same sweep; ``grad_W' += grad_out^T @ col``
-  (GEMM). The column matrix is recomputed, never kept: memory stays one chunk.
-* threads: numba runs ``torch.get_num_threads()`` threads (never more), forward over
-  output rows, backward over whole images per thread when a chunk holds enough of them
-  (chunks take the same pixel range of several images for that), else over channel
-  blocks — either way input-gradient scatters never race.
+* backward, fused (one conv group, torch's BLAS exported): one parallel region per block
+  of input channels; the threads split the block's channels (so input-gradient scatters
+  and weight-gradient columns never race) and walk all tiles of output pixels: per tile
+  ``gcol = grad_out_tile @ W_t`` (BLAS), one numba sweep that rebuilds ``col`` and adds
+  the input gradient (scatter) and the offset and mask gradients (reductions over
+  channels), then ``gW_t += grad_out_tile^T @ col`` (BLAS). For NCHW input each block is
+  copied to NHWC and its gradient written back block by block (``ROUND_BYTES``), so no
+  whole-tensor copy exists; the weight gradient is written in torch's layout directly.
+  Elsewhere (grouped conv, no BLAS symbols) the chunked form: ``gcol = grad_out @ W'``
+  (``torch.mm``), the same numba sweep over the chunk, ``grad_W' += grad_out^T @ col``.
+* threads: numba runs ``torch.get_num_threads()`` threads (never more), the fused kernels
+  calling single-threaded BLAS from them; the chunked backward splits whole images per
+  thread when a chunk holds enough of them (chunks take the same pixel range of several
+  images for that), else channel blocks — either way input-gradient scatters never race.
 
-The chunk size only bounds memory; every output row is computed the same way whatever it
-is. Half-precision inputs are computed in float32 and rounded once at the end.
+Chunk, tile and block sizes only bound memory (and order floating-point sums).
+Half-precision inputs are computed in float32 and rounded once at the end.
 
 This module imports numba lazily (:func:`available`); if numba is missing or fails to
 load, :mod:`omniconv.kernels.deform_conv2d` runs the pure-PyTorch path instead. The
@@ -77,8 +83,14 @@ if _backend not in BACKENDS:  # pragma: no cover - environment misconfiguration
     _backend = "auto"
 _impl: ModuleType | None = None
 _load_error: BaseException | None = None
-#: bytes of one thread's tile of column rows in the fused kernels (stays in L2)
+#: bytes of one thread's tile of column rows in the fused forward (stays in L2)
 TILE_BYTES = 1 << 20
+#: bytes of one thread's two tiles (gcol and col) in the fused backward
+BACKWARD_TILE_BYTES = 128 << 10
+#: bytes the fused backward of NCHW input holds per block of input channels (it works
+#: through them in blocks): the block's NHWC copies of x and of its gradient, and the
+#: threads' slices of the weight and of its gradient
+ROUND_BYTES = 1 << 20
 _use_gemm = os.environ.get("OMNICONV_DEFORM_GEMM", "1") != "0"
 _gemm: _blas.Gemm | bool | None = False  # False: not looked up yet
 
@@ -255,13 +267,10 @@ class _Setup:
         self.ho, self.wo = offset.shape[2:]
         self.rows = self.n * self.ho * self.wo
         self.cols = self.k * self.c
-        # NHWC input as (N*H*W, C) rows (a no-op for channels_last float input)
-        self.x = input.to(dt).permute(0, 2, 3, 1).contiguous().view(-1, self.c)
+        self._input, self._weight = input, weight
         self.off = offset.to(dt).contiguous()
         self.mask = mask.to(dt).contiguous() if use_mask else self.off.new_zeros(1, 1, 1, 1)
         self.use_mask = use_mask
-        # W' (G, O/G, K*Cg): taps outer, channels inner, as the columns
-        self.wt = weight.to(dt).permute(0, 2, 3, 1).reshape(self.groups, self.og, self.k * self.cg)
         self.base_h, self.base_w = _base_positions(
             self.ho, self.wo, kh, kw, stride, padding, dilation, np_dt
         )
@@ -271,6 +280,17 @@ class _Setup:
         self.threads = _threads() if self.rows else 1
         budget = 2 * CHUNK_BYTES // buffers  # the forward has one buffer, the backward two
         self.chunk = max(1, min(self.rows, step_rows, budget // (self.cols * self.itemsize)))
+
+    @functools.cached_property
+    def x(self) -> Tensor:
+        """The NHWC input as ``(N*H*W, C)`` rows (a view for channels_last input)."""
+        return self._input.to(self.dtype).permute(0, 2, 3, 1).contiguous().view(-1, self.c)
+
+    @functools.cached_property
+    def wt(self) -> Tensor:
+        """``W' (G, O/G, K*Cg)``: taps outer, channels inner, as the columns."""
+        w = self._weight.to(self.dtype).permute(0, 2, 3, 1)
+        return w.reshape(self.groups, self.og, self.k * self.cg)
 
     def _partial(self) -> tuple[int, int]:
         group = max(1, min(self.n, self.threads, self.step))
@@ -313,8 +333,7 @@ def _work_items(images: int, pixels: int, channels: int, threads: int) -> Tensor
         cuts = [images * i // threads for i in range(threads + 1)]
         rows = [(cuts[i] * pixels, cuts[i + 1] * pixels, 0, channels, 0) for i in range(threads)]
     elif threads > 1 and channels >= 32:
-        edges = [min(channels, (channels * i // threads + 15) // 16 * 16) for i in range(threads)]
-        edges.append(channels)
+        edges = _edges(0, channels, threads).tolist()
         rows = [(0, images * pixels, edges[i], edges[i + 1], i) for i in range(threads)]
     else:
         rows = [(0, images * pixels, 0, channels, 0)]
@@ -415,6 +434,9 @@ def deform_conv2d_backward(
         input, weight, offset, mask, use_mask,
         (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), im2col_step, 2,
     )  # fmt: skip
+    gemm = _blas_gemm()
+    if gemm is not None and s.groups == 1 and s.rows:
+        return _backward_fused(s, grad_out, input, weight, offset, mask, bias, gemm)
     dt = s.dtype
     per = s.ho * s.wo
     go3 = grad_out.to(dt).reshape(s.n, s.c_out, per)  # a view for NCHW / channels_last
@@ -474,4 +496,89 @@ def deform_conv2d_backward(
         grad_offset.to(dtype=offset.dtype, memory_format=torch.contiguous_format),
         grad_mask.to(dtype=mask.dtype, memory_format=torch.contiguous_format),
         go3.sum((0, 2)).to(bias.dtype),
+    )
+
+
+def _edges(c0: int, c1: int, parts: int) -> Tensor:
+    """``parts + 1`` cuts of channels ``c0:c1``, 16-aligned where possible (no false
+    sharing of input-gradient cache lines between threads)."""
+    cb = c1 - c0
+    cuts = [c0 + min(cb, (cb * i // parts + 15) // 16 * 16) for i in range(parts)] + [c1]
+    return torch.tensor(cuts, dtype=torch.int64)
+
+
+def _backward_fused(
+    s: _Setup,
+    grad_out: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    bias: Tensor,
+    gemm: _blas.Gemm,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The fused backward (one conv group): the threads split the input channels, in
+    rounds of channel blocks for NCHW input (each round copies its block of the input to
+    NHWC and writes its block of the input gradient back, so neither is copied whole)."""
+    impl = _load()
+    assert impl is not None
+    dt, nt, c = s.dtype, s.threads, s.c
+    channels_last = output_memory_format(input) == torch.channels_last
+    go_cl = _is_channels_last(grad_out)
+    go = grad_out.to(dt)
+    go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
+    w = weight.to(dt).contiguous().view(s.c_out, c * s.k)
+    gw = torch.zeros(s.c_out, c * s.k, dtype=dt)
+    goff = torch.zeros((nt, *offset.shape), dtype=dt)
+    gmsk = torch.zeros((nt, *mask.shape) if s.use_mask else (nt, 1, 1, 1, 1), dtype=dt)
+    pixels = s.n * s.h * s.w
+    if channels_last:
+        gi = torch.zeros(s.n, s.h, s.w, c, dtype=dt)
+        block = c
+    else:
+        gi = torch.empty(s.n, c, s.h, s.w, dtype=dt)
+        # the NHWC copies of x and of its gradient, and each thread's W_t and gW_t
+        per_channel = 2 * (pixels + s.c_out * s.k) * s.itemsize
+        unit = 16 * nt  # each thread's share stays 16-aligned
+        # at least 32 channels a thread: fewer makes each tap's setup dominate
+        block = max(2 * unit, ROUND_BYTES // per_channel // unit * unit)
+    widest = 0
+    rounds = []
+    for b0 in range(0, c, block):
+        edges = _edges(b0, min(c, b0 + block), nt)
+        widest = max(widest, int((edges[1:] - edges[:-1]).max()))
+        rounds.append(edges)
+    kc = s.k * widest
+    tile = max(1, min(s.ho * s.wo, BACKWARD_TILE_BYTES // (2 * kc * s.itemsize)))
+    bufs = torch.empty(nt, 2 * (s.c_out + tile) * kc, dtype=dt)  # W_t, gW_t, gcol, col
+    fn = gemm.sgemm if dt == torch.float32 else gemm.dgemm
+    rest = (
+        s.h, s.w, s.base_h, s.base_w, s.off.numpy(), s.mask.numpy(), s.use_mask, s.one,
+        go.numpy(), go_cl, w.numpy(), gw.numpy(), goff.numpy(), gmsk.numpy(),
+    )  # fmt: skip
+    for edges in rounds:
+        b0, b1 = int(edges[0]), int(edges[-1])
+        if channels_last:
+            x, gx = s.x, gi.view(pixels, c)
+        else:
+            x = input[:, b0:b1].to(dt).permute(0, 2, 3, 1).contiguous().view(pixels, b1 - b0)
+            gx = torch.zeros(pixels, b1 - b0, dtype=dt)
+        impl.backward_fused(
+            x.numpy(), b0, gx.numpy(), b0, *rest, edges.numpy(), bufs.numpy(), tile, s.wo, fn,
+            gemm.set_threads,
+        )  # fmt: skip
+        if not channels_last:
+            gi[:, b0:b1] = gx.view(s.n, s.h, s.w, b1 - b0).permute(0, 3, 1, 2)
+        del x, gx
+    del bufs
+    if channels_last:
+        gi = gi.permute(0, 3, 1, 2)
+    grad_offset = goff[0] if nt == 1 else goff.sum(0)
+    grad_mask = (gmsk[0] if nt == 1 else gmsk.sum(0)) if s.use_mask else torch.zeros_like(mask)
+    return (
+        gi.to(input.dtype),
+        gw.view(weight.shape).to(weight.dtype),
+        grad_offset.to(offset.dtype),
+        grad_mask.to(mask.dtype),
+        grad_out.sum((0, 2, 3), dtype=dt).to(bias.dtype),
     )
