@@ -15,6 +15,7 @@ allocator is not counted, for either contender; the numba kernels allocate nothi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -90,6 +91,26 @@ def _ratio(num: dict[str, Any], den: dict[str, Any]) -> float:
     return statistics.median(a / b for a, b in zip(num["runs_ms"], den["runs_ms"], strict=True))
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Silence file descriptor 2 (the profiler library prints a line at every start and
+    stop straight to it), restoring it afterwards; Python's ``sys.stderr`` is flushed
+    first so nothing of ours is lost."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_memory(fn: Callable[[], Any]) -> int:
     """Peak bytes of CPU tensor memory allocated (and still live) during ``fn()``.
 
@@ -97,7 +118,10 @@ def peak_memory(fn: Callable[[], Any]) -> int:
     release older tensors (e.g. last run's gradients) or the peak reads low."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with (
+        _native_stderr_silenced(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
         fn()
     # raw allocator records (every allocation and free, with its own timestamp)
     records = [
