@@ -123,6 +123,10 @@ def test_blas_gemm_found_and_checked(monkeypatch):
 
     monkeypatch.setattr(ctypes, "CDLL", no_lib)
     assert _blas.find() is None
+    monkeypatch.undo()
+    # symbols that do not compute a correct product are refused too
+    monkeypatch.setattr(_blas, "_check", lambda fn, dtype: False)
+    assert _blas.find() is None
 
 
 def test_numba_threads_follow_torch():
