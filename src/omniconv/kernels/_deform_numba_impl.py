@@ -97,6 +97,13 @@ def _bilinear(lh, lw, top, bot, lef, rig, one):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _masked_bilinear(lh, lw, top, bot, lef, rig, one, m):  # pragma: no cover - compiled
+    """:func:`_bilinear` times the mask ``m`` (the forward's sampling weights)."""
+    a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig, one)
+    return a00 * m, a01 * m, a10 * m, a11 * m
+
+
+@njit(inline="always")
 def _corner_pixels(img, hi, wi, height, width):  # pragma: no cover - compiled
     """Flat pixel indices (rows of ``x``) of the four corners below/right of ``(hi, wi)``
     in the image starting at row ``img``, clamped onto the image (off-image corners have
@@ -106,6 +113,37 @@ def _corner_pixels(img, hi, wi, height, width):  # pragma: no cover - compiled
     wl = max(wi, 0)
     wr = min(wi + 1, width - 1)
     return ht + wl, ht + wr, hb + wl, hb + wr
+
+
+@njit(inline="always")
+def _sample_row_plain(
+    xf, colf, pc_row, n, y, xo, height, width, base_h, base_w, off, msk, use_mask, one, c_all
+):  # pragma: no cover - compiled
+    """:func:`_sample_row` for one conv group and one deformable group (the usual DCN):
+    no group loops, so fewer live values around the channel loops."""
+    k_all = base_h.shape[0]
+    zero = one - one
+    img = n * height * width
+    nc = np.uint64(c_all)
+    for k in range(k_all):
+        inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(
+            base_h, base_w, off, msk, use_mask, one, n, 0, k, y, xo, height, width
+        )
+        pc = np.uint64(pc_row + k * c_all)
+        if not inside:
+            for u in range(nc):
+                colf[pc + u] = zero
+            continue
+        a00, a01, a10, a11 = _masked_bilinear(lh, lw, top, bot, lef, rig, one, m)
+        i00, i01, i10, i11 = _corner_pixels(img, hi, wi, height, width)
+        p00 = np.uint64(i00 * c_all)
+        p01 = np.uint64(i01 * c_all)
+        p10 = np.uint64(i10 * c_all)
+        p11 = np.uint64(i11 * c_all)
+        for u in range(nc):
+            colf[pc + u] = (
+                a00 * xf[p00 + u] + a01 * xf[p01 + u] + a10 * xf[p10 + u] + a11 * xf[p11 + u]
+            )
 
 
 @njit(inline="always")
@@ -131,11 +169,7 @@ def _sample_row(
             if not inside:
                 _zero_columns(col, r, c0, c1, g0, g1, cg, k, k_all, zero)
                 continue
-            a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig, one)
-            a00 *= m
-            a01 *= m
-            a10 *= m
-            a11 *= m
+            a00, a01, a10, a11 = _masked_bilinear(lh, lw, top, bot, lef, rig, one, m)
             i00, i01, i10, i11 = _corner_pixels(img, hi, wi, height, width)
             for g in range(g0, g1):
                 cs = max(c0, g * cg)
@@ -166,15 +200,22 @@ def sample_columns(
     xf = x.ravel()
     colf = col.ravel()
     nl = l1 - l0
+    plain = cg == x.shape[1] and off.shape[1] == 2 * base_h.shape[0]
     for r in prange(col.shape[0]):
         q = r // nl
         pix = l0 + r - q * nl
         y = pix // wo
         xo = pix - y * wo
-        _sample_row(
-            xf, colf, col, r, r * ncol, n0 + q, y, xo, height, width,
-            base_h, base_w, off, msk, use_mask, one, cg,
-        )  # fmt: skip
+        if plain:
+            _sample_row_plain(
+                xf, colf, r * ncol, n0 + q, y, xo, height, width, base_h, base_w, off, msk,
+                use_mask, one, x.shape[1],
+            )  # fmt: skip
+        else:
+            _sample_row(
+                xf, colf, col, r, r * ncol, n0 + q, y, xo, height, width,
+                base_h, base_w, off, msk, use_mask, one, cg,
+            )  # fmt: skip
 
 
 @intrinsic
@@ -271,6 +312,7 @@ def forward_fused(
     total = n_img * tiles
     xf = x.ravel()
     item = out.itemsize
+    plain = groups == 1 and off.shape[1] == 2 * base_h.shape[0]
     for t in prange(nt):
         old: int = _call_set_threads(set_threads, 1)  # type: ignore[call-arg]
         colf = bufs[t]
@@ -284,10 +326,16 @@ def forward_fused(
             for r in range(rows):
                 y = (l0 + r) // wo
                 xo = l0 + r - y * wo
-                _sample_row(
-                    xf, colf, col, r, r * ncol, n, y, xo, height, width,
-                    base_h, base_w, off, msk, use_mask, one, cg,
-                )  # fmt: skip
+                if plain:
+                    _sample_row_plain(
+                        xf, colf, r * ncol, n, y, xo, height, width, base_h, base_w, off,
+                        msk, use_mask, one, ncol // base_h.shape[0],
+                    )  # fmt: skip
+                else:
+                    _sample_row(
+                        xf, colf, col, r, r * ncol, n, y, xo, height, width,
+                        base_h, base_w, off, msk, use_mask, one, cg,
+                    )  # fmt: skip
             for g in range(groups):
                 a = _addr(colf) + g * kcg * item
                 w = _addr(wt) + g * og * kcg * item
