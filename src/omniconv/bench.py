@@ -4,10 +4,12 @@ Every time is the median of ``repeats`` interleaved rounds (each contender runs 
 round, in an order that rotates from round to round, in the same process, after warm-up
 runs that also trigger any JIT compilation); a ratio is the median over rounds of the two
 times measured in the same round, so a noisy neighbour hits numerator and denominator
-alike. The conv-wrapper rows, where both sides run the very same torch op and only the
-wrapper's microseconds differ, take 4x the rounds. Peers that
-live in other interpreters (Paddle, MXNet) run the same data (same shapes, same seed,
-float32) in a subprocess and report their ratio to their own dense conv.
+alike. Each deformable-conv contender is timed against the dense conv in rounds of its
+own, so a slow peer's cache and thread footprint never lands on another's timings. The
+conv-wrapper rows, where both sides run the very same torch op and only the wrapper's
+microseconds differ, take 4x the rounds. Peers that live in other interpreters (Paddle,
+MXNet) run the same data (same shapes, same seed, float32) in a subprocess and report
+their ratio to their own dense conv.
 
 Peak memory: the highest sum of live CPU tensor allocations made during one
 forward+backward (``torch.profiler`` with ``profile_memory=True``: its ``[memory]`` events
@@ -262,17 +264,28 @@ def _bench_dcn(
     d = _make(n, c, hw, seed=0, channels_last=channels_last)
     tensors = [d.x, d.weight, d.bias, d.offset, d.mask]
     fns = _dcn_contenders(d, with_pure, with_grid)
-    fwd = _interleaved({k: _fwd(f, tensors) for k, f in fns.items()}, repeats, warmup)
-    fb = _interleaved({k: _fwd_bwd(f, tensors, d.grad) for k, f in fns.items()}, repeats, warmup)
     row: dict[str, Any] = {
         "shape": list(shape),
         "layout": "channels_last" if channels_last else "NCHW",
-        "forward": fwd,
-        "forward_backward": fb,
+        "forward": {},
+        "forward_backward": {},
+        "forward_ratio": {},
+        "forward_backward_ratio": {},
     }
-    for key in ("forward", "forward_backward"):
-        dense = row[key]["dense"]
-        row[key + "_ratio"] = {k: _ratio(v, dense) for k, v in row[key].items() if k != "dense"}
+    # each contender against dense in rounds of its own: a slow, memory-hungry peer must
+    # not change the caches and threads another contender is measured in (so omniconv's
+    # ratio is the same with or without --no-peers); the dense times shown are from
+    # omniconv's rounds
+    for name in (k for k in fns if k != "dense"):
+        pair = {"dense": fns["dense"], name: fns[name]}
+        for key, make in (
+            ("forward", lambda f: _fwd(f, tensors)),
+            ("forward_backward", lambda f: _fwd_bwd(f, tensors, d.grad)),
+        ):
+            res = _interleaved({k: make(f) for k, f in pair.items()}, repeats, warmup)
+            row[key].setdefault("dense", res["dense"])
+            row[key][name] = res[name]
+            row[key + "_ratio"][name] = _ratio(res[name], res["dense"])
     mem = {}
     for k in ("dense", "omniconv"):
         run = _fwd_bwd(fns[k], tensors, d.grad)
