@@ -191,6 +191,22 @@ def _sample_row(
                     )
 
 
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def nchw_to_nhwc(src, dst):  # pragma: no cover - compiled
+    """``dst (N, H*W, C) = src (N, C, H*W)`` transposed, in blocks of 32 pixels (each
+    block's destination rows are one contiguous, cache-resident run), in parallel over
+    images x pixel blocks - on numba's threads, like the kernels that read it."""
+    n_img, c_all, pixels = src.shape
+    blocks = (pixels + 31) // 32
+    for job in prange(n_img * blocks):
+        n = job // blocks
+        p0 = (job - n * blocks) * 32
+        p1 = min(p0 + 32, pixels)
+        for c in range(c_all):
+            for p in range(p0, p1):
+                dst[n, p, c] = src[n, c, p]
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def sample_columns(
     x, height, width, base_h, base_w, off, msk, use_mask, one, col, n0, l0, l1, wo, kw, cg
