@@ -315,9 +315,11 @@ def forward_fused(
 ):  # pragma: no cover - compiled
     """The whole forward, one parallel region: each thread takes a contiguous range of
     tiles (``tile`` output pixels of one image), samples a tile's column rows into its own
-    buffer ``bufs[t]`` (cache-resident) and multiplies it by ``W'`` right away with one
-    single-threaded BLAS GEMM per conv group, straight into ``out`` (flat): rows ``(n, y, x)``
-    x ``O`` for channels_last, else ``(n, O, y, x)``; then adds the bias to the tile."""
+    buffer (the first ``tile * K*C`` entries of ``bufs[t]``, cache-resident) and multiplies
+    it by ``W'`` right away with one single-threaded BLAS GEMM per conv group into output
+    rows ``(pixel, O)``: straight into ``out`` (flat) for channels_last, else into the rest
+    of ``bufs[t]`` and from there, transposed, into ``out`` as ``(n, O, y, x)``; the bias
+    is added on the way."""
     nt = bufs.shape[0]
     n_img = off.shape[0]
     per = off.shape[2] * off.shape[3]
@@ -331,8 +333,9 @@ def forward_fused(
     plain = groups == 1 and off.shape[1] == 2 * base_h.shape[0]
     for t in prange(nt):
         old: int = _call_set_threads(set_threads, 1)  # type: ignore[call-arg]
-        colf = bufs[t]
-        col = colf[: tile * ncol].reshape(tile, ncol)
+        colf = bufs[t, : tile * ncol]
+        col = colf.reshape(tile, ncol)
+        ot = bufs[t, tile * ncol :]  # (tile, O) output rows, for NCHW output
         ints = np.empty(8, np.int32)
         scal = np.empty(2, out.dtype)
         for ti in range(total * t // nt, total * (t + 1) // nt):
@@ -352,17 +355,16 @@ def forward_fused(
                         xf, colf, col, r, r * ncol, n, y, xo, height, width,
                         base_h, base_w, off, msk, use_mask, one, cg,
                     )  # fmt: skip
+            # output rows (rows, O): straight into a channels_last output, else into this
+            # thread's tile, transposed into the NCHW output below (BLAS is faster this
+            # way round than writing (O, rows) blocks with leading dimension H*W)
+            rows_at = _addr(out) + (n * per + l0) * c_out * item if channels_last else _addr(ot)
             for g in range(groups):
                 a = _addr(colf) + g * kcg * item
                 w = _addr(wt) + g * og * kcg * item
-                if channels_last:  # out rows^T (og, rows), ld O  =  W'_g @ col_g^T
-                    c = _addr(out) + ((n * per + l0) * c_out + g * og) * item
-                    _gemm(gemm, ints, scal, True, False, og, rows, kcg, w, kcg, a, ncol, 0, c,
-                          c_out)  # fmt: skip
-                else:  # out[n, g-block, l0:]^T (rows, og), ld per  =  col_g @ W'_g^T
-                    c = _addr(out) + ((n * c_out + g * og) * per + l0) * item
-                    _gemm(gemm, ints, scal, True, False, rows, og, kcg, a, ncol, w, kcg, 0, c,
-                          per)  # fmt: skip
+                # rows^T (og, rows), ld O  =  W'_g @ col_g^T
+                _gemm(gemm, ints, scal, True, False, og, rows, kcg, w, kcg, a, ncol, 0,
+                      rows_at + g * og * item, c_out)  # fmt: skip
             if channels_last:
                 for r in range(rows):
                     at = (n * per + l0 + r) * c_out
@@ -372,7 +374,7 @@ def forward_fused(
                 for o in range(c_out):
                     at = (n * c_out + o) * per + l0
                     for r in range(rows):
-                        out[at + r] += bias[o]
+                        out[at + r] = ot[r * c_out + o] + bias[o]
         _call_set_threads(set_threads, old)
 
 

@@ -383,7 +383,9 @@ def deform_conv2d_forward(
     gemm = _blas_gemm()
     if s.rows and gemm is not None:
         tile = max(1, min(per, TILE_BYTES // (s.cols * s.itemsize)))
-        bufs = torch.empty(s.threads, tile * s.cols, dtype=s.dtype)
+        # per thread: the column tile, and for NCHW output a (tile, O) block of output rows
+        extra = 0 if channels_last else tile * s.c_out
+        bufs = torch.empty(s.threads, tile * s.cols + extra, dtype=s.dtype)
         flat = (out_rows if channels_last else out3).view(-1)
         impl.forward_fused(
             *s.args(), s.wt.numpy(), b.numpy(), flat.numpy(), channels_last, bufs.numpy(),
