@@ -14,7 +14,8 @@ their ratio to their own dense conv.
 Peak memory: the highest sum of live CPU tensor allocations made during one
 forward+backward (``torch.profiler`` with ``profile_memory=True``: its ``[memory]`` events
 are summed in time order). Memory held by BLAS/oneDNN internals outside torch's
-allocator is not counted, for either contender; the numba kernels allocate nothing.
+allocator is not counted, for either contender; the numba kernels' buffers all come from
+torch (they allocate only a few scalars a thread for BLAS arguments).
 """
 
 from __future__ import annotations
