@@ -92,7 +92,6 @@ BACKWARD_TILE_BYTES = 128 << 10
 #: threads' slices of the weight and of its gradient
 ROUND_BYTES = 1 << 20
 _use_gemm = os.environ.get("OMNICONV_DEFORM_GEMM", "1") != "0"
-_gemm: _blas.Gemm | bool | None = False  # False: not looked up yet
 
 
 def get_backend() -> str:
@@ -141,13 +140,15 @@ def _blas_gemm() -> _blas.Gemm | None:
     """torch's own BLAS GEMM for the fused kernels, if this build exports it (see
     :mod:`._blas`) and it is not switched off (``OMNICONV_DEFORM_GEMM=0`` or
     :func:`use_fused_gemm`); ``None`` means the chunked ``torch.addmm`` path."""
-    global _gemm
-    if _gemm is False:
-        try:
-            _gemm = _blas.find()
-        except Exception:  # pragma: no cover - an unexpected ctypes failure
-            _gemm = None
-    return _gemm if _use_gemm and isinstance(_gemm, _blas.Gemm) else None
+    return _find_gemm() if _use_gemm else None
+
+
+@functools.cache
+def _find_gemm() -> _blas.Gemm | None:
+    try:
+        return _blas.find()
+    except Exception:  # pragma: no cover - an unexpected ctypes failure
+        return None
 
 
 @contextlib.contextmanager
@@ -379,7 +380,6 @@ def deform_conv2d_forward(
     else:
         out3 = torch.empty(s.n, s.c_out, per, dtype=s.dtype)
     b = bias.to(s.dtype)
-    bcol = b.view(-1, 1)
     gemm = _blas_gemm()
     if s.rows and gemm is not None:
         tile = max(1, min(per, TILE_BYTES // (s.cols * s.itemsize)))
@@ -393,6 +393,7 @@ def deform_conv2d_forward(
             gemm.set_threads,
         )  # fmt: skip
     elif s.rows:
+        bcol = b.view(-1, 1)
         buf = torch.empty(s.buffer_rows() * s.cols, dtype=s.dtype)
         args = s.args()
         w2 = s.wt[0]
