@@ -87,3 +87,50 @@ def channels_last(t):
     out = t.to(memory_format=torch.channels_last)
     assert out.is_contiguous(memory_format=torch.channels_last)
     return out
+
+
+def _transposed(t):
+    """Same values, the first two dimensions' strides swapped (a transposed view)."""
+    return t.transpose(0, 1).contiguous().transpose(0, 1)
+
+
+def _sliced(t, memory_format=torch.contiguous_format):
+    """Same values, every second entry of dim 0 of a tensor twice as long (which has
+    ``memory_format``)."""
+    return t.repeat_interleave(2, dim=0).contiguous(memory_format=memory_format)[::2]
+
+
+def _expanded(t):
+    """Slice 0 of dim 0 broadcast over dim 0 (stride 0): the values change, so the caller
+    gives the same view to the implementation and to the reference."""
+    return t[:1].expand_as(t)
+
+
+#: memory layouts an op must take for any tensor argument: name -> differentiable view
+#: (1-D tensors take the ones that make sense for them)
+LAYOUTS = {
+    "contiguous": lambda t: t,
+    "channels_last": channels_last,
+    "transposed": _transposed,
+    "strided": noncontig,
+    "sliced": _sliced,
+    "sliced_channels_last": lambda t: _sliced(t, torch.channels_last),
+    "expanded": _expanded,
+    "expanded_channels_last": lambda t: channels_last(t[:1]).expand_as(t),
+}
+LAYOUTS_1D = ("contiguous", "strided", "sliced", "expanded")
+
+
+def relayout(t, layout):
+    """``LAYOUTS[layout](t)``: a view with the same shape (and, but for the expanded
+    layouts, the same values) in that layout."""
+    return LAYOUTS[layout](t)
+
+
+def distinct_layout(t, layout):
+    """Whether ``layout`` is a real non-contiguous layout for a tensor of ``t``'s shape
+    (channels_last of a 1x1 weight, say, is plain contiguous)."""
+    out = relayout(t, layout)
+    if layout.startswith("expanded"):
+        return t.shape[0] > 1 and out.stride(0) == 0
+    return not out.is_contiguous()

@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import F64, TOL32, TOL64, compare, leaves, rand
+from conftest import (
+    F64,
+    LAYOUTS,
+    LAYOUTS_1D,
+    TOL32,
+    TOL64,
+    compare,
+    distinct_layout,
+    leaves,
+    rand,
+    relayout,
+)
 from reference import ref_deform_conv2d, ref_deform_offset_grad_explicit
 from test_deform_conv2d import (
     ASYM,
@@ -214,6 +225,96 @@ def test_fast_vs_reference_and_pure(case, use_mask, dtype, gemm):
     torch.testing.assert_close(out, p_out, **tol)
     for g, pg in zip(grads, p_grads, strict=True):
         torch.testing.assert_close(g, pg, **tol)
+
+
+# (N, C, H, W, O, kernel, stride, padding, dilation, groups, dg): the usual DCN (fused forward
+# and backward, plain sampler), a 1x1 one (a weight view can reshape to a strided view) and
+# the asymmetric one (generic sampler, chunked backward)
+LAYOUT_CASES = {
+    "plain": (2, 8, 6, 5, 6, (3, 3), 1, 1, 1, 1, 1),
+    "pointwise": (2, 8, 6, 5, 6, (1, 1), 1, 0, 1, 1, 1),
+    "asym": ASYM,
+}
+ARGS = ("input", "offset", "weight", "bias", "mask")
+ARG_LAYOUTS = [
+    (case, arg, layout)
+    for case in LAYOUT_CASES
+    for arg, t in zip(ARGS, _make(*LAYOUT_CASES[case]), strict=True)
+    for layout in (LAYOUTS_1D if arg == "bias" else LAYOUTS)
+    if layout != "contiguous" and distinct_layout(t, layout)
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "arg", "layout"), ARG_LAYOUTS, ids=["-".join(p) for p in ARG_LAYOUTS]
+)
+def test_every_argument_in_any_layout(case, arg, layout, gemm):
+    """Transposed, strided, sliced, expanded and channels_last views of each argument give
+    the float64 reference's output and gradients (the kernels see only layouts that were
+    checked or made contiguous for them)."""
+    _, _, _, _, _, _, stride, padding, dilation, _, _ = LAYOUT_CASES[case]
+    at = ARGS.index(arg)
+
+    def view(args):
+        return [relayout(t, layout) if i == at else t for i, t in enumerate(args)]
+
+    fast, ref = _fast(_impl(stride, padding, dilation, True)), _ref(stride, padding, dilation, True)
+    compare(
+        lambda *a: fast(*view(a)),
+        lambda *a: ref(*[t.contiguous() for t in view(a)]),
+        list(_make(*LAYOUT_CASES[case], seed=15)),
+        impl_dtype=torch.float32,
+    )
+
+
+def test_weight_views_from_the_bug_report():
+    """The weights that made the fused forward read wrong memory (issue 8)."""
+    cases = [
+        (torch.full((1, 1, 3, 3), 1 / 9).expand(4, 1, 3, 3), 4, 9, 1),  # depthwise, shared
+        (torch.randn(12, 4, 3, 3).contiguous(memory_format=torch.channels_last)[::2], 4, 9, 1),
+        (torch.randn(8, 6).t()[:, :, None, None], 8, 1, 0),  # 1x1, transposed
+    ]
+    for w, c, k, pad in cases:
+        x, off = torch.randn(2, c, 8, 8), torch.randn(2, 2 * k, 8, 8)
+        got = deform_conv2d(x, off, w, padding=pad)
+        want = ref_deform_conv2d(x.double(), off.double(), w.double(), None, 1, pad, 1, None)
+        torch.testing.assert_close(got.double(), want, **TOL32)
+
+
+def test_kernels_refuse_arrays_that_are_not_c_contiguous():
+    """The kernels' own guard: a strided array is refused, not read as if it were flat."""
+    import numpy as np
+
+    from omniconv.kernels import _deform_numba_impl as impl
+
+    src = np.zeros((1, 4, 12), np.float32)
+    impl.nchw_to_nhwc(src, np.zeros((1, 12, 4), np.float32))  # contiguous: fine
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        impl.nchw_to_nhwc(src[:, :, ::2], np.zeros((1, 6, 4), np.float32))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        impl.nchw_to_nhwc(src, np.zeros((1, 4, 12), np.float32).transpose(0, 2, 1))
+
+
+def test_expanded_weight_is_not_read_past_its_buffer():
+    """A (65536, 64, 3, 3) weight expanded from one channels_last filter: the fused forward
+    used to hand its 576 floats to BLAS as 37.7 M and crash. In a child process, so a
+    regression fails this test instead of killing the run."""
+    code = textwrap.dedent(
+        """
+        import torch
+        from omniconv.functional import deform_conv2d
+        torch.manual_seed(0)
+        x = torch.randn(1, 64, 8, 8); off = torch.randn(1, 18, 8, 8)
+        w1 = torch.randn(1, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+        out = deform_conv2d(x, off, w1.expand(65536, 64, 3, 3), padding=1)
+        one = deform_conv2d(x, off, w1.contiguous(), padding=1)
+        assert out.shape == (1, 65536, 8, 8)
+        torch.testing.assert_close(out, one.expand_as(out), rtol=1e-5, atol=1e-4)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

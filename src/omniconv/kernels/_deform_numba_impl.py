@@ -32,6 +32,15 @@ _FM = {"reassoc", "contract"}  # let LLVM vectorise the channel reductions
 
 
 @njit(inline="always")
+def _require_c(arr):  # pragma: no cover - compiled
+    """Refuse an array that is not C-contiguous: the kernels index flat memory and pass
+    raw addresses to BLAS, so they check the layout they rely on instead of trusting it
+    (the Python side hands them ``.contiguous()`` tensors; this is the kernel's own guard)."""
+    if not arr.flags.c_contiguous:
+        raise ValueError("omniconv kernel: an array argument is not C-contiguous")
+
+
+@njit(inline="always")
 def _point(base_h, base_w, off, msk, use_mask, one, n, d, k, y, xo):  # pragma: no cover
     """Sample position ``(h, w)`` and mask of tap ``k``, deformable group ``d``, at output
     pixel ``(y, xo)`` of image ``n``."""
@@ -197,6 +206,8 @@ def nchw_to_nhwc(src, dst):  # pragma: no cover - compiled
     """``dst (N, H*W, C) = src (N, C, H*W)`` transposed, in blocks of 32 pixels (each
     block's destination rows are one contiguous, cache-resident run), in parallel over
     images x pixel blocks - on numba's threads, like the kernels that read it."""
+    _require_c(src)
+    _require_c(dst)
     n_img, c_all, pixels = src.shape
     blocks = (pixels + 31) // 32
     for job in prange(n_img * blocks):
@@ -213,6 +224,12 @@ def sample_columns(
     x, height, width, base_h, base_w, off, msk, use_mask, one, col, n0, l0, l1, wo, kw, cg
 ):  # pragma: no cover - compiled
     """The column rows of a chunk (see the module docstring), in parallel over rows."""
+    _require_c(x)
+    _require_c(base_h)
+    _require_c(base_w)
+    _require_c(off)
+    _require_c(msk)
+    _require_c(col)
     ncol = col.shape[1]
     xf = x.ravel()
     colf = col.ravel()
@@ -321,6 +338,15 @@ def forward_fused(
     rows ``(pixel, O)``: straight into ``out`` (flat) for channels_last, else into the rest
     of ``bufs[t]`` and from there, transposed, into ``out`` as ``(n, O, y, x)``; the bias
     is added on the way."""
+    _require_c(x)
+    _require_c(base_h)
+    _require_c(base_w)
+    _require_c(off)
+    _require_c(msk)
+    _require_c(wt)
+    _require_c(bias)
+    _require_c(out)
+    _require_c(bufs)
     nt = bufs.shape[0]
     n_img = off.shape[0]
     per = off.shape[2] * off.shape[3]
@@ -537,6 +563,17 @@ def backward_columns(
     """From ``gcol = d loss / d col`` of a chunk: rebuild ``col`` (for the weight
     gradient), add the input gradient into ``gx`` and the per-slot partial offset and mask
     gradients into ``goff[b]`` / ``gmsk[b]`` (zero-initialised)."""
+    _require_c(x)
+    _require_c(base_h)
+    _require_c(base_w)
+    _require_c(off)
+    _require_c(msk)
+    _require_c(gcol)
+    _require_c(col)
+    _require_c(gx)
+    _require_c(goff)
+    _require_c(gmsk)
+    _require_c(items)
     ncol = col.shape[1]
     xf = x.ravel()
     colf = col.ravel()
@@ -601,6 +638,19 @@ def backward_fused(
     rows; ``go`` is the flat output gradient, rows ``(n, y, x)`` x ``O`` for channels_last
     else ``(n, O, y, x)``; ``w`` / ``gw`` are ``(O, C*K)``; ``bufs[t]`` holds ``W_t``,
     ``gW_t`` and two tiles."""
+    _require_c(x)
+    _require_c(gx)
+    _require_c(base_h)
+    _require_c(base_w)
+    _require_c(off)
+    _require_c(msk)
+    _require_c(go)
+    _require_c(w)
+    _require_c(gw)
+    _require_c(goff)
+    _require_c(gmsk)
+    _require_c(edges)
+    _require_c(bufs)
     nt = edges.shape[0] - 1
     n_img = off.shape[0]
     per = off.shape[2] * off.shape[3]

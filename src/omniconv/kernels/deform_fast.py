@@ -236,6 +236,26 @@ def _base_positions(
     return base_h, base_w
 
 
+def _array(t: Tensor) -> np.ndarray:
+    """An input of the numba kernels or BLAS: ``t`` as a C-contiguous numpy array (a view
+    when ``t`` already is, else a contiguous copy made here). The kernels index flat memory
+    and hand raw addresses to BLAS, so no tensor reaches them with strides they did not
+    see checked (a transposed, sliced or expanded view would be read wrongly or past its
+    buffer)."""
+    return t.contiguous().numpy()
+
+
+def _out_array(t: Tensor) -> np.ndarray:
+    """A buffer the kernels write: it must already be C-contiguous (a copy would lose the
+    writes), so this checks rather than copies."""
+    if not t.is_contiguous():
+        raise RuntimeError(
+            f"omniconv internal error: a kernel output buffer of shape {tuple(t.shape)} "
+            f"has strides {t.stride()}, not C-contiguous"
+        )
+    return t.numpy()
+
+
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
@@ -292,7 +312,7 @@ class _Setup:
             assert impl is not None
             rows = torch.empty(self.n * self.h * self.w, self.c, dtype=self.dtype)
             impl.nchw_to_nhwc(
-                x.view(self.n, self.c, -1).numpy(), rows.view(self.n, -1, self.c).numpy()
+                _array(x.view(self.n, self.c, -1)), _out_array(rows.view(self.n, -1, self.c))
             )
             return rows
         return x.permute(0, 2, 3, 1).contiguous().view(-1, self.c)
@@ -330,8 +350,8 @@ class _Setup:
 
     def args(self) -> tuple[Any, ...]:
         return (
-            self.x.numpy(), self.h, self.w, self.base_h, self.base_w,
-            self.off.numpy(), self.mask.numpy(), self.use_mask, self.one,
+            _array(self.x), self.h, self.w, self.base_h, self.base_w,
+            _array(self.off), _array(self.mask), self.use_mask, self.one,
         )  # fmt: skip
 
 
@@ -388,7 +408,7 @@ def deform_conv2d_forward(
         bufs = torch.empty(s.threads, tile * s.cols + extra, dtype=s.dtype)
         flat = (out_rows if channels_last else out3).view(-1)
         impl.forward_fused(
-            *s.args(), s.wt.numpy(), b.numpy(), flat.numpy(), channels_last, bufs.numpy(),
+            *s.args(), _array(s.wt), _array(b), _out_array(flat), channels_last, _out_array(bufs),
             tile, s.wo, s.cg, gemm.sgemm if s.dtype == torch.float32 else gemm.dgemm,
             gemm.set_threads,
         )  # fmt: skip
@@ -401,7 +421,7 @@ def deform_conv2d_forward(
             nl = l1 - l0
             rows = (n1 - n0) * nl
             col = buf[: rows * s.cols].view(rows, s.cols)
-            impl.sample_columns(*args, col.numpy(), n0, l0, l1, s.wo, s.kw, s.cg)
+            impl.sample_columns(*args, _out_array(col), n0, l0, l1, s.wo, s.kw, s.cg)
             if s.groups == 1 and channels_last and nl == per:
                 torch.addmm(b, col, w2.t(), out=out_rows[n0 * per : n1 * per])
                 continue
@@ -478,8 +498,8 @@ def deform_conv2d_backward(
                     )
             items = _work_items(n1 - n0, nl, s.c, nt)
             impl.backward_columns(
-                *args, gcol.numpy(), col.numpy(), gx.numpy(), goff.numpy(), gmsk.numpy(),
-                items.numpy(), n0, l0, l1, s.wo, s.kw, s.cg,
+                *args, _array(gcol), _out_array(col), _out_array(gx), _out_array(goff),
+                _out_array(gmsk), _array(items), n0, l0, l1, s.wo, s.kw, s.cg,
             )  # fmt: skip
             for n in range(n0, n1):  # grad W' += grad_out @ col
                 g = go3[n, :, l0:l1]
@@ -566,8 +586,8 @@ def _backward_fused(
     bufs = torch.empty(nt, 2 * (s.c_out + tile) * kc, dtype=dt)  # W_t, gW_t, gcol, col
     fn = gemm.sgemm if dt == torch.float32 else gemm.dgemm
     rest = (
-        s.h, s.w, s.base_h, s.base_w, s.off.numpy(), s.mask.numpy(), s.use_mask, s.one,
-        go.numpy(), go_cl, w.numpy(), gw.numpy(), goff.numpy(), gmsk.numpy(),
+        s.h, s.w, s.base_h, s.base_w, _array(s.off), _array(s.mask), s.use_mask, s.one,
+        _array(go), go_cl, _array(w), _out_array(gw), _out_array(goff), _out_array(gmsk),
     )  # fmt: skip
     for edges in rounds:
         b0, b1 = int(edges[0]), int(edges[-1])
@@ -577,8 +597,8 @@ def _backward_fused(
             x = input[:, b0:b1].to(dt).permute(0, 2, 3, 1).contiguous().view(pixels, b1 - b0)
             gx = torch.zeros(pixels, b1 - b0, dtype=dt)
         impl.backward_fused(
-            x.numpy(), b0, gx.numpy(), b0, *rest, edges.numpy(), bufs.numpy(), tile, s.wo, fn,
-            gemm.set_threads,
+            _array(x), b0, _out_array(gx), b0, *rest, _array(edges), _out_array(bufs), tile,
+            s.wo, fn, gemm.set_threads,
         )  # fmt: skip
         if not channels_last:
             gi[:, b0:b1] = gx.view(s.n, s.h, s.w, b1 - b0).permute(0, 3, 1, 2)
