@@ -73,3 +73,41 @@ def test_export_keeps_one_deform_node():
     targets = [n.target for n in ep.graph.nodes if n.op == "call_function"]
     assert targets.count(OP) == 1
     torch.testing.assert_close(ep.module()(x, off, w, mask), M()(x, off, w, mask))
+
+
+# ----------------------------------------------------------------------------- autocast
+
+
+@pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
+def test_autocast_computes_in_float32(half):
+    """Under CPU autocast the op takes mixed dtypes and computes in float32: exactly the
+    float32 op on the same (cast) values, output and gradients; gradients come back in
+    each argument's own dtype."""
+    x, w, off, mask, b, *_ = _args(True, dtype=torch.float32, requires_grad=False)
+    ins = [x.to(half), off, w, b, mask.to(half)]  # half activations, float32 parameters
+    leaves_a = [t.clone().requires_grad_() for t in ins]
+    leaves_b = [t.float().requires_grad_() for t in ins]
+    with torch.autocast("cpu", dtype=half):
+        out = OF.deform_conv2d(*leaves_a[:4], (2, 1), (1, 0), (2, 1), leaves_a[4])
+    want = OF.deform_conv2d(*leaves_b[:4], (2, 1), (1, 0), (2, 1), leaves_b[4])
+    assert out.dtype == torch.float32
+    assert torch.equal(out, want)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad(out, leaves_a, g)
+    wants = torch.autograd.grad(want, leaves_b, g)
+    for got, exp, t in zip(grads, wants, ins, strict=True):
+        assert got.dtype == t.dtype
+        assert torch.equal(got, exp.to(t.dtype))
+
+
+def test_autocast_compiles():
+    x, w, off, mask, b, *_ = _args(True, dtype=torch.float32, requires_grad=False)
+
+    def f(x, off, w, b, mask):
+        return OF.deform_conv2d(x, off, w, b, (2, 1), (1, 0), (2, 1), mask)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        eager = f(x.bfloat16(), off, w, b, mask)
+        compiled = torch.compile(f, fullgraph=True)(x.bfloat16(), off, w, b, mask)
+    assert compiled.dtype == eager.dtype == torch.float32
+    torch.testing.assert_close(compiled, eager)

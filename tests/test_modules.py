@@ -648,3 +648,56 @@ def test_compile_fullgraph_deform_pack_forward_backward_match_eager():
     assert len(grads_c) == 5
     for a, e in zip(grads_c, grads_e, strict=True):
         torch.testing.assert_close(a, e)
+
+
+# ----------------------------------------------------------------------------- autocast
+
+
+@pytest.mark.parametrize("dcn_first", [False, True], ids=["conv-dcn", "dcn-conv"])
+def test_autocast_bfloat16_forward_and_backward(dcn_first):
+    """A model with a DCN layer trains under ``torch.autocast('cpu', dtype=torch.bfloat16)``
+    as with ``nn.Conv2d``. Against the same model in float32 (errors relative to the largest
+    float32 value): output and every gradient within 3e-2, but the offset predictor's
+    gradients within 2e-1 - they are spatial differences of the (bfloat16) activations;
+    the DCN itself computes in float32 (tests/test_custom_op.py)."""
+    torch.manual_seed(0)
+    dcn = onn.DeformConv2dPack(8 if not dcn_first else 3, 8, 3, padding=1)
+    conv = torch.nn.Conv2d(3 if not dcn_first else 8, 8, 3, padding=1)
+    model = torch.nn.Sequential(*([dcn, conv] if dcn_first else [conv, dcn]))
+    torch.nn.init.normal_(dcn.conv_offset.weight, std=0.05)  # a trained-looking predictor
+    x = torch.randn(2, 3, 12, 12)
+
+    def run(enabled):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            out = model(x)
+        out.float().square().sum().backward()
+        return out, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    out16, grads16 = run(True)
+    out32, grads32 = run(False)
+    assert out16.dtype == (torch.bfloat16 if dcn_first else torch.float32)  # the last layer's
+    rel = lambda a, b: ((a.float() - b).abs().max() / b.abs().max()).item()  # noqa: E731
+    assert rel(out16, out32) < 3e-2
+    for name, g32 in grads32.items():
+        limit = 2e-1 if "conv_offset" in name else 3e-2
+        assert rel(grads16[name], g32) < limit, name
+
+
+def test_autocast_dense_layers_behave_as_torch():
+    """omniconv's Conv2d / ConvTranspose2d under autocast: torch's dtypes and numbers."""
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3), onn.Conv2d(6, 4, 3, padding=1), onn.ConvTranspose2d(4, 2, 3)
+    )
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3),
+        torch.nn.Conv2d(6, 4, 3, padding=1),
+        torch.nn.ConvTranspose2d(4, 2, 3),
+    )
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 3, 9, 9)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a, b = ours(x), theirs(x)
+    assert a.dtype == b.dtype == torch.bfloat16
+    assert torch.equal(a, b)

@@ -34,8 +34,9 @@ def check_weight(value: Any, name: str = "weight") -> Tensor:
 
 
 def check_like(value: Tensor, name: str, ref: Tensor, ref_name: str) -> None:
-    """Same dtype and device as ``ref``."""
-    if value.dtype != ref.dtype:
+    """Same device as ``ref``, and the same dtype unless autocast is on for that device
+    (then the op casts its arguments to one dtype itself, as torch's convs do)."""
+    if value.dtype != ref.dtype and not torch.is_autocast_enabled(ref.device.type):
         fail(f"{name}.dtype", f"{ref.dtype} (the dtype of {ref_name})", value.dtype, exc=TypeError)
     if value.device != ref.device:
         fail(f"{name}.device", f"{ref.device} (the device of {ref_name})", value.device)

@@ -111,3 +111,12 @@ def _backward(ctx, grad_out):
 
 
 deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
+
+# Autocast: the op computes in float32 (every floating argument is cast to float32, the
+# output is float32), as torchvision's deform_conv2d does. On CPU the kernels compute half
+# precision in float32 anyway, so this skips two conversions; and offsets are sample
+# positions, which bfloat16 would round to 1/8 of a pixel beyond |offset| >= 16.
+for _device in ("cpu", "cuda"):
+    if torch.amp.is_autocast_available(_device):
+        deform_conv2d.register_autocast(_device, torch.float32)
+        deform_conv2d_backward.register_autocast(_device, torch.float32)
