@@ -453,6 +453,29 @@ def test_program_train_eval_switch_dropout_and_bn():
     )  # downgrade_in_infer: x * (1 - p)
 
 
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_program_layers_take_the_program_mode_on_the_first_call(mode):
+    """A program put in eval mode before it is built runs its first call in eval mode:
+    BN uses (and keeps) its running statistics; in train mode the first call updates them."""
+
+    def build():
+        x = fluid.layers.data(name="x", shape=[3, 10, 10], dtype="float32")
+        return fluid.nets.img_conv_group(
+            x, [4], 2, conv_padding=1, conv_with_batchnorm=True, conv_act="relu"
+        )
+
+    net = Program(build)
+    net.train(mode == "train")
+    x = torch.randn(4, 3, 10, 10)
+    first = net(x)
+    g = net.layers["img_conv_group_0"]
+    assert all(m.training == (mode == "train") for m in net.modules())
+    moved = bool(torch.any(g.bn0.running_mean != 0))
+    assert moved == (mode == "train")
+    if mode == "eval":
+        torch.testing.assert_close(first, net(x), rtol=0, atol=0)  # the same on every call
+
+
 # ---------------------------------------------------------------------------------------
 # Paddle's BN and dropout modules, activation table
 

@@ -121,7 +121,9 @@ class _Run:
         prog = self.program
         if self.building:
             key = f"{kind}_{len([k for k in prog._order if k.startswith(kind + '_')])}"
-            module = build(self.namer)
+            # the program's mode (Paddle's is_test belongs to the program): a layer made
+            # in the first call of a program put in eval mode must not train on that call
+            module = build(self.namer).train(prog.training)
             prog.layers[key] = module
             prog._order.append(key)
             return module
