@@ -107,8 +107,16 @@ def test_channel_and_name_errors():
         M.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match=r"^out_channels must be divisible by groups$"):
         M.Conv2d(4, 3, 3, groups=2)
-    with pytest.raises(ZeroDivisionError):
+    # checked before MegEngine's divisions (which would raise ZeroDivisionError / a raw
+    # TypeError from ``%``)
+    with pytest.raises(
+        ValueError, match=r"^`groups` must be a positive integer; received groups=0$"
+    ):
         M.Conv2d(4, 4, 3, groups=0)
+    with pytest.raises(
+        TypeError, match=r"^`in_channels` must be a positive integer; received in_channels=None$"
+    ):
+        M.Conv2d(None, 4, 3)
     with pytest.raises(ValueError, match=r"^`in_channels` must be a positive integer; "):
         M.Conv2d(0, 4, 3)
     with pytest.raises(AssertionError, match=r"^Module's name must be a non-empty string$"):
@@ -159,16 +167,35 @@ def test_repr(kwargs, text):
 # --------------------------------------------------------------------------- parameters
 
 
-def test_layouts_are_views_of_the_torch_parameters():
+def test_parameters_have_megengine_shapes():
+    """``m.weight`` / ``m.bias`` are MegEngine's (seed 004 and MegEngine code read and write
+    them): everything that walks the parameters sees those shapes; the torch layout is a
+    view of them."""
     m = M.Conv2d(4, 6, (3, 2), groups=2)
-    assert tuple(m.weight.shape) == (6, 2, 3, 2)  # the torch-layout parameter
-    w5, b4 = m.framework_param("weight"), m.framework_param("bias")
-    assert tuple(w5.shape) == (2, 3, 2, 3, 2) and tuple(b4.shape) == (1, 6, 1, 1)
-    assert w5.data_ptr() == m.weight.data_ptr() and b4.data_ptr() == m.bias.data_ptr()
-    assert torch.equal(w5.reshape(6, 2, 3, 2), m.weight)
+    assert tuple(m.weight.shape) == (2, 3, 2, 3, 2) and tuple(m.bias.shape) == (1, 6, 1, 1)
+    assert {n: tuple(p.shape) for n, p in m.named_parameters()} == {
+        "weight": (2, 3, 2, 3, 2),
+        "bias": (1, 6, 1, 1),
+    }
+    assert m.weight is m.weight
+    w4, b1 = m.torch_param("weight"), m.torch_param("bias")
+    assert tuple(w4.shape) == (6, 2, 3, 2) and tuple(b1.shape) == (6,)
+    assert w4.data_ptr() == m.weight.data_ptr() and b1.data_ptr() == m.bias.data_ptr()
     dense = M.Conv2d(4, 6, 3)
-    assert tuple(dense.framework_param("weight").shape) == (6, 4, 3, 3)
+    assert tuple(dense.weight.shape) == (6, 4, 3, 3)
     assert M.Conv2d(4, 6, 3, bias=False).bias is None
+    # MegEngine code writes m.weight / m.bias in its shapes, and trains them
+    x = torch.randn(2, 4, 5, 5)
+    with torch.no_grad():
+        m.weight.copy_(torch.ones(2, 3, 2, 3, 2))
+        m.bias.copy_(torch.arange(6.0).view(1, 6, 1, 1))
+    want = torch.nn.functional.conv2d(x, torch.ones(6, 2, 3, 2), torch.arange(6.0), groups=2)
+    torch.testing.assert_close(m(x).as_subclass(torch.Tensor), want)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    m(x).sum().backward()
+    assert m.weight.grad.shape == (2, 3, 2, 3, 2) and m.bias.grad.shape == (1, 6, 1, 1)
+    opt.step()
+    assert not torch.equal(m.weight, torch.ones(2, 3, 2, 3, 2))
 
 
 def test_default_init_is_normal_with_the_full_in_channels():
@@ -216,10 +243,15 @@ def test_state_dict_is_sorted_numpy_in_megengine_shapes():
     assert kept["conv_b.weight"].data_ptr() == net.conv_b.weight.data_ptr()
     rst: dict = {}
     assert net.conv_a.state_dict(rst, prefix="x.") is rst and list(rst) == ["x.weight"]
-    # torch layouts stay available, and torch parents see torch's state dict
-    assert tuple(net.torch_state_dict()["conv_b.bias"].shape) == (6,)
+    # torch layouts stay available; torch parents see the parameters' (MegEngine) shapes
+    torch_sd = net.torch_state_dict()
+    assert tuple(torch_sd["conv_b.bias"].shape) == (6,)
+    assert tuple(torch_sd["conv_b.weight"].shape) == (6, 2, 3, 3)
+    theirs = torch.nn.Conv2d(4, 6, 3, groups=2)
+    net.conv_b.load_torch_state_dict(theirs.state_dict())
+    torch.testing.assert_close(net.conv_b.torch_param("weight"), theirs.weight.detach())
     seq = torch.nn.Sequential(M.Conv2d(4, 6, 3, groups=2))
-    assert tuple(seq.state_dict()["0.weight"].shape) == (6, 2, 3, 3)
+    assert tuple(seq.state_dict()["0.weight"].shape) == (2, 3, 2, 3, 3)
     seq2 = torch.nn.Sequential(M.Conv2d(4, 6, 3, groups=2))
     seq2.load_state_dict(seq.state_dict())
     assert torch.equal(seq2[0].weight, seq[0].weight)
@@ -312,9 +344,9 @@ def _to_ref(w, b, groups):
 def test_module_matches_the_reference(cin, cout, k, s, p, d, g, bias, mode):
     m = M.Conv2d(cin, cout, k, s, p, d, g, bias, padding_mode=mode).double()
     if bias:
-        init.normal_(m.framework_param("bias"))
+        init.normal_(m.bias)
     x = rand(2, cin, 7, 8)
-    w, b = m.framework_param("weight"), m.framework_param("bias") if bias else None
+    w, b = m.weight, m.bias if bias else None
     ph, pw = m.padding
     w4, b1 = _to_ref(w.detach(), None if b is None else b.detach(), g)
     expect = ref_conv2d(x, w4, b1, m.stride, (ph, ph, pw, pw), m.dilation, g, mode)
@@ -454,12 +486,12 @@ def test_init_functions():
     m = M.Conv2d(4, 6, 3, groups=2)
     init.fill_(m.weight, 2.0)  # works on parameters that require grad
     assert torch.all(m.weight == 2)
-    init.zeros_(m.framework_param("bias"))
-    init.ones_(m.framework_param("weight"))  # through the view
+    init.zeros_(m.bias)
+    init.ones_(m.weight)  # through the view
     assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
     init.uniform_(m.weight, -0.5, 0.5)
     assert m.weight.abs().max() <= 0.5
-    assert init.calculate_fan_in_and_fan_out(m.framework_param("weight")) == (18.0, 27.0)
+    assert init.calculate_fan_in_and_fan_out(m.weight) == (18.0, 27.0)
     assert init.calculate_fan_in_and_fan_out(torch.empty(3, 5)) == (5.0, 3.0)
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
         init.calculate_fan_in_and_fan_out(torch.empty(3))

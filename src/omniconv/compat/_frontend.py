@@ -5,9 +5,13 @@ PyTorch's layout, and the math) plus :class:`FrontendMixin`, and *declares* what
 it the framework's layer in class-level tables:
 
 ``param_views``
-    ``{name: ParamView}``: how a torch-layout parameter looks in the framework
-    (MegEngine's 5-D grouped weight and ``(1, C, 1, 1)`` bias, Gluon's OHWI weight for
-    NHWC). The view shares storage, so gradients and in-place updates flow both ways.
+    ``{name: ParamView}``: how a parameter's torch layout and the framework's layout map
+    onto each other (MegEngine's 5-D grouped weight and ``(1, C, 1, 1)`` bias, Gluon's
+    OHWI weight for NHWC), both ways, as views that share storage.
+``param_layout``
+    which of the two layouts the parameters are stored in: ``"torch"`` (the framework's
+    layout is a view, as for Gluon) or ``"framework"`` (``m.weight`` has the framework's
+    shape, as MegEngine code expects; the torch layout is a view, taken in ``forward``).
 ``default_initializers``
     ``{name: Initializer}``: the framework's default initialisation of each parameter
     (``Initializer(tensor_in_framework_layout, layer)``), applied by
@@ -39,11 +43,9 @@ def _identity(t: Tensor, layer: nn.Module) -> Tensor:
 
 @dataclass(frozen=True)
 class ParamView:
-    """A parameter in the framework's layout, as a view of the torch-layout tensor.
-
-    ``to_framework(torch_tensor, layer)`` must return a view (reshape/permute of a
-    contiguous tensor); ``to_torch(framework_tensor, layer)`` is its inverse.
-    """
+    """A parameter's two layouts: ``to_framework(torch_layout, layer)`` and its inverse
+    ``to_torch(framework_layout, layer)``, each a view (reshape/permute) of a contiguous
+    tensor."""
 
     to_framework: Callable[[Tensor, nn.Module], Tensor] = _identity
     to_torch: Callable[[Tensor, nn.Module], Tensor] = _identity
@@ -63,21 +65,41 @@ class FrontendMixin:
     """Framework layouts and initialisers over an :mod:`omniconv.nn` module."""
 
     param_views: ClassVar[Mapping[str, ParamView]] = {}
+    param_layout: ClassVar[str] = "torch"
     default_initializers: ClassVar[Mapping[str, Initializer]] = {}
     _initializers: dict[str, Initializer]
 
     # -- layouts ---------------------------------------------------------------------
-    def _torch_param(self, name: str) -> Any:
-        """The torch-layout parameter ``name`` (a front-end may shadow the attribute with
-        its framework's parameter object, as Gluon does)."""
+    def _stored_param(self, name: str) -> Any:
+        """The registered parameter ``name`` (a front-end may shadow the attribute with its
+        framework's parameter object, as Gluon does)."""
         params = getattr(self, "_parameters", {})
         return params[name] if name in params else getattr(self, name)
 
-    def framework_param(self, name: str) -> Tensor:
-        """Parameter ``name`` in the framework's layout (a view: shares storage and grad)."""
-        tensor = self._torch_param(name)
+    def to_framework_layout(self, name: str, tensor: Tensor) -> Tensor:
+        """A torch-layout value of parameter ``name`` in the framework's layout (a view)."""
         view = self.param_views.get(name)
         return tensor if view is None else view.to_framework(tensor, self)  # type: ignore[arg-type]
+
+    def to_torch_layout(self, name: str, tensor: Tensor) -> Tensor:
+        """A framework-layout value of parameter ``name`` in torch's layout (a view)."""
+        view = self.param_views.get(name)
+        return tensor if view is None else view.to_torch(tensor, self)  # type: ignore[arg-type]
+
+    def framework_param(self, name: str) -> Tensor:
+        """Parameter ``name`` in the framework's layout (itself, or a view: either way it
+        shares storage and grad)."""
+        tensor = self._stored_param(name)
+        if tensor is None or self.param_layout == "framework":
+            return tensor
+        return self.to_framework_layout(name, tensor)
+
+    def torch_param(self, name: str) -> Tensor:
+        """Parameter ``name`` in torch's layout (itself, or a view)."""
+        tensor = self._stored_param(name)
+        if tensor is None or self.param_layout == "torch":
+            return tensor
+        return self.to_torch_layout(name, tensor)
 
     def framework_shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.framework_param(name).shape)
@@ -90,18 +112,19 @@ class FrontendMixin:
             raise ValueError(
                 f"`{name}` must have shape {expected}; received {name}.shape={tuple(data.shape)}"
             )
-        target = self._torch_param(name)
-        view = self.param_views.get(name)
+        target = self._stored_param(name)
         data = data.to(dtype=target.dtype, device=target.device)
+        if self.param_layout == "torch":
+            data = self.to_torch_layout(name, data)
         with torch.no_grad():
-            target.copy_(data if view is None else view.to_torch(data, self))  # type: ignore[arg-type]
+            target.copy_(data)
 
     # -- initialisation --------------------------------------------------------------
     def reset_parameters(self) -> None:
         """The framework's default initialisers (or the per-instance overrides)."""
         overrides = getattr(self, "_initializers", {})
         for name in dict.fromkeys([*self.default_initializers, *overrides]):
-            tensor = self._torch_param(name)
+            tensor = self._stored_param(name)
             if tensor is None or isinstance(tensor, nn.parameter.UninitializedParameter):
                 continue
             init = overrides.get(name, self.default_initializers.get(name))

@@ -98,15 +98,18 @@ class _ConvBase(nn.Module):
         elif deferred:
             self.bias = UninitializedParameter(**factory)
         else:
-            self.bias = nn.Parameter(torch.empty(self.out_channels, **factory))
+            self.bias = nn.Parameter(torch.empty(self._bias_shape(), **factory))
         self.activation = get_activation(activation)
         self.reset_parameters()
 
-    def _weight_shape(self) -> tuple[int, int, int, int]:
+    def _weight_shape(self) -> tuple[int, ...]:
         kh, kw = self.kernel_size
         if self.transposed:
             return (self.in_channels, self.out_channels // self.groups, kh, kw)
         return (self.out_channels, self.in_channels // self.groups, kh, kw)
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (self.out_channels,)
 
     def reset_parameters(self) -> None:
         """PyTorch's default: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
@@ -150,14 +153,19 @@ class _LazyConvMixin(LazyModuleMixin):
             fail("input", "a torch.Tensor", type_name(input), exc=TypeError)
         if input.dim() != 4:
             fail("input.shape", "4-D", tuple(input.shape))
-        c = input.shape[-1] if self.layout == "NHWC" else input.shape[1]
-        if c % self.groups:
-            fail("input channels", f"divisible by groups={self.groups}", c)
+        dim = 3 if self.layout == "NHWC" else 1
+        c = input.shape[dim]
+        if c == 0 or c % self.groups:
+            fail(
+                f"input.shape[{dim}]",
+                f"a positive multiple of groups={self.groups} (in_channels is taken from it)",
+                c,
+            )
         self.in_channels = c
         with torch.no_grad():
             self.weight.materialize(self._weight_shape())  # type: ignore[attr-defined]
             if self.bias is not None:
-                self.bias.materialize((self.out_channels,))  # type: ignore[attr-defined]
+                self.bias.materialize(self._bias_shape())  # type: ignore[attr-defined]
             self.reset_parameters()
 
 

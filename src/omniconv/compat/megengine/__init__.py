@@ -10,10 +10,9 @@
 * :mod:`config`: the global ``_compute_mode`` override.
 * :func:`megengine_to_torch` / :func:`torch_to_megengine`: state-dict layout transforms.
 
-Documented differences from MegEngine: ``conv_mode='convolution'`` computes a true
-convolution (MegEngine raises ``AttributeError``); ``m.weight`` / ``m.bias`` are the
-torch-layout parameters (MegEngine's layout: ``m.framework_param(name)`` or
-``state_dict()``); loading casts to the parameter's dtype; numpy float64 / int64 data
+``m.weight`` / ``m.bias`` have MegEngine's shapes. Documented differences from MegEngine:
+``conv_mode='convolution'`` computes a true convolution (MegEngine raises
+``AttributeError``); loading casts to the parameter's dtype; numpy float64 / int64 data
 becomes float32 / int32 unless ``dtype`` is given.
 """
 

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from .._frontend import FrontendMixin, as_tensor
 
-__all__ = ["megengine_entries", "megengine_to_torch", "torch_to_megengine"]
+__all__ = ["load_megengine", "megengine_entries", "megengine_to_torch", "torch_to_megengine"]
 
 logger = logging.getLogger("omniconv.compat.megengine")
 
@@ -60,15 +60,20 @@ def _framework_value(owner: nn.Module, name: str) -> Tensor:
     return getattr(owner, name)
 
 
+def _torch_value(owner: nn.Module, name: str) -> Tensor:
+    if isinstance(owner, FrontendMixin):
+        return owner.torch_param(name)
+    return getattr(owner, name)
+
+
 def megengine_entries(module: nn.Module) -> OrderedDict[str, Tensor]:
-    """``{key: tensor in MegEngine's layout}``, keys sorted; the tensors are views of the
-    parameters (same storage, still attached to autograd)."""
+    """``{key: tensor in MegEngine's layout}``, keys sorted; the tensors are the
+    parameters themselves or views of them (same storage, still attached to autograd)."""
     return OrderedDict((k, _framework_value(m, n)) for k, (m, n) in _locate(module).items())
 
 
 def _to_torch_layout(owner: nn.Module, name: str, value: Tensor) -> Tensor:
-    view = owner.param_views.get(name) if isinstance(owner, FrontendMixin) else None
-    return value if view is None else view.to_torch(value, owner)
+    return owner.to_torch_layout(name, value) if isinstance(owner, FrontendMixin) else value
 
 
 def _as_value(key: str, value: Any) -> Tensor:
@@ -94,16 +99,12 @@ def _strict_report(unused: list[str], missing: list[str], strict: bool) -> None:
         logger.warning(f"{kind} params in `strict=False` mode, {listed}")
 
 
-def megengine_to_torch(
-    state_dict: StateSource, module: nn.Module, strict: bool = True
-) -> dict[str, Tensor]:
-    """A MegEngine state dict (or MegEngine's ``closure(key, var)`` callable) for ``module``
-    as a torch-layout state dict (``module.torch_state_dict()`` shapes).
-
-    Values are numpy arrays or torch tensors in MegEngine's layout and shape; every
-    shape is checked against ``module``'s MegEngine shapes. Keys the module lacks are
-    ``unused``, keys it has but the source lacks are ``missing``.
-    """
+def _read_megengine(
+    state_dict: StateSource, module: nn.Module, strict: bool
+) -> list[tuple[str, nn.Module, str, Tensor]]:
+    """``(key, owner, attribute, value in MegEngine's layout)`` for every entry of
+    ``module`` the source has, each shape checked against the module's MegEngine shape;
+    MegEngine's unused / missing report."""
     closure: Callable[[str, Tensor], Any]
     if isinstance(state_dict, Mapping):
         closure, given = (lambda key, var: state_dict.get(key)), list(state_dict)
@@ -111,7 +112,7 @@ def megengine_to_torch(
         closure, given = state_dict, []
     else:
         raise ValueError(f"`state_dict` must load a dict or callable, got {type(state_dict)}")
-    out: dict[str, Tensor] = {}
+    out: list[tuple[str, nn.Module, str, Tensor]] = []
     missing: list[str] = []
     for key, (owner, name) in _locate(module).items():
         var = _framework_value(owner, name)
@@ -123,10 +124,34 @@ def megengine_to_torch(
         var_shape, shape = tuple(var.shape), tuple(data.shape)
         if var_shape != shape:
             raise ValueError(f"param `{key}` shape mismatch, should be {var_shape}, get {shape}")
-        out[key] = _to_torch_layout(owner, name, data)
-    unused = sorted(k for k in given if k not in out and k not in missing)
+        out.append((key, owner, name, data))
+    found = {key for key, *_ in out}
+    unused = sorted(k for k in given if k not in found and k not in missing)
     _strict_report(unused, missing, strict)
     return out
+
+
+def load_megengine(module: nn.Module, state_dict: StateSource, strict: bool = True) -> None:
+    """``module.load_state_dict`` of MegEngine: copy each checked MegEngine-layout value
+    into its parameter or buffer (cast to its dtype)."""
+    entries = _read_megengine(state_dict, module, strict)
+    with torch.no_grad():
+        for _, owner, name, data in entries:
+            _framework_value(owner, name).copy_(data)
+
+
+def megengine_to_torch(
+    state_dict: StateSource, module: nn.Module, strict: bool = True
+) -> dict[str, Tensor]:
+    """A MegEngine state dict (or MegEngine's ``closure(key, var)`` callable) for ``module``
+    as a torch-layout state dict (``module.torch_state_dict()`` shapes).
+
+    Values are numpy arrays or torch tensors in MegEngine's layout and shape; every
+    shape is checked against ``module``'s MegEngine shapes. Keys the module lacks are
+    ``unused``, keys it has but the source lacks are ``missing``.
+    """
+    entries = _read_megengine(state_dict, module, strict)
+    return {key: _to_torch_layout(owner, name, data) for key, owner, name, data in entries}
 
 
 def torch_to_megengine(
@@ -142,12 +167,12 @@ def torch_to_megengine(
             missing.append(key)
             continue
         data = as_tensor(state_dict[key], key)
-        var_shape, shape = tuple(getattr(owner, name).shape), tuple(data.shape)
+        var_shape, shape = tuple(_torch_value(owner, name).shape), tuple(data.shape)
         if var_shape != shape:
             raise ValueError(f"param `{key}` shape mismatch, should be {var_shape}, get {shape}")
-        view = owner.param_views.get(name) if isinstance(owner, FrontendMixin) else None
-        framework = data if view is None else view.to_framework(data.contiguous(), owner)
-        out[key] = framework.cpu().numpy().copy()
+        if isinstance(owner, FrontendMixin):
+            data = owner.to_framework_layout(name, data.contiguous())
+        out[key] = data.cpu().numpy().copy()
     unused = sorted(k for k in state_dict if k not in out and k not in missing)
     _strict_report(unused, missing, strict)
     return out

@@ -1,11 +1,11 @@
 """``megengine.module.Conv2d`` over :class:`omniconv.nn.Conv2d`.
 
-The parameters are the torch-layout ``weight`` ``(O, I/G, kh, kw)`` and ``bias`` ``(O,)``
-of :class:`omniconv.nn.Conv2d`; MegEngine's layouts are declared views of them
-(``param_views``): the weight as ``(G, O/G, I/G, kh, kw)`` when ``groups > 1`` and the
-bias as ``(1, O, 1, 1)``. ``state_dict()`` / ``load_state_dict()`` and
-``framework_param(name)`` use those layouts; ``m.weight`` / ``m.bias`` are the torch
-parameters (what a torch optimizer trains).
+The parameters have MegEngine's shapes, as MegEngine code reads and writes them:
+``weight`` ``(G, O/G, I/G, kh, kw)`` when ``groups > 1`` (else ``(O, I, kh, kw)``) and
+``bias`` ``(1, O, 1, 1)``; so ``m.weight``, ``named_parameters()``, ``state_dict()``,
+optimisers and initialisers all see those. ``forward`` hands the functional their torch
+layout, a free reshape (``param_views`` declares the two layouts, which the state-dict
+importers use too).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
-from ...._args import fail
+from ...._args import check_positive_int
 from ....nn import Conv2d as _Conv2d
 from ..._frontend import FrontendMixin, ParamView
 from ..functional import _conv2d
@@ -94,6 +94,7 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
         "weight": ParamView(_weight_to_megengine, _weight_to_torch),
         "bias": ParamView(lambda t, layer: t.view(1, -1, 1, 1), lambda t, layer: t.reshape(-1)),
     }
+    param_layout = "framework"
     default_initializers = {"weight": _init_weight, "bias": _init_bias}  # noqa: RUF012
 
     def __init__(
@@ -119,12 +120,16 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
         if kwargs:
             raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
         check_name(name)
+        for arg, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("groups", groups),
+        ):
+            check_positive_int(value, arg)  # before the divisions (groups=0, None)
         if in_channels % groups != 0:
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
-        if in_channels is None or (not isinstance(in_channels, bool) and in_channels == 0):
-            fail("in_channels", "a positive integer", in_channels)
         _Conv2d.__init__(
             self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
             bool(bias),
@@ -135,10 +140,16 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
         self.compute_mode = compute_mode
         self.padding_mode = padding_mode
 
+    def _weight_shape(self) -> tuple[int, ...]:
+        o, i, kh, kw = super()._weight_shape()
+        g = self.groups
+        return (o, i, kh, kw) if g == 1 else (g, o // g, i, kh, kw)
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (1, self.out_channels, 1, 1)
+
     def forward(self, inp: Tensor) -> Tensor:
-        weight = self.framework_param("weight")
-        bias = None if self.bias is None else self.framework_param("bias")
-        return self.calc_conv(inp, weight, bias)
+        return self.calc_conv(inp, self.weight, self.bias)
 
     def calc_conv(self, inp: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """MegEngine's ``calc_conv`` with MegEngine-layout ``weight`` / ``bias``."""

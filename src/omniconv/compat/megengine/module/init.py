@@ -1,9 +1,8 @@
 """``megengine.module.init`` subset, in place and under ``torch.no_grad()`` (so it works
 on parameters that require grad), drawing from torch's RNG.
 
-Pass MegEngine-layout tensors (``conv.framework_param('weight')``, a view sharing the
-parameter's storage) where the fans matter: for a 5-D grouped weight the group dimension
-is ignored, as in MegEngine.
+The fans are MegEngine's: for a 5-D grouped weight (``conv.weight`` of a grouped
+``Conv2d``) the group dimension is ignored.
 """
 
 from __future__ import annotations

@@ -2,15 +2,15 @@
 
 * ``state_dict(rst=None, prefix='', keep_var=False)``: an ``OrderedDict`` of numpy arrays
   (copies) in MegEngine's layouts, keys sorted; ``keep_var=True`` gives the tensors
-  (views of the parameters, attached to autograd).
+  (the parameters themselves, attached to autograd).
 * ``load_state_dict(state_dict, strict=True)``: a dict of numpy arrays **or torch
   tensors** in MegEngine's layout, or MegEngine's ``closure(key, var)`` callable, with
   MegEngine's shape, unused and missing checks (see :mod:`._state`). Values are cast to
   the parameter's dtype (MegEngine would adopt the array's dtype).
-* PyTorch-layout access stays available as :meth:`Module.torch_state_dict` and
-  :meth:`Module.load_torch_state_dict` (``torch.nn.Module``'s own methods). Inside a
-  plain torch container (``torch.nn.Sequential(conv)``) the container's ``state_dict``
-  is torch's, with torch layouts, so torch checkpoints keep working.
+* The parameters have MegEngine's shapes (``Conv2d``'s 5-D grouped weight), so a torch
+  parent (``torch.nn.Sequential(conv)``) sees them too. PyTorch layouts (those of
+  ``torch.nn.Conv2d``) are :meth:`Module.torch_state_dict` and
+  :meth:`Module.load_torch_state_dict`.
 
 Everything else (``parameters()``, ``train()``, ``eval()``, hooks, ``.to()``) is torch's.
 """
@@ -18,11 +18,18 @@ Everything else (``parameters()``, ``train()``, ``eval()``, hooks, ``.to()``) is
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
-from .._state import StateSource, megengine_entries, megengine_to_torch
+from .._state import (
+    StateSource,
+    load_megengine,
+    megengine_entries,
+    megengine_to_torch,
+    torch_to_megengine,
+)
 
 __all__ = ["Module", "check_name"]
 
@@ -64,13 +71,14 @@ class Module(nn.Module):
 
     def load_state_dict(self, state_dict: StateSource, strict: bool = True) -> None:  # type: ignore[override]
         """Load MegEngine-layout values (numpy arrays or torch tensors) or a closure."""
-        converted = megengine_to_torch(state_dict, self, strict=strict)
-        nn.Module.load_state_dict(self, converted, strict=False)
+        load_megengine(self, state_dict, strict=strict)
 
-    def torch_state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """``torch.nn.Module.state_dict``: torch layouts, tensors."""
-        return nn.Module.state_dict(self, *args, **kwargs)
+    def torch_state_dict(self) -> dict[str, Tensor]:
+        """The state in PyTorch's layouts (``torch.nn.Conv2d``'s), detached tensors that
+        share the parameters' storage."""
+        entries = self.state_dict(keep_var=True)
+        return {k: v.detach() for k, v in megengine_to_torch(entries, self).items()}
 
-    def load_torch_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
-        """``torch.nn.Module.load_state_dict``: torch layouts."""
-        return nn.Module.load_state_dict(self, state_dict, strict=strict)
+    def load_torch_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
+        """Load a PyTorch-layout state dict (e.g. ``torch.nn.Conv2d``'s)."""
+        self.load_state_dict(torch_to_megengine(state_dict, self, strict=strict), strict=strict)
