@@ -30,6 +30,7 @@ ACT_NAMES = (
 )
 PAD_RULE = "an int, a pair, a 4-tuple (top, bottom, left, right), 'same' or 'valid'"
 PAIR_RULE = "an int or a pair of ints"
+OUT_SIZE_RULE = "an int, (size,), (H_out, W_out) or a whole shape (N, C_out, H_out, W_out)"
 
 
 def check(exc: type[Exception], message: str, fn) -> None:
@@ -140,13 +141,13 @@ CONV2D_CASES = [
     ),
     _case(
         ValueError,
-        "`input channels` must be weight's C_in/groups (2) * groups (1) = 2; received input channels=4",
+        "`input.shape[1]` must be 2, the weight's input channels (2 per group, groups=1); received input.shape[1]=4",
         conv(groups=1, bias=None),
         "channels-vs-weight",
     ),
     _case(
         ValueError,
-        "`input channels` must be weight's C_in/groups (3) * groups (2) = 6; received input channels=8",
+        "`input.shape[3]` must be 6, the weight's input channels (3 per group, groups=2); received input.shape[3]=8",
         conv(weight=torch.randn(6, 3, 3, 3), layout="NHWC"),
         "channels-nhwc",
     ),
@@ -420,7 +421,7 @@ CONVT_CASES = [
     ),
     _case(
         ValueError,
-        "`weight.shape[0]` must be the input channels C_in=4; received weight.shape[0]=5",
+        "`input.shape[1]` must be 5, the weight's input channels (weight.shape[0]); received input.shape[1]=4",
         convt(weight=torch.randn(5, 3, 3, 3)),
         "channels",
     ),
@@ -530,15 +531,34 @@ CONVT_CASES = [
     ),
     _case(
         TypeError,
-        f"`output_size` must be {PAIR_RULE}; received output_size='a'",
+        f"`output_size` must be {OUT_SIZE_RULE}, of integers; received output_size='a'",
         convt(stride=2, output_size="a"),
         "output-size-str",
     ),
     _case(
+        TypeError,
+        f"`output_size` must be {OUT_SIZE_RULE}, of integers; received output_size=(17, 17.0)",
+        convt(stride=2, output_size=(17, 17.0)),
+        "output-size-float",
+    ),
+    _case(
         ValueError,
-        "`output_size` must be positive integers; received output_size=(0, 17)",
+        "`output_size` must be positive; received output_size=(0, 17)",
         convt(stride=2, output_size=(0, 17)),
         "output-size-0",
+    ),
+    _case(
+        ValueError,
+        f"`output_size` must be {OUT_SIZE_RULE}: 1, 2 or 4 entries, not 3; "
+        "received output_size=(9, 9, 9)",
+        convt(stride=2, output_size=(9, 9, 9)),
+        "output-size-len3",
+    ),
+    _case(
+        ValueError,
+        f"`output_size` must be {OUT_SIZE_RULE}: 1, 2 or 4 entries, not 0; received output_size=[]",
+        convt(stride=2, output_size=[]),
+        "output-size-empty",
     ),
     _case(
         ValueError,
@@ -558,6 +578,12 @@ def test_conv_transpose2d_errors(exc, message, fn):
 def test_output_size_range_ends_are_accepted():
     for size in [(17, 17), (18, 18), (17, 18)]:
         assert F.conv_transpose2d(X, WT, stride=2, output_size=size).shape[-2:] == size
+
+
+@pytest.mark.parametrize("size", [17, (17,), [17, 17], (1, 6, 17, 17), torch.Size([1, 6, 17, 17])])
+def test_output_size_forms(size):
+    """An int, one entry, a pair, or a whole output shape (torch's ``output_size=y.shape``)."""
+    assert F.conv_transpose2d(X, WT, stride=2, output_size=size).shape[-2:] == (17, 17)
 
 
 # --------------------------------------------------------------------------- functional.deform_conv2d
@@ -702,7 +728,7 @@ DEFORM_CASES = [
     ),
     _case(
         ValueError,
-        "`weight.shape[1]` must be a divisor of the input channels C_in=6; received weight.shape[1]=4",
+        "`input.shape[1]` must be a positive multiple of 4, the weight's input channels per group (weight.shape[1]); received input.shape[1]=6",
         deform(weight=torch.randn(4, 4, 3, 3)),
         "weight-cin",
     ),
@@ -711,6 +737,15 @@ DEFORM_CASES = [
         "`weight.shape` must be non-empty in every dimension; received weight.shape=(4, 0, 3, 3)",
         deform(weight=torch.randn(4, 0, 3, 3)),
         "weight-cin-0",
+    ),
+    _case(
+        ValueError,
+        "`input.shape[1]` must be a positive multiple of 1, the weight's input channels per group "
+        "(weight.shape[1]); received input.shape[1]=0",
+        lambda: F.deform_conv2d(
+            torch.randn(2, 0, 8, 8), torch.zeros(2, 18, 8, 8), torch.randn(6, 1, 3, 3), padding=1
+        ),
+        "input-0-channels",  # was ZeroDivisionError (issue 8)
     ),
     _case(
         ValueError,
@@ -1007,13 +1042,13 @@ CONV_MODULE_FORWARD_CASES = [
     ),
     _case(
         ValueError,
-        "`input channels` must be weight's C_in/groups (2) * groups (1) = 2; received input channels=3",
+        "`input.shape[1]` must be 2, the weight's input channels (2 per group, groups=1); received input.shape[1]=3",
         _fwd(C2(2, 4, 3), torch.randn(1, 3, 5, 5)),
         "channels",
     ),
     _case(
         ValueError,
-        "`input channels` must be weight's C_in/groups (2) * groups (1) = 2; received input channels=5",
+        "`input.shape[3]` must be 2, the weight's input channels (2 per group, groups=1); received input.shape[3]=5",
         _fwd(C2(2, 4, 3, layout="NHWC"), torch.randn(1, 2, 5, 5)),
         "channels-nhwc",
     ),
@@ -1044,13 +1079,13 @@ CONV_MODULE_FORWARD_CASES = [
     ),
     _case(
         ValueError,
-        "`input channels` must be divisible by groups=2; received input channels=3",
+        "`input.shape[1]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[1]=3",
         _fwd(C2(0, 4, 3, groups=2), torch.randn(1, 3, 5, 5)),
         "lazy-groups",
     ),
     _case(
         ValueError,
-        "`input channels` must be divisible by groups=2; received input channels=3",
+        "`input.shape[3]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[3]=3",
         _fwd(C2(None, 4, 3, groups=2, layout="NHWC"), torch.randn(1, 5, 5, 3)),
         "lazy-groups-nhwc",
     ),
@@ -1076,7 +1111,7 @@ CONV_MODULE_FORWARD_CASES = [
     ),
     _case(
         ValueError,
-        "`weight.shape[0]` must be the input channels C_in=3; received weight.shape[0]=2",
+        "`input.shape[1]` must be 2, the weight's input channels (weight.shape[0]); received input.shape[1]=3",
         _fwd(CT(2, 4, 3), torch.randn(1, 3, 4, 4)),
         "T-channels",
     ),
@@ -1094,7 +1129,7 @@ CONV_MODULE_FORWARD_CASES = [
     ),
     _case(
         ValueError,
-        "`input channels` must be divisible by groups=2; received input channels=3",
+        "`input.shape[1]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[1]=3",
         _fwd(CT(None, 4, 3, groups=2), torch.randn(1, 3, 4, 4)),
         "T-lazy-groups",
     ),
@@ -1110,7 +1145,7 @@ def test_failed_lazy_forward_leaves_module_lazy():
     m = C2(None, 4, 3, groups=2)
     check(
         ValueError,
-        "`input channels` must be divisible by groups=2; received input channels=3",
+        "`input.shape[1]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[1]=3",
         lambda: m(torch.randn(1, 3, 5, 5)),
     )
     assert m.has_uninitialized_params()
@@ -1362,7 +1397,7 @@ DEFORM_MODULE_FORWARD_CASES = [
     # Pack: the offset predictor (a Conv2d) sees the input first
     _case(
         ValueError,
-        "`input channels` must be weight's C_in/groups (6) * groups (1) = 6; received input channels=3",
+        "`input.shape[1]` must be 6, the weight's input channels (6 per group, groups=1); received input.shape[1]=3",
         _fwd(_P, torch.randn(2, 3, 7, 7)),
         "pack-channels",
     ),
@@ -1552,7 +1587,7 @@ IMG_CONV_GROUP_CASES = [
     # forward
     _case(
         ValueError,
-        "`input channels` must be weight's C_in/groups (1) * groups (1) = 1; received input channels=2",
+        "`input.shape[1]` must be 1, the weight's input channels (1 per group, groups=1); received input.shape[1]=2",
         _fwd(IG(1, [3, 3], 2), torch.randn(1, 2, 8, 8)),
         "fwd-channels",
     ),

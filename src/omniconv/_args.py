@@ -20,6 +20,7 @@ Pad4 = tuple[int, int, int, int]
 __all__ = [
     "Pad4",
     "Pair",
+    "as_int",
     "check_choice",
     "check_positive_int",
     "fail",
@@ -46,7 +47,7 @@ def type_name(value: Any) -> str:
     return _TypeName(type(value).__name__)
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """``value`` as an int if it is an integer (Python or numpy, not bool), else None."""
     if isinstance(value, bool):
         return None
@@ -57,7 +58,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def _int_tuple(value: Any, name: str, length: int, shape_rule: str) -> tuple[int, ...]:
-    scalar = _as_int(value)
+    scalar = as_int(value)
     if scalar is not None:
         return (scalar,) * length
     if isinstance(value, str) or not isinstance(value, Iterable):
@@ -65,7 +66,7 @@ def _int_tuple(value: Any, name: str, length: int, shape_rule: str) -> tuple[int
     items = list(value)
     if len(items) != length:
         fail(name, shape_rule, value)
-    ints = [_as_int(v) for v in items]
+    ints = [as_int(v) for v in items]
     if any(v is None for v in ints):
         fail(name, shape_rule, value, exc=TypeError)
     return tuple(v for v in ints if v is not None)
@@ -108,7 +109,7 @@ def to_padding(value: Any, name: str = "padding", *, allow_strings: bool = True)
         if allow_strings and low == "same":
             return "same"
         fail(name, rule, value)
-    scalar = _as_int(value)
+    scalar = as_int(value)
     if scalar is not None:
         pads: tuple[int, ...] = (scalar,) * 4
     elif isinstance(value, Sequence) and len(value) in (2, 4):
@@ -125,7 +126,7 @@ def to_padding(value: Any, name: str = "padding", *, allow_strings: bool = True)
 
 def check_positive_int(value: Any, name: str) -> int:
     """An integer >= 1 (Python or numpy integer; not bool)."""
-    out = _as_int(value)
+    out = as_int(value)
     if out is None:
         fail(name, "a positive integer", value, exc=TypeError)
     if out < 1:

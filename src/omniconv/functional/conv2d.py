@@ -78,8 +78,9 @@ def conv2d(
     c_out, c_per_group, kh, kw = weight.shape
     if c_in != c_per_group * groups:
         fail(
-            "input channels",
-            f"weight's C_in/groups ({c_per_group}) * groups ({groups}) = {c_per_group * groups}",
+            f"input.shape[{3 if layout == 'NHWC' else 1}]",
+            f"{c_per_group * groups}, the weight's input channels "
+            f"({c_per_group} per group, groups={groups})",
             c_in,
         )
     if c_out % groups:

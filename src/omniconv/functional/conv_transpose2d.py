@@ -16,12 +16,13 @@ rows/columns being at the bottom/right.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
 
 from .. import kernels
-from .._args import check_positive_int, fail, to_pair
+from .._args import as_int, check_positive_int, fail, to_pair
 from .._shapes import conv_transpose_output_size, transpose_output_padding
 from ._checks import check_float_tensor, check_like, check_shape, check_weight
 
@@ -48,8 +49,9 @@ def conv_transpose2d(
         stride, padding, dilation: an int or a pair (padding symmetric, >= 0).
         output_padding: an int or a pair, each smaller than stride or dilation.
         groups: a positive int dividing C_in.
-        output_size: None, an int or a pair ``(H_out, W_out)`` (a longer sequence is taken
-            as a full shape and its last two entries used); excludes ``output_padding``.
+        output_size: None, an int, ``(size,)``, ``(H_out, W_out)`` or a whole output shape
+            ``(N, C_out, H_out, W_out)`` (as ``torch.nn.ConvTranspose2d.forward`` takes,
+            e.g. ``x.shape``; its last two entries are used); excludes ``output_padding``.
     """
     input = check_float_tensor(input, "input", 4)
     weight = check_weight(weight)
@@ -62,7 +64,11 @@ def conv_transpose2d(
 
     _, c_in, h, w = input.shape
     if weight.shape[0] != c_in:
-        fail("weight.shape[0]", f"the input channels C_in={c_in}", weight.shape[0])
+        fail(
+            "input.shape[1]",
+            f"{weight.shape[0]}, the weight's input channels (weight.shape[0])",
+            c_in,
+        )
     if c_in % groups:
         fail("groups", f"a divisor of the input channels C_in={c_in}", groups)
     kernel = (weight.shape[2], weight.shape[3])
@@ -74,9 +80,7 @@ def conv_transpose2d(
     if output_size is not None:
         if out_pad != (0, 0):
             fail("output_padding", "0 when output_size is given", output_padding)
-        if isinstance(output_size, list | tuple) and len(output_size) > 2:
-            output_size = tuple(output_size)[-2:]
-        size = to_pair(output_size, "output_size")
+        size = _output_size(output_size)
         out_pad = transpose_output_padding((h, w), size, kernel, stride_, padding_, dilation_)
     else:
         for i in range(2):
@@ -97,3 +101,20 @@ def conv_transpose2d(
     return kernels.conv_transpose2d_nchw(
         input, weight, bias, stride_, padding_, out_pad, groups, dilation_
     )
+
+
+def _output_size(value: Any) -> tuple[int, int]:
+    """``output_size`` as ``(H_out, W_out)``: an int, or a sequence of 1, 2 or 4 ints."""
+    rule = "an int, (size,), (H_out, W_out) or a whole shape (N, C_out, H_out, W_out)"
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    if len(items) not in (1, 2, 4):
+        fail("output_size", f"{rule}: 1, 2 or 4 entries, not {len(items)}", value)
+    sizes: list[int] = []
+    for item in items[-2:]:  # (size,) -> size for both; a whole shape -> its last two
+        size = as_int(item)
+        if size is None:
+            fail("output_size", f"{rule}, of integers", value, exc=TypeError)
+        sizes.append(size)
+    if min(sizes) < 1:
+        fail("output_size", "positive", value)
+    return sizes[0], sizes[-1]

@@ -86,8 +86,13 @@ def deform_conv2d(
     n, c_in, h, w = input.shape
     c_out, c_per_group, kh, kw = weight.shape
     kernel = (kh, kw)
-    if c_in % c_per_group:
-        fail("weight.shape[1]", f"a divisor of the input channels C_in={c_in}", c_per_group)
+    if c_in == 0 or c_in % c_per_group:  # groups = C_in / weight.shape[1], as torchvision's
+        fail(
+            "input.shape[1]",
+            f"a positive multiple of {c_per_group}, the weight's input channels per group "
+            "(weight.shape[1])",
+            c_in,
+        )
     groups = c_in // c_per_group
     if c_out % groups:
         fail("weight.shape[0]", f"divisible by groups={groups} (C_in / weight.shape[1])", c_out)

@@ -42,6 +42,8 @@ def _check_input(value: Any, name: str, op: str) -> Tensor:
         fail(f"{name}.dtype", "float32 or float64", value.dtype, exc=TypeError)
     if value.dim() != 4:
         fail(f"{name}.shape", "4-D (N, C, H, W)", tuple(value.shape))
+    if value.shape[1] == 0:
+        fail(f"{name}.shape[1]", "positive (the input channels)", 0)
     return value
 
 
