@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from conftest import F64, TOL32, TOL64, compare, rand
+from _helpers import F64, TOL32, TOL64, compare, rand
 from reference import ref_conv2d
 from torch.utils._python_dispatch import TorchDispatchMode
 

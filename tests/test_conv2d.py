@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import F64, TOL32, TOL64, channels_last, compare, leaves, noncontig, rand
+from _helpers import F64, TOL32, TOL64, channels_last, compare, leaves, noncontig, rand
 from reference import ref_conv2d
 
 from omniconv._shapes import conv_output_size, same_padding

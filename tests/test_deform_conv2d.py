@@ -4,77 +4,30 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import F64, TOL32, TOL64, channels_last, compare, leaves, noncontig, rand
+from _helpers import (
+    ASYM,
+    CASES,
+    F64,
+    H_B,
+    TOL32,
+    TOL64,
+    W_B,
+    border_offsets,
+    channels_last,
+    compare,
+    deform_impl,
+    deform_inputs,
+    deform_ref,
+    leaves,
+    make_deform,
+    noncontig,
+    out_size,
+    pair,
+    rand,
+)
 from reference import ref_conv2d, ref_deform_conv2d, ref_deform_offset_grad_explicit
 
-from omniconv._shapes import conv_output_size, deform_mask_channels, deform_offset_channels
 from omniconv.functional import deform_conv2d
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _out_size(h, w, kernel, stride, padding, dilation):
-    ph, pw = _pair(padding)
-    return conv_output_size((h, w), kernel, _pair(stride), (ph, ph, pw, pw), _pair(dilation))
-
-
-def _away_from_integers(off):
-    """Keep every fractional part in [0.1, 0.9]: sample positions (integer base + offset)
-    then stay off the kinks of bilinear interpolation (finite differences, float32)."""
-    return torch.floor(off) + 0.1 + 0.8 * (off - torch.floor(off))
-
-
-def _make(n, c, h, w, o, kernel, stride, padding, dilation, groups, dg, seed=0, scale=2.0):
-    ho, wo = _out_size(h, w, kernel, stride, padding, dilation)
-    x = rand(n, c, h, w, seed=seed)
-    wt = rand(o, c // groups, *kernel, seed=seed + 1)
-    b = rand(o, seed=seed + 2)
-    off = _away_from_integers(
-        rand(n, deform_offset_channels(dg, kernel), ho, wo, seed=seed + 3, scale=scale)
-    )
-    g = torch.Generator().manual_seed(seed + 4)
-    mask = (
-        torch.rand(n, deform_mask_channels(dg, kernel), ho, wo, generator=g, dtype=F64) * 1.5 - 0.25
-    )
-    return x, off, wt, b, mask
-
-
-def _impl(stride, padding, dilation, use_mask, step=64, fmt=None):
-    conv = fmt or (lambda t: t)
-
-    def fn(x, off, wt, b, mask=None):
-        m = conv(mask) if use_mask else None
-        return deform_conv2d(
-            conv(x), conv(off), conv(wt), b, stride, padding, dilation, m, im2col_step=step
-        )
-
-    return fn
-
-
-def _ref(stride, padding, dilation, use_mask):
-    def fn(x, off, wt, b, mask=None):
-        return ref_deform_conv2d(
-            x, off, wt, b, stride, padding, dilation, mask if use_mask else None
-        )
-
-    return fn
-
-
-# (N, C, H, W, O, kernel, stride, padding, dilation, groups, dg)
-ASYM = (2, 6, 7, 6, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
-CASES = [
-    ASYM,
-    (2, 4, 5, 5, 4, (3, 3), 1, 1, 1, 1, 2),
-    (1, 2, 4, 6, 2, (1, 3), (1, 2), (0, 1), 1, 1, 1),
-    (1, 4, 5, 5, 4, (2, 2), 2, 1, (1, 2), 4, 4),  # depthwise
-    (1, 6, 4, 4, 6, (3, 3), 1, 1, 1, 3, 2),  # deformable groups straddle conv groups
-]
-
-
-def _inputs(use_mask, x, off, wt, b, mask):
-    return [x, off, wt, b, mask] if use_mask else [x, off, wt, b]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -82,14 +35,14 @@ def _inputs(use_mask, x, off, wt, b, mask):
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_forward_and_grads_vs_reference(case, use_mask, dtype):
     n, _, h, w, o, kernel, stride, padding, dilation, _, _ = case
-    x, off, wt, b, mask = _make(*case)
+    x, off, wt, b, mask = make_deform(*case)
     out, _ = compare(
-        _impl(stride, padding, dilation, use_mask),
-        _ref(stride, padding, dilation, use_mask),
-        _inputs(use_mask, x, off, wt, b, mask),
+        deform_impl(stride, padding, dilation, use_mask),
+        deform_ref(stride, padding, dilation, use_mask),
+        deform_inputs(use_mask, x, off, wt, b, mask),
         impl_dtype=dtype,
     )
-    assert out.shape == (n, o, *_out_size(h, w, kernel, stride, padding, dilation))
+    assert out.shape == (n, o, *out_size(h, w, kernel, stride, padding, dilation))
 
 
 @pytest.mark.parametrize("use_mask", [True, False], ids=["v2", "v1"])
@@ -99,9 +52,13 @@ def test_forward_and_grads_vs_reference(case, use_mask, dtype):
 )
 def test_gradcheck(case, use_mask):
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    inputs = leaves(*_inputs(use_mask, *_make(*case, seed=21, scale=1.5)))
+    inputs = leaves(*deform_inputs(use_mask, *make_deform(*case, seed=21, scale=1.5)))
     assert torch.autograd.gradcheck(
-        _impl(stride, padding, dilation, use_mask), tuple(inputs), eps=1e-6, atol=1e-6, rtol=1e-5
+        deform_impl(stride, padding, dilation, use_mask),
+        tuple(inputs),
+        eps=1e-6,
+        atol=1e-6,
+        rtol=1e-5,
     )
 
 
@@ -111,7 +68,7 @@ def test_gradcheck(case, use_mask):
 def test_im2col_step_does_not_change_the_result():
     case = (5, 6, 7, 6, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    data = _make(*case, seed=31)
+    data = make_deform(*case, seed=31)
     results = {}
     for step in (1, 2, 5, 64):
         inputs = leaves(*data)
@@ -136,50 +93,19 @@ def test_im2col_step_does_not_change_the_result():
 # ----------------------------------------------------------------------------- borders
 
 
-H_B, W_B = 4, 5
-
-
-def _border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed):
-    """Offsets that put every sample exactly on one of a set of target positions
-    (beyond every border, exactly -1, 0, H-1, H, halfway outside, interior integers)."""
-    kh, kw = kernel
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
-    dh, dw = _pair(dilation)
-    th = torch.tensor(
-        [-3.0, -1.0, -0.5, 0.0, 1.0, 2.25, H_B - 1, H_B - 0.5, H_B, H_B + 1.5], dtype=F64
-    )
-    tw = torch.tensor(
-        [-2.5, -1.0, -0.25, 0.0, 2.0, 3.5, W_B - 1, W_B - 0.75, W_B, W_B + 2.0], dtype=F64
-    )
-    g = torch.Generator().manual_seed(seed)
-    k = kh * kw
-    pick_h = th[torch.randint(len(th), (n, dg, k, ho, wo), generator=g)]
-    pick_w = tw[torch.randint(len(tw), (n, dg, k, ho, wo), generator=g)]
-    ti = torch.arange(kh, dtype=F64).repeat_interleave(kw)[:, None, None] * dh
-    tj = torch.arange(kw, dtype=F64).repeat(kh)[:, None, None] * dw
-    base_h = torch.arange(ho, dtype=F64)[None, :, None] * sh - ph + ti
-    base_w = torch.arange(wo, dtype=F64)[None, None, :] * sw - pw + tj
-    off = torch.stack([pick_h - base_h, pick_w - base_w], 3)  # (n, dg, K, 2, ho, wo)
-    # every target occurs
-    assert set(pick_h.unique().tolist()) == set(th.tolist())
-    assert set(pick_w.unique().tolist()) == set(tw.tolist())
-    return off.reshape(n, 2 * dg * k, ho, wo)
-
-
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("use_mask", [True, False], ids=["v2", "v1"])
 def test_exact_border_positions(use_mask, dtype):
     n, c, o, kernel, stride, padding, dilation, groups, dg = 2, 4, 4, (3, 3), 1, 1, 1, 2, 2
-    x, _, wt, b, mask = _make(
+    x, _, wt, b, mask = make_deform(
         n, c, H_B, W_B, o, kernel, stride, padding, dilation, groups, dg, seed=41
     )
-    ho, wo = _out_size(H_B, W_B, kernel, stride, padding, dilation)
-    off = _border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed=42)
+    ho, wo = out_size(H_B, W_B, kernel, stride, padding, dilation)
+    off = border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed=42)
     _, grads = compare(
-        _impl(stride, padding, dilation, use_mask),
-        _ref(stride, padding, dilation, use_mask),
-        _inputs(use_mask, x, off, wt, b, mask),
+        deform_impl(stride, padding, dilation, use_mask),
+        deform_ref(stride, padding, dilation, use_mask),
+        deform_inputs(use_mask, x, off, wt, b, mask),
         impl_dtype=dtype,
     )
     # independent check of the offset gradient from the torchvision / Paddle formula
@@ -255,10 +181,10 @@ def test_spec_offset_gradient_at_integers():
 )
 def test_zero_offsets_unit_mask_equal_conv2d(case, dtype):
     *_, stride, padding, dilation, groups, _ = case
-    x, off, wt, b, mask = _make(*case, seed=61)
+    x, off, wt, b, mask = make_deform(*case, seed=61)
     zero_off = torch.zeros_like(off, dtype=dtype)
     ones = torch.ones_like(mask, dtype=dtype)
-    ph, pw = _pair(padding)
+    ph, pw = pair(padding)
 
     def impl(x, wt, b):
         return deform_conv2d(x, zero_off, wt, b, stride, padding, dilation, ones)
@@ -272,7 +198,7 @@ def test_zero_offsets_unit_mask_equal_conv2d(case, dtype):
 @pytest.mark.parametrize("case", [ASYM, CASES[4]], ids=["asym", "straddle"])
 def test_dcnv1_equals_unit_mask(case):
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    x, off, wt, b, mask = _make(*case, seed=71)
+    x, off, wt, b, mask = make_deform(*case, seed=71)
     ones = torch.ones_like(mask)
     a_in = leaves(x, off, wt, b)
     b_in = leaves(x, off, wt, b)
@@ -290,9 +216,9 @@ def test_dcnv1_equals_unit_mask(case):
 def test_batch_zero(use_mask):
     case = (0, 6, 7, 6, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, h, w, o, kernel, stride, padding, dilation, _, _ = case
-    x, off, wt, b, mask = leaves(*_make(*case))
+    x, off, wt, b, mask = leaves(*make_deform(*case))
     out = deform_conv2d(x, off, wt, b, stride, padding, dilation, mask if use_mask else None)
-    assert out.shape == (0, o, *_out_size(h, w, kernel, stride, padding, dilation))
+    assert out.shape == (0, o, *out_size(h, w, kernel, stride, padding, dilation))
     assert out.numel() == 0
     need = (x, off, wt, b, mask) if use_mask else (x, off, wt, b)
     grads = torch.autograd.grad(out.sum(), need)
@@ -307,22 +233,22 @@ def test_batch_zero(use_mask):
 def test_batch_33(use_mask):
     case = (33, 2, 3, 3, 2, (2, 2), 1, 1, (1, 2), 1, 2)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    x, off, wt, b, mask = _make(*case, seed=81)
+    x, off, wt, b, mask = make_deform(*case, seed=81)
     compare(
-        _impl(stride, padding, dilation, use_mask, step=4),
-        _ref(stride, padding, dilation, use_mask),
-        _inputs(use_mask, x, off, wt, b, mask),
+        deform_impl(stride, padding, dilation, use_mask, step=4),
+        deform_ref(stride, padding, dilation, use_mask),
+        deform_inputs(use_mask, x, off, wt, b, mask),
     )
 
 
 @pytest.mark.parametrize("fmt", ["noncontig", "channels_last"])
 def test_memory_formats(fmt):
     _, _, _, _, _, _, stride, padding, dilation, _, _ = ASYM
-    x, off, wt, b, mask = _make(*ASYM, seed=91)
+    x, off, wt, b, mask = make_deform(*ASYM, seed=91)
     conv = noncontig if fmt == "noncontig" else channels_last
     out, _ = compare(
-        _impl(stride, padding, dilation, True, fmt=conv),
-        _ref(stride, padding, dilation, True),
+        deform_impl(stride, padding, dilation, True, fmt=conv),
+        deform_ref(stride, padding, dilation, True),
         [x, off, wt, b, mask],
     )
     plain = deform_conv2d(x, off, wt, b, stride, padding, dilation, mask)
@@ -333,7 +259,7 @@ def test_transposed_view_input():
     """An input that is a transposed view (H and W swapped back) of a contiguous tensor."""
     case = (2, 4, 5, 6, 4, (3, 2), 1, (1, 0), 1, 2, 2)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    x, off, wt, b, mask = _make(*case, seed=92)
+    x, off, wt, b, mask = make_deform(*case, seed=92)
     xt = x.transpose(2, 3).contiguous().transpose(2, 3)
     assert not xt.is_contiguous() and torch.equal(xt, x)
     out = deform_conv2d(xt, off, wt, b, stride, padding, dilation, mask)
@@ -344,7 +270,7 @@ def test_transposed_view_input():
 
 def test_float32_matches_float64():
     _, _, _, _, _, _, stride, padding, dilation, _, _ = ASYM
-    data = _make(*ASYM, seed=101)
+    data = make_deform(*ASYM, seed=101)
     o64 = deform_conv2d(*data[:4], stride, padding, dilation, data[4])
     o32 = deform_conv2d(*[t.float() for t in data[:4]], stride, padding, dilation, data[4].float())
     assert o32.dtype == torch.float32 and o64.dtype == F64
@@ -358,7 +284,7 @@ def test_reference_self_check():
     import torch.nn.functional as F
 
     n, c, h, w, o, kernel, stride, padding, dilation, groups, dg = ASYM
-    x, off, wt, b, mask = _make(*ASYM, seed=111, scale=3.0)
+    x, off, wt, b, mask = make_deform(*ASYM, seed=111, scale=3.0)
     kh, kw = kernel
     k = kh * kw
     ho, wo = off.shape[-2:]

@@ -11,31 +11,29 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import (
+from _helpers import (
+    ASYM,
+    CASES,
     F64,
+    H_B,
     LAYOUTS,
     LAYOUTS_1D,
     TOL32,
     TOL64,
+    W_B,
+    border_offsets,
     compare,
+    deform_impl,
+    deform_inputs,
+    deform_ref,
     distinct_layout,
     leaves,
+    make_deform,
+    out_size,
     rand,
     relayout,
 )
 from reference import ref_deform_conv2d, ref_deform_offset_grad_explicit
-from test_deform_conv2d import (
-    ASYM,
-    CASES,
-    H_B,
-    W_B,
-    _border_offsets,
-    _impl,
-    _inputs,
-    _make,
-    _out_size,
-    _ref,
-)
 
 import omniconv.nn as onn
 from omniconv.functional import deform_conv2d
@@ -97,7 +95,7 @@ def test_fast_path_is_selected_on_cpu(monkeypatch):
     monkeypatch.setattr(
         deform_fast, "deform_conv2d_backward", lambda *a: calls.append("b") or real_bwd(*a)
     )
-    x, off, wt, b, mask = leaves(*_make(*ASYM), dtype=torch.float32)
+    x, off, wt, b, mask = leaves(*make_deform(*ASYM), dtype=torch.float32)
     out = deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
     out.sum().backward()
     assert calls == ["f", "b"]
@@ -146,7 +144,7 @@ def test_numba_threads_follow_torch():
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        x, off, wt, b, mask = _make(*ASYM)
+        x, off, wt, b, mask = make_deform(*ASYM)
         deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
         assert numba.get_num_threads() == 1
     finally:
@@ -200,7 +198,7 @@ def test_kernel_failure_falls_back_with_a_warning(monkeypatch):
 
     monkeypatch.setattr(deform_fast, "_impl", Broken())
     monkeypatch.setattr(deform_fast, "_load_error", None)
-    x, off, wt, b, mask = _make(*ASYM)
+    x, off, wt, b, mask = make_deform(*ASYM)
     with pytest.warns(RuntimeWarning, match="broken JIT cache"):
         out = deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
     assert not deform_fast.available()  # off for the rest of the process (restored below)
@@ -215,10 +213,10 @@ def test_kernel_failure_falls_back_with_a_warning(monkeypatch):
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_fast_vs_reference_and_pure(case, use_mask, dtype, gemm):
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    data = _inputs(use_mask, *_make(*case, seed=3))
-    fn = _impl(stride, padding, dilation, use_mask)
+    data = deform_inputs(use_mask, *make_deform(*case, seed=3))
+    fn = deform_impl(stride, padding, dilation, use_mask)
     out, grads = compare(
-        _fast(fn), _ref(stride, padding, dilation, use_mask), data, impl_dtype=dtype
+        _fast(fn), deform_ref(stride, padding, dilation, use_mask), data, impl_dtype=dtype
     )
     p_out, p_grads = _value_grads(_pure(fn), [t.to(dtype) for t in data])
     tol = TOL64 if dtype == F64 else {"rtol": 1e-5, "atol": 1e-5}
@@ -239,7 +237,7 @@ ARGS = ("input", "offset", "weight", "bias", "mask")
 ARG_LAYOUTS = [
     (case, arg, layout)
     for case in LAYOUT_CASES
-    for arg, t in zip(ARGS, _make(*LAYOUT_CASES[case]), strict=True)
+    for arg, t in zip(ARGS, make_deform(*LAYOUT_CASES[case]), strict=True)
     for layout in (LAYOUTS_1D if arg == "bias" else LAYOUTS)
     if layout != "contiguous" and distinct_layout(t, layout)
 ]
@@ -258,11 +256,14 @@ def test_every_argument_in_any_layout(case, arg, layout, gemm):
     def view(args):
         return [relayout(t, layout) if i == at else t for i, t in enumerate(args)]
 
-    fast, ref = _fast(_impl(stride, padding, dilation, True)), _ref(stride, padding, dilation, True)
+    fast, ref = (
+        _fast(deform_impl(stride, padding, dilation, True)),
+        deform_ref(stride, padding, dilation, True),
+    )
     compare(
         lambda *a: fast(*view(a)),
         lambda *a: ref(*[t.contiguous() for t in view(a)]),
-        list(_make(*LAYOUT_CASES[case], seed=15)),
+        list(make_deform(*LAYOUT_CASES[case], seed=15)),
         impl_dtype=torch.float32,
     )
 
@@ -335,13 +336,15 @@ def test_integer_and_border_positions(use_mask, dtype, gemm):
         2,
         3,
     )
-    x, _, wt, b, mask = _make(n, c, H_B, W_B, o, kernel, stride, padding, dilation, groups, dg)
-    ho, wo = _out_size(H_B, W_B, kernel, stride, padding, dilation)
-    off = _border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed=5)
-    data = _inputs(use_mask, x, off, wt, b, mask)
+    x, _, wt, b, mask = make_deform(
+        n, c, H_B, W_B, o, kernel, stride, padding, dilation, groups, dg
+    )
+    ho, wo = out_size(H_B, W_B, kernel, stride, padding, dilation)
+    off = border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed=5)
+    data = deform_inputs(use_mask, x, off, wt, b, mask)
     _, grads = compare(
-        _fast(_impl(stride, padding, dilation, use_mask)),
-        _ref(stride, padding, dilation, use_mask),
+        _fast(deform_impl(stride, padding, dilation, use_mask)),
+        deform_ref(stride, padding, dilation, use_mask),
         data,
         impl_dtype=dtype,
     )
@@ -354,20 +357,20 @@ def test_integer_and_border_positions(use_mask, dtype, gemm):
     torch.testing.assert_close(grads[1].double(), explicit, **tol)
     # and bit-for-bit the same sample decisions as the pure path in float64
     if dtype == F64:
-        _, p_grads = _value_grads(_pure(_impl(stride, padding, dilation, use_mask)), data)
+        _, p_grads = _value_grads(_pure(deform_impl(stride, padding, dilation, use_mask)), data)
         torch.testing.assert_close(grads[1], p_grads[1], **TOL64)
 
 
 @pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
 def test_half_inputs_accumulate_in_float32(half, gemm):
     _, _, _, _, _, _, stride, padding, dilation, _, _ = ASYM
-    data = [t.to(half) for t in _make(*ASYM, seed=7)]
-    fn = _fast(_impl(stride, padding, dilation, True))
+    data = [t.to(half) for t in make_deform(*ASYM, seed=7)]
+    fn = _fast(deform_impl(stride, padding, dilation, True))
     out, grads = _value_grads(fn, data)
     assert out.dtype == half and all(g.dtype == half for g in grads)
     # the float32 computation on the same (rounded) numbers, rounded once at the end
     ref_out, ref_grads = _value_grads(
-        _impl(stride, padding, dilation, True), [t.float() for t in data]
+        deform_impl(stride, padding, dilation, True), [t.float() for t in data]
     )
     torch.testing.assert_close(out, ref_out.to(half), rtol=0, atol=0)
     for g, rg in zip(grads, ref_grads, strict=True):
@@ -377,7 +380,7 @@ def test_half_inputs_accumulate_in_float32(half, gemm):
 
 def test_channels_last_in_channels_last_out(gemm):
     case = (2, 32, 7, 6, 32, (3, 3), 1, 1, 1, 1, 1)
-    x, off, wt, b, mask = _make(*case, seed=8)
+    x, off, wt, b, mask = make_deform(*case, seed=8)
     x, off, wt, b, mask = (t.float() for t in (x, off, wt, b, mask))
     xc = x.contiguous(memory_format=torch.channels_last).requires_grad_()
     out = deform_conv2d(xc, off, wt, b, 1, 1, 1, mask)
@@ -401,15 +404,15 @@ def test_channels_last_in_channels_last_out(gemm):
 def test_batch_sizes(n, gemm):
     case = (n, 6, 7, 6, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    data = _make(*case, seed=9)
-    fn = _impl(stride, padding, dilation, True, step=5)
+    data = make_deform(*case, seed=9)
+    fn = deform_impl(stride, padding, dilation, True, step=5)
     if n == 0:
         out, grads = _value_grads(_fast(fn), list(data))
         assert out.shape[0] == 0 and all(
             g.shape == t.shape for g, t in zip(grads, data, strict=True)
         )
         return
-    compare(_fast(fn), _ref(stride, padding, dilation, True), list(data))
+    compare(_fast(fn), deform_ref(stride, padding, dilation, True), list(data))
 
 
 def test_chunking_does_not_change_the_result(monkeypatch, gemm):
@@ -417,12 +420,12 @@ def test_chunking_does_not_change_the_result(monkeypatch, gemm):
     bound memory."""
     case = (5, 6, 7, 6, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    data = list(_make(*case, seed=10))
-    base = _value_grads(_impl(stride, padding, dilation, True, step=64), data)
+    data = list(make_deform(*case, seed=10))
+    base = _value_grads(deform_impl(stride, padding, dilation, True, step=64), data)
     for budget, step in [(1 << 30, 1), (1 << 30, 2), (200, 64), (1000, 3), (8 * 24, 64)]:
         monkeypatch.setattr(deform_fast, "CHUNK_BYTES", budget)
         monkeypatch.setattr(deform_fast, "TILE_BYTES", budget)  # tiles of 1 row .. whole images
-        out, grads = _value_grads(_impl(stride, padding, dilation, True, step=step), data)
+        out, grads = _value_grads(deform_impl(stride, padding, dilation, True, step=step), data)
         torch.testing.assert_close(out, base[0], rtol=1e-12, atol=1e-12)
         for g, g0 in zip(grads, base[1], strict=True):
             torch.testing.assert_close(g, g0, rtol=1e-12, atol=1e-12)
@@ -437,11 +440,11 @@ def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
         pytest.skip("this torch build exports no BLAS GEMM")
     case = (2, 80, 5, 6, 8, (3, 2), (2, 1), (1, 0), (2, 1), 1, 2)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    data = list(_make(*case, seed=12))
+    data = list(make_deform(*case, seed=12))
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     data[0] = data[0].contiguous(memory_format=fmt)
-    fn = _fast(_impl(stride, padding, dilation, True))
-    ref = _value_grads(_ref(stride, padding, dilation, True), data)
+    fn = _fast(deform_impl(stride, padding, dilation, True))
+    ref = _value_grads(deform_ref(stride, padding, dilation, True), data)
     monkeypatch.setattr(deform_fast, "ROUND_BYTES", 1)  # the smallest blocks
     for tile_bytes in (1, 4096, 1 << 30):
         monkeypatch.setattr(deform_fast, "BACKWARD_TILE_BYTES", tile_bytes)
@@ -457,7 +460,7 @@ def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
 def test_output_gradient_in_any_layout(gemm, x_layout, grad_layout):
     """The incoming gradient need not have the output's memory format."""
     case = (2, 8, 6, 5, 6, (3, 3), 1, 1, 1, 1, 2)
-    x, off, wt, b, mask = (t.float() for t in _make(*case, seed=13))
+    x, off, wt, b, mask = (t.float() for t in make_deform(*case, seed=13))
     if x_layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     ins = leaves(x, off, wt, b, mask)
@@ -470,7 +473,7 @@ def test_output_gradient_in_any_layout(gemm, x_layout, grad_layout):
         g = g[..., ::2]
     grads = torch.autograd.grad(out, ins, g)
     ins2 = leaves(x, off, wt, b, mask)
-    ref = torch.autograd.grad(_pure(_impl(1, 1, 1, True))(*ins2), ins2, g)
+    ref = torch.autograd.grad(_pure(deform_impl(1, 1, 1, True))(*ins2), ins2, g)
     for a, r in zip(grads, ref, strict=True):
         torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
 
@@ -479,9 +482,9 @@ def test_output_gradient_in_any_layout(gemm, x_layout, grad_layout):
 def test_gradcheck_fast(use_mask, gemm):
     case = (1, 6, 5, 4, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
-    inputs = leaves(*_inputs(use_mask, *_make(*case, seed=21, scale=1.5)))
+    inputs = leaves(*deform_inputs(use_mask, *make_deform(*case, seed=21, scale=1.5)))
     assert torch.autograd.gradcheck(
-        _fast(_impl(stride, padding, dilation, use_mask)), tuple(inputs), eps=1e-6, atol=1e-6,
+        _fast(deform_impl(stride, padding, dilation, use_mask)), tuple(inputs), eps=1e-6, atol=1e-6,
         rtol=1e-5,
     )  # fmt: skip
 
@@ -489,8 +492,8 @@ def test_gradcheck_fast(use_mask, gemm):
 def test_pure_path_is_device_agnostic_code():
     """The pure path (what runs on CUDA) forced on CPU equals the fast path."""
     _, _, _, _, _, _, stride, padding, dilation, _, _ = ASYM
-    data = list(_make(*ASYM, seed=11))
-    fn = _impl(stride, padding, dilation, True)
+    data = list(make_deform(*ASYM, seed=11))
+    fn = deform_impl(stride, padding, dilation, True)
     a = _value_grads(_pure(fn), data)
     b = _value_grads(fn, data)
     torch.testing.assert_close(a[0], b[0], **TOL64)

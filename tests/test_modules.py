@@ -9,7 +9,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as TF
-from conftest import F64, TOL64, rand
+from _helpers import F64, TOL64, rand
 from reference import ref_deform_conv2d
 from torch import nn
 

@@ -12,7 +12,7 @@ Data layout (all arrays C-contiguous, one float dtype throughout):
 * ``base_h (K, Ho)`` / ``base_w (K, Wo)``: the undeformed positions in the offset dtype
   (the same numbers the pure-PyTorch path adds the offsets to).
 
-The math is the floor convention of :mod:`omniconv.functional.deform_conv2d`. Every buffer
+The math is the floor convention of :mod:`omniconv.functional.deform_conv`. Every buffer
 comes from torch, so memory profiling sees it (the kernels allocate only a few scalars a
 thread for BLAS's by-reference arguments); the chunked backward
 kernel runs one thread per work item ``(row from, row to, channel from, channel to, slot)``:

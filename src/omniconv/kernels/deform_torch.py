@@ -1,6 +1,6 @@
 """Deformable convolution (DCNv1/v2) in plain PyTorch tensor ops: runs on any device.
 
-The math (documented in full in :mod:`omniconv.functional.deform_conv2d`) is split in
+The math (documented in full in :mod:`omniconv.functional.deform_conv`) is split in
 two steps per chunk of at most ``im2col_step`` images:
 
 1. *sampling*: build the column tensor ``col[n, c, k, l]`` = ``mask * bilinear(x[n, c], p)``

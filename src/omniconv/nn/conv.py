@@ -17,7 +17,7 @@ from torch.nn.parameter import UninitializedParameter
 
 from .. import functional as F
 from .._args import check_choice, check_positive_int, fail, to_padding, to_pair, type_name
-from ..functional.conv2d import LAYOUTS, PADDING_MODES
+from ..functional.conv import LAYOUTS, PADDING_MODES
 from ._activation import get_activation
 from ._common import non_default_repr, torch_default_init
 
