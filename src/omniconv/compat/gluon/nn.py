@@ -75,6 +75,7 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
     """
 
     _kwargs: dict[str, Any]
+    _infers_in_channels = True  # in_channels=0: Gluon's deferred initialisation
     param_views: ClassVar[dict[str, ParamView]] = {"weight": ParamView(_to_gluon, _to_torch)}
     default_initializers: ClassVar[dict[str, Initializer]] = {
         "weight": _uniform_007,
@@ -129,8 +130,8 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
             with self.name_scope():
                 act = Activation(activation, prefix=activation + "_")
         _onn.Conv2d.__init__(
-            self, in_channels, channels, tuple(kernel_size), tuple(strides), tuple(padding),
-            tuple(dilation), groups, use_bias, "zeros", layout, act,
+            self, in_channels or None, channels, tuple(kernel_size), tuple(strides),  # type: ignore[arg-type]
+            tuple(padding), tuple(dilation), groups, use_bias, "zeros", layout, act,
         )  # fmt: skip
         kh, kw = kernel_size
         cin = in_channels // groups if in_channels else 0

@@ -99,8 +99,9 @@ class Conv2DTranspose(FrontendMixin, onn.ConvTranspose2d):
         wattr = to_param_attr(param_attr)
         battr = to_param_attr(bias_attr, "bias_attr")
         super().__init__(
-            num_channels, num_filters, tuple(kernel), tuple(stride_), tuple(padding_), 0,
-            groups, battr is not None, tuple(dilation_), activation, None, torch_dtype,
+            num_channels, num_filters, tuple(kernel), tuple(stride_), tuple(padding_),
+            groups=groups, bias=battr is not None, dilation=tuple(dilation_),
+            activation=activation, dtype=torch_dtype,
         )  # fmt: skip
         self.output_size = out_size
         self.act = act
