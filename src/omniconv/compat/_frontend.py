@@ -15,11 +15,21 @@ it the framework's layer in class-level tables:
 ``default_initializers``
     ``{name: Initializer}``: the framework's default initialisation of each parameter
     (``Initializer(tensor_in_framework_layout, layer)``), applied by
-    :meth:`FrontendMixin.reset_parameters`; per-instance overrides go in
-    ``self._initializers`` (e.g. from a ``ParamAttr`` or ``weight_initializer``).
+    :meth:`FrontendMixin.reset_parameters` (and, one parameter at a time, by
+    :meth:`FrontendMixin.init_parameter`); per-instance overrides (e.g. from a Paddle
+    ``ParamAttr``) are the constructor's ``initializers=`` keyword, so each parameter is
+    initialised once, at construction.
 
-Everything else (argument names, defaults, activation names) is translated in the
-front-end's ``__init__`` before calling the :mod:`omniconv.nn` constructor.
+``error_types``
+    ``{ValueError: FrameworkValueError, ...}``: the class each ``ValueError`` /
+    ``TypeError`` of the :mod:`omniconv.nn` constructor becomes (the framework's type that
+    is also the standard one; :mod:`omniconv.compat._errors`), message unchanged.
+
+Everything else (argument names, defaults, activation names, the framework's argument
+checks and error words) is translated in the front-end's ``__init__``, which then calls
+``super().__init__`` with the :mod:`omniconv.nn` constructor's arguments: the chain of
+``__init__`` s is cooperative, so a front-end base class (MegEngine's ``Module``, Gluon's
+``Block``) takes its own keywords and passes the rest on.
 """
 
 from __future__ import annotations
@@ -67,7 +77,26 @@ class FrontendMixin:
     param_views: ClassVar[Mapping[str, ParamView]] = {}
     param_layout: ClassVar[str] = "torch"
     default_initializers: ClassVar[Mapping[str, Initializer]] = {}
+    error_types: ClassVar[Mapping[type[Exception], type[Exception]]] = {}
     _initializers: dict[str, Initializer]
+
+    def __init__(
+        self,
+        *args: Any,
+        initializers: Mapping[str, Initializer | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``initializers``: per-instance overrides of :attr:`default_initializers` (None
+        entries ignored); the rest goes on to the next ``__init__`` (the module's, whose
+        ``reset_parameters`` applies them)."""
+        self._initializers = {k: v for k, v in (initializers or {}).items() if v is not None}
+        try:
+            super().__init__(*args, **kwargs)
+        except (ValueError, TypeError) as err:
+            framework_type = self.error_types.get(type(err))
+            if framework_type is None:
+                raise
+            raise framework_type(*err.args).with_traceback(err.__traceback__) from None
 
     # -- layouts ---------------------------------------------------------------------
     def _stored_param(self, name: str) -> Any:
@@ -104,31 +133,21 @@ class FrontendMixin:
     def framework_shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.framework_param(name).shape)
 
-    def set_framework_param(self, name: str, value: Any) -> None:
-        """Copy ``value`` (framework layout, framework shape) into parameter ``name``."""
-        data = as_tensor(value, name)
-        expected = self.framework_shape(name)
-        if tuple(data.shape) != expected:
-            raise ValueError(
-                f"`{name}` must have shape {expected}; received {name}.shape={tuple(data.shape)}"
-            )
-        target = self._stored_param(name)
-        data = data.to(dtype=target.dtype, device=target.device)
-        if self.param_layout == "torch":
-            data = self.to_torch_layout(name, data)
-        with torch.no_grad():
-            target.copy_(data)
-
     # -- initialisation --------------------------------------------------------------
+    def init_parameter(self, name: str) -> None:
+        """Initialise parameter ``name`` (in the framework's layout) with its per-instance
+        override or the framework's default; nothing for an absent or uninitialised one."""
+        tensor = self._stored_param(name)
+        if tensor is None or isinstance(tensor, nn.parameter.UninitializedParameter):
+            return
+        overrides = getattr(self, "_initializers", {})
+        init = overrides.get(name, self.default_initializers.get(name))
+        if init is not None:
+            with torch.no_grad():
+                init(self.framework_param(name), self)
+
     def reset_parameters(self) -> None:
         """The framework's default initialisers (or the per-instance overrides)."""
         overrides = getattr(self, "_initializers", {})
         for name in dict.fromkeys([*self.default_initializers, *overrides]):
-            tensor = self._stored_param(name)
-            if tensor is None or isinstance(tensor, nn.parameter.UninitializedParameter):
-                continue
-            init = overrides.get(name, self.default_initializers.get(name))
-            if init is None:
-                continue
-            with torch.no_grad():
-                init(self.framework_param(name), self)
+            self.init_parameter(name)

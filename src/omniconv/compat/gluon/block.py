@@ -22,6 +22,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 
 from . import _ndarray, _symbol
 from . import init as _init
+from ._errors import GluonAssertionError
 from ._ndarray_file import dumps, loads
 from ._symbol import Symbol
 from .parameter import Parameter, ParameterDict, _brief, select_params, torch_dtype
@@ -143,18 +144,20 @@ class Block(nn.Module):
     # deferred (uninitialised) parameters are saved as they are, as lazy modules do
     _save_to_state_dict = LazyModuleMixin._save_to_state_dict
 
-    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None) -> None:
-        nn.Module.__init__(self)
+    def __init__(
+        self, prefix: str | None = None, params: ParameterDict | None = None, **kwargs: Any
+    ) -> None:
+        # cooperative: a layer that is also an omniconv module gets its constructor's
+        # keywords there (torch's Module.__init__ first), then Gluon's names
+        super().__init__(**kwargs)
         self._gluon_setup(prefix, params)
 
     def _gluon_setup(self, prefix: str | None, params: ParameterDict | None) -> None:
-        d = self.__dict__
-        d["_empty_prefix"] = prefix == ""
-        d["_prefix"], d["_params"] = _BlockScope.create(prefix, params, self._alias())
-        p = d["_prefix"]
-        d["_name"] = p[:-1] if p.endswith("_") else p
-        d["_scope"] = _BlockScope(self)
-        d["_reg_params"] = OrderedDict()
+        self._empty_prefix = prefix == ""
+        self._prefix, self._params = _BlockScope.create(prefix, params, self._alias())
+        self._name = self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
+        self._scope = _BlockScope(self)
+        self._reg_params = OrderedDict()
 
     def _alias(self) -> str:
         return self.__class__.__name__.lower()
@@ -319,7 +322,7 @@ class Block(nn.Module):
                 names_of.setdefault(id(v), []).append(k)
             for name, param in params.items():
                 if not any(n in loaded for n in names_of[id(param)]):
-                    raise AssertionError(
+                    raise GluonAssertionError(
                         f"Parameter '{name}' is missing in file '{filename}', which contains "
                         f"parameters: {_brief(loaded)}. Set allow_missing=True to ignore missing "
                         "parameters."
@@ -373,7 +376,9 @@ class Block(nn.Module):
 
         def _register(block: Block) -> None:
             if isinstance(block, HybridBlock) and block._active:
-                raise AssertionError(f'"{block.name}" must not be hybridized to print summary.')
+                raise GluonAssertionError(
+                    f'"{block.name}" must not be hybridized to print summary.'
+                )
             if not isinstance(block, Sequential | HybridSequential):
                 hooks.append(block.register_forward_hook(_hook))
 
@@ -443,22 +448,21 @@ class HybridBlock(Block):
 
     def _gluon_setup(self, prefix: str | None, params: ParameterDict | None) -> None:
         super()._gluon_setup(prefix, params)
-        d = self.__dict__
-        d["_active"] = False
-        d["_compile_args"] = {}
-        d["_compiled"] = None
-        d["_cached_graph"] = None
+        self._active = False
+        self._compile_args = {}
+        self._compiled = None
+        self._cached_graph = None
 
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
-        self.__dict__["_active"] = active
+        self._active = active
         backend = kwargs.get("backend") or "inductor"
-        self.__dict__["_compile_args"] = {"backend": backend, **(kwargs.get("backend_opts") or {})}
+        self._compile_args = {"backend": backend, **(kwargs.get("backend_opts") or {})}
         self._clear_cached_op()
         super().hybridize(active, **kwargs)
 
     def _clear_cached_op(self) -> None:
-        self.__dict__["_compiled"] = None
-        self.__dict__["_cached_graph"] = None
+        self._compiled = None
+        self._cached_graph = None
 
     def cast(self, dtype: Any) -> None:
         self._clear_cached_op()
@@ -493,10 +497,10 @@ class HybridBlock(Block):
         if not self._active or torch.compiler.is_compiling():
             return self._eager_forward(x, *args)
         if self._cached_graph is None:
-            self.__dict__["_cached_graph"] = self._build_graph(1 + len(args))
+            self._cached_graph = self._build_graph(1 + len(args))
             return self._eager_forward(x, *args)  # finishes deferred initialisation
         if self._compiled is None:
-            self.__dict__["_compiled"] = torch.compile(self._eager_forward, **self._compile_args)
+            self._compiled = torch.compile(self._eager_forward, **self._compile_args)
         return self._compiled(x, *args)
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
