@@ -11,7 +11,8 @@ it the framework's layer in class-level tables:
 ``param_layout``
     which of the two layouts the parameters are stored in: ``"torch"`` (the framework's
     layout is a view, as for Gluon) or ``"framework"`` (``m.weight`` has the framework's
-    shape, as MegEngine code expects; the torch layout is a view, taken in ``forward``).
+    shape, as MegEngine code expects: the stored shape is the view of torch's shape, and
+    the torch layout is a view).
 ``default_initializers``
     ``{name: Initializer}``: the framework's default initialisation of each parameter
     (``Initializer(tensor_in_framework_layout, layer)``), applied by
@@ -132,6 +133,19 @@ class FrontendMixin:
 
     def framework_shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.framework_param(name).shape)
+
+    def _stored_shape(self, name: str, torch_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape parameter ``name`` is stored in, given its torch-layout shape."""
+        if self.param_layout == "torch":
+            return torch_shape
+        meta = torch.empty(torch_shape, device="meta")
+        return tuple(self.to_framework_layout(name, meta).shape)
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        return self._stored_shape("weight", super()._weight_shape())  # type: ignore[misc]
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return self._stored_shape("bias", super()._bias_shape())  # type: ignore[misc]
 
     # -- initialisation --------------------------------------------------------------
     def init_parameter(self, name: str) -> None:
