@@ -239,11 +239,15 @@ def test_img_conv_group_errors():
         fluid.nets.img_conv_group(x, [2], -1)
     with pytest.raises(ValueError, match=r"^Attr\(use_cudnn\) should be True or False"):
         fluid.nets.img_conv_group(x, [2], 2, use_cudnn=1)
-    with pytest.raises(TypeError, match=r"^7 should be unicode or str$"):
+    with pytest.raises(TypeError, match=r"^7 should be unicode or str; received conv_act=7$"):
         fluid.nets.img_conv_group(x, [2], 2, conv_act=7)
     with pytest.raises(ValueError, match="`conv_act` must be None or a Paddle activation"):
         fluid.nets.img_conv_group(x, [2], 2, conv_act="nope")
-    with pytest.raises(ValueError, match=r"^'dropout_prob' must be between 0.0 and 1.0.$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^'dropout_prob' must be between 0\.0 and 1\.0\.; "
+        r"received conv_batchnorm_drop_rate=-0\.5$",
+    ):
         fluid.nets.img_conv_group(
             x, [2], 2, conv_with_batchnorm=True, conv_batchnorm_drop_rate=-0.5
         )
@@ -642,9 +646,14 @@ def test_deformable_conv_errors():
         deform_conv2d(x, off, torch.randn(3, 4, 3, 3), deformable_groups=2, mask=m)
     with pytest.raises(TypeError, match=r"`mask` must be a tensor when modulated=True \(DCNv2"):
         fluid.layers.deformable_conv(x, off[:, :18], None, 4, 3)
-    with pytest.raises(AssertionError, match=r"^param_attr should not be False here.$"):
+    with pytest.raises(P.PaddleAssertionError, match=r"^param_attr should not be False here.$"):
         fluid.layers.deformable_conv(x, off[:, :18], m[:, :9], 4, 3, param_attr=False)
-    with pytest.raises(ValueError, match=r"^num_channels must be divisible by groups.$"):
+    assert issubclass(P.PaddleAssertionError, AssertionError)
+    assert issubclass(P.PaddleAssertionError, ValueError)
+    with pytest.raises(
+        ValueError,
+        match=r"^num_channels must be divisible by groups\.; received num_channels=4, groups=3$",
+    ):
         fluid.layers.deformable_conv(x, off[:, :18], m[:, :9], 4, 3, groups=3)
     with pytest.raises(ValueError, match=r"^The stride's length must be 2\. Received: \(1, 1, 1\)"):
         deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), stride=(1, 1, 1))
@@ -652,8 +661,33 @@ def test_deformable_conv_errors():
         ValueError, match=r"^The stride's type must be list or tuple\. Received: 1\.0"
     ):
         deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), stride=1.0)
-    with pytest.raises(ValueError, match=r"^in_channels must be divisible by groups.$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^in_channels must be divisible by groups\.; received in_channels=4, groups=3$",
+    ):
         DeformConv2D(4, 6, 3, groups=3)
+    w = torch.randn(4, 2, 3, 3)
+    with pytest.raises(
+        ValueError,
+        match=r"^The number of input channels should be equal to filter channels \* groups\. "
+        r"The difference is \[4\]: \[2\]; received x\.shape\[1\]=4, weight\.shape\[1\]=2, "
+        r"groups=1$",
+    ):
+        deform_conv2d(x, off[:, :18], w)
+    with pytest.raises(
+        ValueError,
+        match=r"^offset filter must divide deformable group size\. But received \[2\]: \[1\]; "
+        r"received offset\.shape\[1\]=36, deformable_groups=1$",
+    ):
+        deform_conv2d(x, off, torch.randn(4, 4, 3, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"^mask filter must divide deformable group size\. But received \[2\]: \[1\]; "
+        r"received mask\.shape\[1\]=18, deformable_groups=1$",
+    ):
+        deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), mask=m)
+    with pytest.raises(ValueError, match=r"^`stride` must be positive integers; received stride"):
+        deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), stride=0)
     with pytest.raises(TypeError, match=r"`input.dtype` must be float32 or float64"):
         fluid.layers.deformable_conv(x.half(), off[:, :18], m[:, :9], 4, 3)
     # DCNv1 ignores the mask, as Paddle's deformable_conv_v1
@@ -697,7 +731,9 @@ def test_conv2d_transpose_matches_paddle(path):
 
 def test_conv2d_transpose_output_size_rules():
     x = torch.randn(1, 2, 5, 6)
-    with pytest.raises(ValueError, match=r"^output_size should be list or int$"):
+    with pytest.raises(
+        ValueError, match=r"^output_size should be list or int; received output_size=\(10, 12\)$"
+    ):
         fluid.dygraph.Conv2DTranspose(2, 3, 3, output_size=(10, 12))
     for key, size in (("convT_output_size_high", [11, 12]), ("convT_output_size_low", [8, 11])):
         layer = fluid.dygraph.Conv2DTranspose(2, 3, 3, output_size=size, stride=2, padding=1)
@@ -708,7 +744,7 @@ def test_conv2d_transpose_output_size_rules():
         torch.randn(1, 2, 5, 5)
     ).shape == (1, 3, 10, 10)
     with pytest.raises(
-        AssertionError, match=r"^param_attr should not be False in conv2d_transpose.$"
+        P.PaddleAssertionError, match=r"^param_attr should not be False in conv2d_transpose.$"
     ):
         fluid.dygraph.Conv2DTranspose(2, 3, 3, param_attr=False)
     with pytest.raises(ValueError, match=r"^The conv2d_transpose\.filter_size's length must be 2"):
