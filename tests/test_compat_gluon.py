@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reference import ref_conv2d
 
 from omniconv.compat import gluon
 from omniconv.compat.gluon import init, nn
@@ -118,6 +119,35 @@ def test_params_file_writer_rejects_bad_arrays():
     with pytest.raises(ValueError, match="0-d array needs np_shape=True"):
         dumps({"w": np.float32(1.0)})
     assert loads(dumps({"w": np.float32(2.0)}, np_shape=True))["w"].shape == ()
+
+
+# -- seed 002: the documented Conv2D --------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_seed_002_conv2d_documented_behaviour(layout):
+    """mxnet.gluon.nn.Conv2D as its documentation describes it: in_channels inferred at the
+    first forward, out_height = floor((H + 2p - d(k-1) - 1)/s) + 1, the activation after
+    the bias; the values against the float64 reference."""
+    with gluon.NameManager():
+        net = nn.Conv2D(6, (3, 2), strides=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2,
+                        layout=layout, activation="tanh")  # fmt: skip
+    net.initialize(init.Normal(0.5))
+    x = torch.randn(2, 4, 9, 7, generator=torch.Generator().manual_seed(0))
+    xin = x if layout == "NCHW" else x.permute(0, 2, 3, 1)
+    out = net(xin)
+    out_h, out_w = (9 + 2 * 1 - 2 * (3 - 1) - 1) // 2 + 1, (7 + 0 - 1 * (2 - 1) - 1) // 1 + 1
+    assert (out_h, out_w) == (4, 6) and net.in_channels == 4
+    assert out.shape == ((2, 6, 4, 6) if layout == "NCHW" else (2, 4, 6, 6))
+    net.bias.set_data(torch.linspace(-1, 1, 6))  # the default bias is zeros
+    out = net(xin)
+    w = net.weight.data().detach().double()  # Gluon's layout: OHWI for NHWC
+    w = w if layout == "NCHW" else w.permute(0, 3, 1, 2)
+    b = net.bias.data().detach().double()
+    ref = ref_conv2d(x.double(), w, b, (2, 1), (1, 1, 0, 0), (2, 1), 2).tanh()
+    ref = ref if layout == "NCHW" else ref.permute(0, 2, 3, 1)
+    assert ref.std() > 0.1
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
 
 
 # -- real MXNet files through the front-end --------------------------------------------

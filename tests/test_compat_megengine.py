@@ -40,8 +40,17 @@ def test_documented_example_runs_with_only_the_import_changed(capsys):
         print(oup.numpy().shape)
         """
     )
-    exec(compile(src, "<megengine example>", "exec"), {})
+    scope: dict = {}
+    exec(compile(src, "<megengine example>", "exec"), scope)
     assert capsys.readouterr().out == "(2, 1, 2, 2)\n"
+    # the values: the float64 reference with the layer's parameters (MegEngine's init:
+    # weight (1, 3, 3, 3) ~ N(0, 1/27), bias (1, 1, 1, 1) zero)
+    m, inp, oup = scope["m"], scope["inp"], scope["oup"]
+    w, b = m.weight.detach().double(), m.bias.detach().double()
+    assert w.shape == (1, 3, 3, 3) and b.shape == (1, 1, 1, 1) and not b.any()
+    expect = ref_conv2d(inp.double(), w, b.reshape(-1), 1, (0, 0, 0, 0), 1, 1)
+    torch.testing.assert_close(torch.from_numpy(oup.numpy()).double(), expect, **TOL32)
+    assert np.abs(oup.numpy()).max() > 1  # inputs 0..95: not a vacuous comparison
 
 
 def test_outputs_are_megengine_tensors_and_still_train():

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from _helpers import F64, TOL64, rand
-from reference import ref_deform_conv2d
+from reference import ref_conv2d, ref_deform_conv2d
 from torch import nn
 from torch.nn.utils import prune
 
@@ -752,14 +752,22 @@ def test_img_conv_group_per_layer_padding_and_filter_size():
     assert h(torch.randn(1, 1, 6, 5)).shape == (1, 3, 6, 5)
 
 
-def test_img_conv_group_seed000_example_shape():
+def test_img_conv_group_seed000_example_values():
+    torch.manual_seed(0)
     g = onn.ImgConvGroup(
         1, [3, 3], pool_size=2, conv_padding=1, conv_filter_size=3, conv_act="relu",
         pool_stride=2,
     )  # fmt: skip
-    out = g(torch.randn(1, 1, 28, 28))
+    x = torch.randn(1, 1, 28, 28)
+    out = g(x)
     assert out.shape == (1, 3, 14, 14)
-    assert (out >= 0).all()
+    h = x.double()
+    for conv in (g.conv0, g.conv1):
+        w, b = conv.weight.detach().double(), conv.bias.detach().double()
+        h = ref_conv2d(h, w, b, 1, (1, 1, 1, 1), 1, 1).relu()
+    ref = TF.max_pool2d(h, 2, 2)  # a max is exact in float64
+    assert ref.std() > 0
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_img_conv_group_lazy_in_channels():
