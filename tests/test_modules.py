@@ -346,20 +346,22 @@ def test_same_padding_with_stride_is_resolved_per_call_from_the_input_size():
 
 
 def test_deform_module_checks_each_tensor_once_per_call(monkeypatch):
+    import omniconv.functional._checks as checks
     import omniconv.functional.deform_conv as fdeform
 
     seen = []
-    real = fdeform.check_float_tensor
+    real = checks.check_float_tensor
 
     def counting(value, name, ndim):
         seen.append(name)
         return real(value, name, ndim)
 
-    monkeypatch.setattr(fdeform, "check_float_tensor", counting)
+    for namespace in (checks, fdeform):
+        monkeypatch.setattr(namespace, "check_float_tensor", counting)
     d = onn.DeformConv2d(4, 4, 3, padding=1, groups=2, deformable_groups=2)
     x = torch.randn(1, 4, 5, 5)
     d(x, torch.zeros(1, 36, 5, 5), torch.ones(1, 18, 5, 5))
-    assert sorted(seen) == ["bias", "input", "mask", "offset"]
+    assert sorted(seen) == ["bias", "input", "mask", "offset", "weight"]
 
 
 def test_functional_deform_conv2d_groups_keywords():

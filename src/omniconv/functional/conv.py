@@ -28,7 +28,7 @@ from torch import Tensor
 from .. import kernels
 from .._args import Pad4, Pair, check_choice, check_positive_int, fail, to_padding, to_pair
 from .._shapes import conv_output_size, resolve_padding
-from ._checks import check_float_tensor, check_like, check_shape, check_weight
+from ._checks import check_bias, check_input_and_weight, check_output_fits
 
 __all__ = ["LAYOUTS", "PADDING_MODES", "conv2d", "conv2d_canonical"]
 
@@ -84,9 +84,7 @@ def conv2d_canonical(
     ``(top, bottom, left, right)`` or ``'same'``, a positive ``groups``, a known
     ``padding_mode`` and ``layout``. Checks the tensors only, so a module's call is
     validated once."""
-    input = check_float_tensor(input, "input", 4)
-    weight = check_weight(weight)
-    check_like(weight, "weight", input, "input")
+    input, weight = check_input_and_weight(input, weight)
     if layout == "NHWC":
         # (N, H, W, C) -> (N, C, H, W) and OHWI -> OIHW, as channels_last views
         input = input.permute(0, 3, 1, 2)
@@ -103,19 +101,10 @@ def conv2d_canonical(
         )
     if c_out % groups:
         fail("weight.shape[0]", f"divisible by groups={groups}", c_out)
-    if bias is not None:
-        bias = check_float_tensor(bias, "bias", 1)
-        check_like(bias, "bias", input, "input")
-        check_shape(bias, "bias", (c_out,), "C_out")
+    bias = check_bias(bias, input, c_out, "C_out")
     pad4 = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
-    ho, wo = conv_output_size((h, w), (kh, kw), stride, pad4, dilation)
-    if ho < 1 or wo < 1:
-        fail(
-            "input.shape",
-            f"large enough for a {kh}x{kw} kernel with stride={stride}, padding={pad4}, "
-            f"dilation={dilation} (output would be {ho}x{wo})",
-            tuple(input.shape),
-        )
+    out_size = conv_output_size((h, w), (kh, kw), stride, pad4, dilation)
+    check_output_fits(input, (kh, kw), stride, pad4, dilation, out_size)
     if padding_mode in ("reflect", "circular"):
         limit, rule = (h, w), "smaller than" if padding_mode == "reflect" else "at most"
         over = max(pad4[:2]) >= h or max(pad4[2:]) >= w

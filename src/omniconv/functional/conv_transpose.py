@@ -24,7 +24,7 @@ from torch import Tensor
 from .. import kernels
 from .._args import Pair, as_int, check_positive_int, fail, to_pair
 from .._shapes import conv_transpose_output_size, transpose_output_padding
-from ._checks import check_float_tensor, check_like, check_shape, check_weight
+from ._checks import check_bias, check_input_and_weight
 
 __all__ = ["conv_transpose2d", "conv_transpose2d_canonical"]
 
@@ -86,9 +86,7 @@ def conv_transpose2d_canonical(
     positive ``groups``, ``output_padding`` smaller than stride or dilation and zero when
     ``output_size`` is given), as the modules store them. Checks the tensors and
     ``output_size`` only, so a module's call is validated once."""
-    input = check_float_tensor(input, "input", 4)
-    weight = check_weight(weight)
-    check_like(weight, "weight", input, "input")
+    input, weight = check_input_and_weight(input, weight)
     _, c_in, h, w = input.shape
     if weight.shape[0] != c_in:
         fail(
@@ -100,10 +98,7 @@ def conv_transpose2d_canonical(
         fail("groups", f"a divisor of the input channels C_in={c_in}", groups)
     kernel = (weight.shape[2], weight.shape[3])
     c_out = weight.shape[1] * groups
-    if bias is not None:
-        bias = check_float_tensor(bias, "bias", 1)
-        check_like(bias, "bias", input, "input")
-        check_shape(bias, "bias", (c_out,), "weight.shape[1] * groups")
+    bias = check_bias(bias, input, c_out, "weight.shape[1] * groups")
     out_pad = output_padding
     if output_size is not None:
         size = _output_size(output_size)

@@ -39,7 +39,14 @@ from torch import Tensor
 from .. import kernels
 from .._args import Pair, check_positive_int, fail, to_pair
 from .._shapes import conv_output_size, deform_mask_channels, deform_offset_channels
-from ._checks import check_float_tensor, check_like, check_shape, check_weight
+from ._checks import (
+    check_bias,
+    check_float_tensor,
+    check_like,
+    check_output_fits,
+    check_shape,
+    check_weight,
+)
 
 __all__ = ["deform_conv2d", "deform_conv2d_canonical"]
 
@@ -138,13 +145,7 @@ def deform_conv2d_canonical(
         fail("weight.shape[0]", f"divisible by groups={groups} (C_in / weight.shape[1])", c_out)
     pad4 = (padding_[0], padding_[0], padding_[1], padding_[1])
     ho, wo = conv_output_size((h, w), kernel, stride_, pad4, dilation_)
-    if ho < 1 or wo < 1:
-        fail(
-            "input.shape",
-            f"large enough for a {kh}x{kw} kernel with stride={stride_}, "
-            f"padding={padding_}, dilation={dilation_} (output would be {ho}x{wo})",
-            tuple(input.shape),
-        )
+    check_output_fits(input, kernel, stride_, padding_, dilation_, (ho, wo))
     k = kh * kw
     c_off = offset.shape[1]
     if deformable_groups is not None:
@@ -175,10 +176,7 @@ def deform_conv2d_canonical(
         check_shape(
             mask, "mask", (n, deform_mask_channels(dg, kernel), ho, wo), "N, dg*kh*kw, H_out, W_out"
         )
-    if bias is not None:
-        bias = check_float_tensor(bias, "bias", 1)
-        check_like(bias, "bias", input, "input")
-        check_shape(bias, "bias", (c_out,), "C_out")
+    bias = check_bias(bias, input, c_out, "C_out")
 
     use_mask = mask is not None
     return kernels.deform_conv2d(

@@ -23,9 +23,16 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from . import _ndarray, _symbol
 from . import init as _init
 from ._errors import GluonAssertionError
-from ._ndarray_file import dumps, loads
+from ._ndarray_file import dumps
 from ._symbol import Symbol
-from .parameter import Parameter, ParameterDict, _brief, select_params, torch_dtype
+from .parameter import (
+    Parameter,
+    ParameterDict,
+    brief_names,
+    read_named_arrays,
+    select_params,
+    torch_dtype,
+)
 
 __all__ = ["Block", "HybridBlock", "HybridSequential", "NameManager", "Sequential"]
 
@@ -302,10 +309,7 @@ class Block(nn.Module):
         dtype_source: str = "current",
     ) -> None:
         """Read an MXNet ``.params`` file (from MXNet 1.x or :meth:`save_parameters`)."""
-        with open(filename, "rb") as f:
-            loaded = loads(f.read())
-        if not isinstance(loaded, dict):
-            raise ValueError(f"Invalid parameter file {filename!r}: the arrays have no names")
+        loaded = read_named_arrays(filename)
         params = self._collect_params_with_prefix()
         if not loaded and not params:
             return
@@ -324,8 +328,8 @@ class Block(nn.Module):
                 if not any(n in loaded for n in names_of[id(param)]):
                     raise GluonAssertionError(
                         f"Parameter '{name}' is missing in file '{filename}', which contains "
-                        f"parameters: {_brief(loaded)}. Set allow_missing=True to ignore missing "
-                        "parameters."
+                        f"parameters: {brief_names(loaded)}. Set allow_missing=True to ignore "
+                        "missing parameters."
                     )
         for name, value in loaded.items():
             if name not in params:
@@ -333,7 +337,7 @@ class Block(nn.Module):
                     continue
                 raise ValueError(
                     f"Parameter '{name}' loaded from file '{filename}' is not present in "
-                    f"ParameterDict, which contains parameters {_brief(self._params.keys())}. "
+                    f"ParameterDict, which contains parameters {brief_names(self._params.keys())}. "
                     "Set ignore_extra=True to ignore. "
                 )
             params[name]._load_init(value, cast_dtype=cast_dtype)
@@ -543,14 +547,7 @@ class Sequential(Block):
             self.register_child(block)
 
     def forward(self, x: Any, *args: Any) -> Any:
-        x = as_input(x)
-        for block in self._children.values():
-            x = block(x, *args)
-            args = ()
-            if isinstance(x, tuple | list):
-                args = tuple(x[1:])
-                x = x[0]
-        return (x, *args) if args else x
+        return _chain(self._children.values(), as_input(x), args)
 
     def __getitem__(self, key: int | slice) -> Any:
         layers = list(self._children.values())[key]
@@ -576,10 +573,16 @@ class HybridSequential(HybridBlock):
     __len__ = Sequential.__len__
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-        for block in self._children.values():
-            x = block(x, *args)
-            args = ()
-            if isinstance(x, tuple | list):
-                args = tuple(x[1:])
-                x = x[0]
-        return (x, *args) if args else x
+        return _chain(self._children.values(), x, args)
+
+
+def _chain(blocks: Any, x: Any, args: tuple[Any, ...]) -> Any:
+    """Gluon's sequential rule: each block gets the previous outputs (a tuple or list is
+    split into the first output and extra arguments)."""
+    for block in blocks:
+        x = block(x, *args)
+        args = ()
+        if isinstance(x, tuple | list):
+            args = tuple(x[1:])
+            x = x[0]
+    return (x, *args) if args else x

@@ -491,10 +491,7 @@ class ParameterDict:
         cast_dtype: bool = False,
         dtype_source: str = "current",
     ) -> None:
-        with open(filename, "rb") as f:
-            loaded = loads(f.read())
-        if not isinstance(loaded, dict):
-            raise ValueError(f"Invalid parameter file {filename!r}: the arrays have no names")
+        loaded = read_named_arrays(filename)
         if restore_prefix:
             for name in self.keys():
                 if not name.startswith(restore_prefix):
@@ -513,8 +510,8 @@ class ParameterDict:
                 if name not in arg_dict:
                     raise GluonAssertionError(
                         f"Parameter '{name[lprefix:]}' is missing in file: {filename}, which "
-                        f"contains parameters: {_brief(arg_dict)}. Please make sure source and "
-                        "target networks have the same prefix.For more info on naming, please "
+                        f"contains parameters: {brief_names(arg_dict)}. Please make sure source "
+                        "and target networks have the same prefix.For more info on naming, please "
                         "see https://mxnet.io/api/python/docs/tutorials/packages/gluon/blocks/"
                         "naming.html"
                     )
@@ -524,7 +521,7 @@ class ParameterDict:
                     continue
                 raise ValueError(
                     f"Parameter '{name[lprefix:]}' loaded from file: {filename} is not present "
-                    f"in ParameterDict, choices are: {_brief(self._params)}. Set ignore_extra "
+                    f"in ParameterDict, choices are: {brief_names(self._params)}. Set ignore_extra "
                     "to True to ignore. Please make sure source and target networks have the "
                     "same prefix.For more info on naming, please see https://mxnet.io/api/"
                     "python/docs/tutorials/packages/gluon/blocks/naming.html"
@@ -532,11 +529,20 @@ class ParameterDict:
             self._params[name]._load_init(value, cast_dtype=cast_dtype)
 
 
-def _brief(names: Any) -> str:
+def read_named_arrays(filename: str) -> dict[str, np.ndarray]:
+    """The named arrays of an MXNet ``.params`` file."""
+    with open(filename, "rb") as f:
+        loaded = loads(f.read())
+    if not isinstance(loaded, dict):
+        raise ValueError(f"Invalid parameter file {filename!r}: the arrays have no names")
+    return loaded
+
+
+def brief_names(names: Any) -> str:
     """MXNet's ``_brief_print_list``: quoted names, at most 10 (with '...')."""
     lst = list(names)
     if len(lst) > 10:
-        return f"{_brief(lst[:5])}, ..., {_brief(lst[-5:])}"
+        return f"{brief_names(lst[:5])}, ..., {brief_names(lst[-5:])}"
     return ", ".join(f"'{x}'" for x in lst)
 
 
