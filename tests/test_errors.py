@@ -1041,6 +1041,18 @@ CONV_MODULE_CTOR_CASES = [
         lambda: CT(2, 4, 3, activation="prelu"),
         "T-activation",
     ),
+    _case(
+        ValueError,
+        "`padding_mode` must be one of 'zeros'; received padding_mode='reflect'",
+        lambda: CT(2, 4, 3, padding_mode="reflect"),
+        "T-padding-mode",
+    ),
+    _case(
+        ValueError,
+        "`out_channels` must be divisible by groups=2; received out_channels=3",
+        lambda: LCT(3, 3, groups=2),
+        "T-lazy-out-groups",
+    ),
 ]
 
 
