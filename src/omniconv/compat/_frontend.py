@@ -1,8 +1,8 @@
 """The one mixin every framework front-end layer is built on.
 
-A front-end layer is an :mod:`omniconv.nn` module (which owns the parameters, in
-PyTorch's layout, and the math) plus :class:`FrontendMixin`, and *declares* what makes
-it the framework's layer in class-level tables:
+A front-end layer is an :mod:`omniconv.nn` module (which owns the parameters and the
+math) plus :class:`FrontendMixin`, and *declares* what makes it the framework's layer in
+class-level tables:
 
 ``param_views``
     ``{name: ParamView}``: how a parameter's torch layout and the framework's layout map
@@ -20,7 +20,6 @@ it the framework's layer in class-level tables:
     :meth:`FrontendMixin.init_parameter`); per-instance overrides (e.g. from a Paddle
     ``ParamAttr``) are the constructor's ``initializers=`` keyword, so each parameter is
     initialised once, at construction.
-
 ``error_types``
     ``{ValueError: FrameworkValueError, ...}``: the class each ``ValueError`` /
     ``TypeError`` of the :mod:`omniconv.nn` constructor becomes (the framework's type that

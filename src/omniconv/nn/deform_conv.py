@@ -146,6 +146,9 @@ class DeformConv2dPack(DeformConv2d):
     in ``(0, 2)``. ``conv_offset`` starts at zero, so a fresh layer samples every tap
     at its grid point with mask exactly 1: it computes what a :class:`Conv2d` with the
     same weight and bias computes, and learns the deformation from there.
+
+    ``conv_offset`` is a ``torch.nn.Conv2d``: a model-wide loop that re-initialises every
+    ``nn.Conv2d`` re-initialises it too; call :meth:`init_offset` after such a loop.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

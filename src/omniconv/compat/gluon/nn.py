@@ -78,7 +78,9 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
     layout: OHWI for NHWC, a view of the torch parameter); ``state_dict()`` keeps torch's
     ``weight`` / ``bias`` (PyTorch's ``(O, I/groups, kh, kw)``), so checkpoints
     interchange with ``torch.nn.Conv2d``. ``in_channels=0`` defers the weight's shape to
-    the first forward (Gluon's deferred initialisation).
+    the first forward (Gluon's deferred initialisation). It is a ``torch.nn.Conv2d`` whose
+    ``weight`` / ``bias`` attributes are Gluon's parameters, as Gluon code reads them: torch
+    tools that take ``m.weight`` for a tensor do not apply to it (its ``state_dict()`` does).
 
     Bad arguments raise at construction (MXNet checks some only at the first forward):
     :class:`MXNetValueError` / :class:`MXNetTypeError` with MXNet's words followed by the
