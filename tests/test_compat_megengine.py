@@ -206,6 +206,14 @@ def test_modes_are_checked_at_construction():
     m = M.Conv2d(2, 2, 3, conv_mode="CROSS_CORRELATION", compute_mode="DEFAULT")  # any case
     assert (m.conv_mode, m.compute_mode) == ("cross_correlation", "default")
     m(x)
+    # the global override is set at run time: checked at the call that uses it
+    with mge.config._override(compute_mode="float64"):
+        _raises(
+            ValueError,
+            "`config._compute_mode` must be one of 'default', 'float32' (any case); "
+            "received config._compute_mode='float64'",
+            lambda: m(x),
+        )
 
 
 @pytest.mark.parametrize(
@@ -518,6 +526,25 @@ def test_functional_weight_rules():
     out = MF.conv2d(x, w, None, (1, 1, 9), [1, 1, 9], 1, groups=2)
     torch.testing.assert_close(
         out.as_subclass(torch.Tensor), TF.conv2d(x, w[:, 0], None, 1, 1, 1, 4)
+    )
+    # the arguments are checked before the convolution (omniconv's words: MegEngine's
+    # C++ op parameters have no Python check)
+    w = torch.randn(2, 4, 3, 3)
+    _raises(
+        ValueError,
+        "`stride` must be positive integers; received stride=(0, 0)",
+        lambda: MF.conv2d(x, w, stride=0),
+    )
+    _raises(
+        ValueError,
+        "`padding` must be non-negative integers; received padding=(-1, 1)",
+        lambda: MF.conv2d(x, w, padding=(-1, 1)),
+    )
+    _raises(
+        ValueError,
+        "`conv_mode` must be one of 'cross_correlation', 'convolution' (any "
+        "case); received conv_mode='corr'",
+        lambda: MF.conv2d(x, w, conv_mode="corr"),
     )
 
 
