@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reference import ref_conv2d
 
 from omniconv.compat import gluon
 from omniconv.compat.gluon import init, nn
@@ -117,6 +119,35 @@ def test_params_file_writer_rejects_bad_arrays():
     with pytest.raises(ValueError, match="0-d array needs np_shape=True"):
         dumps({"w": np.float32(1.0)})
     assert loads(dumps({"w": np.float32(2.0)}, np_shape=True))["w"].shape == ()
+
+
+# -- seed 002: the documented Conv2D --------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_seed_002_conv2d_documented_behaviour(layout):
+    """mxnet.gluon.nn.Conv2D as its documentation describes it: in_channels inferred at the
+    first forward, out_height = floor((H + 2p - d(k-1) - 1)/s) + 1, the activation after
+    the bias; the values against the float64 reference."""
+    with gluon.NameManager():
+        net = nn.Conv2D(6, (3, 2), strides=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2,
+                        layout=layout, activation="tanh")  # fmt: skip
+    net.initialize(init.Normal(0.5))
+    x = torch.randn(2, 4, 9, 7, generator=torch.Generator().manual_seed(0))
+    xin = x if layout == "NCHW" else x.permute(0, 2, 3, 1)
+    out = net(xin)
+    out_h, out_w = (9 + 2 * 1 - 2 * (3 - 1) - 1) // 2 + 1, (7 + 0 - 1 * (2 - 1) - 1) // 1 + 1
+    assert (out_h, out_w) == (4, 6) and net.in_channels == 4
+    assert out.shape == ((2, 6, 4, 6) if layout == "NCHW" else (2, 4, 6, 6))
+    net.bias.set_data(torch.linspace(-1, 1, 6))  # the default bias is zeros
+    out = net(xin)
+    w = net.weight.data().detach().double()  # Gluon's layout: OHWI for NHWC
+    w = w if layout == "NCHW" else w.permute(0, 3, 1, 2)
+    b = net.bias.data().detach().double()
+    ref = ref_conv2d(x.double(), w, b, (2, 1), (1, 1, 0, 0), (2, 1), 2).tanh()
+    ref = ref if layout == "NCHW" else ref.permute(0, 2, 3, 1)
+    assert ref.std() > 0.1
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
 
 
 # -- real MXNet files through the front-end --------------------------------------------
@@ -421,88 +452,143 @@ def test_deferred_init_and_errors():
         known(torch.ones(1, 4, 5, 5))
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "exc", "match"),
-    [
-        ({"layout": "NCW"}, AssertionError, "Only supports 'NCHW' and 'NHWC' layout for now"),
-        (
-            {"kernel_size": (3, 3, 3)},
-            AssertionError,
-            "kernel_size must be a number or a list of 2 ints",
-        ),
-        (
-            {"kernel_size": 3.0},
-            gluon.MXNetError,
-            r"Invalid Parameter format for kernel expect Shape\(tuple\) but value='\(3.0, 3.0\)'",
-        ),
-        (
-            {"strides": (1, 1, 1)},
-            gluon.MXNetError,
-            r"Stride must have the same number of dimensions with kernel_size,but kernel_size "
-            r"is set to \[3,3\] while stride is \[1,1,1\]",
-        ),
-        (
-            {"channels": 0},
-            gluon.MXNetError,
-            "value 0 for Parameter num_filter should be greater equal to 1",
-        ),
-        ({"strides": 0}, gluon.MXNetError, r"incorrect stride size: \[0,0\]"),
-        ({"dilation": 0}, gluon.MXNetError, r"incorrect dilate size: \[0,0\]"),
-        (
-            {"channels": 3, "groups": 2},
-            gluon.MXNetError,
-            "output num_filter must divide group size",
-        ),
-        (
-            {"padding": -1},
-            ValueError,
-            r"`padding` must be non-negative integers; received padding=\(-1, -1\)",
-        ),
-        ({"foo": 1}, TypeError, "unexpected keyword argument 'foo'"),
-        (
-            {"channels": 2.0},
-            gluon.MXNetError,
-            "Invalid Parameter format for num_filter expect int \\(non-negative\\) but value='2.0'",
-        ),
-        (
-            {"padding": (1.5, 1)},
-            gluon.MXNetError,
-            r"Invalid Parameter format for pad expect Shape\(tuple\) but value='\(1\.5, 1\)'",
-        ),
-        (
-            {"channels": -2},
-            gluon.MXNetError,
-            r"Check failed: dim_size >= -1 \(-2 vs\. -1\) : shape dim size must be >= -1",
-        ),
-        (
-            {"kernel_size": (0, 3)},
-            gluon.MXNetError,
-            r"Check failed: param_\.kernel\.Size\(\) > 0U \(0 vs\. 0\) : incorrect kernel size: "
-            r"\[0,3\]",
-        ),
-        ({"groups": 0}, ValueError, r"`groups` must be a positive integer; received groups=0"),
-        (
-            {"in_channels": -1},
-            ValueError,
-            r"`in_channels` must be a positive integer; received in_channels=-1",
-        ),
-    ],
-)
-def test_constructor_errors(kwargs, exc, match):
+# every construction error is MXNet's type and ValueError/TypeError: (kwargs, exact class,
+# the standard class it also is, the whole message: MXNet's words, then the Gluon argument)
+ACTS = "{'relu', 'sigmoid', 'softrelu', 'softsign', 'tanh'}"
+CONSTRUCTOR_ERRORS = [
+    (
+        {"layout": "NCW"},
+        gluon.GluonAssertionError,
+        AssertionError,
+        "Only supports 'NCHW' and 'NHWC' layout for now; received layout='NCW'",
+    ),
+    (
+        {"kernel_size": (3, 3, 3)},
+        gluon.GluonAssertionError,
+        AssertionError,
+        "kernel_size must be a number or a list of 2 ints; received kernel_size=(3, 3, 3)",
+    ),
+    (
+        {"kernel_size": 3.0},
+        gluon.MXNetTypeError,
+        TypeError,
+        "Invalid Parameter format for kernel expect Shape(tuple) but value='(3.0, 3.0)'; "
+        "received kernel_size=(3.0, 3.0)",
+    ),
+    (
+        {"strides": (1, 1, 1)},
+        gluon.MXNetValueError,
+        ValueError,
+        "Check failed: param_.kernel.ndim() == param_.stride.ndim() (2 vs. 3) : Stride must have "
+        "the same number of dimensions with kernel_size,but kernel_size is set to [3,3] while "
+        "stride is [1,1,1]; received strides=(1, 1, 1)",
+    ),
+    (
+        {"channels": 0},
+        gluon.MXNetValueError,
+        ValueError,
+        "value 0 for Parameter num_filter should be greater equal to 1; received channels=0",
+    ),
+    (
+        {"strides": 0},
+        gluon.MXNetValueError,
+        ValueError,
+        "Check failed: param_.stride.Size() > 0U (0 vs. 0) : incorrect stride size: [0,0]; "
+        "received strides=(0, 0)",
+    ),
+    (
+        {"dilation": 0},
+        gluon.MXNetValueError,
+        ValueError,
+        "Check failed: param_.dilate.Size() > 0U (0 vs. 0) : incorrect dilate size: [0,0]; "
+        "received dilation=(0, 0)",
+    ),
+    (
+        {"channels": 3, "groups": 2},
+        gluon.MXNetValueError,
+        ValueError,
+        "Check failed: param_.num_filter % param_.num_group == 0U (1 vs. 0) : output num_filter "
+        "must divide group size; received channels=3, groups=2",
+    ),
+    (
+        {"in_channels": 3, "groups": 2},
+        gluon.MXNetValueError,
+        ValueError,
+        "Check failed: dshape[1] % param_.num_group == 0U (1 vs. 0) : input num_filter must "
+        "divide group size; received in_channels=3, groups=2",
+    ),
+    (
+        {"padding": -1},
+        gluon.MXNetValueError,
+        ValueError,
+        "`padding` must be non-negative integers; received padding=(-1, -1)",
+    ),
+    (
+        {"channels": 2.0},
+        gluon.MXNetTypeError,
+        TypeError,
+        "Invalid Parameter format for num_filter expect int (non-negative) but value='2.0'; "
+        "received channels=2.0",
+    ),
+    (
+        {"padding": (1.5, 1)},
+        gluon.MXNetTypeError,
+        TypeError,
+        "Invalid Parameter format for pad expect Shape(tuple) but value='(1.5, 1)'; "
+        "received padding=(1.5, 1)",
+    ),
+    (
+        {"channels": -2},
+        gluon.MXNetValueError,
+        ValueError,
+        "Check failed: dim_size >= -1 (-2 vs. -1) : shape dim size must be >= -1, while "
+        "received -2; received channels=-2",
+    ),
+    (
+        {"kernel_size": (0, 3)},
+        gluon.MXNetValueError,
+        ValueError,
+        "Check failed: param_.kernel.Size() > 0U (0 vs. 0) : incorrect kernel size: [0,3]; "
+        "received kernel_size=(0, 3)",
+    ),
+    (
+        {"groups": 0},
+        gluon.MXNetValueError,
+        ValueError,
+        "`groups` must be a positive integer; received groups=0",
+    ),
+    (
+        {"in_channels": -1},
+        gluon.MXNetValueError,
+        ValueError,
+        "`in_channels` must be a positive integer; received in_channels=-1",
+    ),
+    (
+        {"activation": "gelu"},  # MXNet: at the first forward; here at construction
+        gluon.MXNetValueError,
+        ValueError,
+        f"Invalid Input: 'gelu', valid values are: {ACTS}, in operator "
+        'Activation(name="", act_type="gelu"); received activation=\'gelu\'',
+    ),
+    ({"foo": 1}, TypeError, TypeError, "__init__() got an unexpected keyword argument 'foo'"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "std", "message"), CONSTRUCTOR_ERRORS)
+def test_constructor_errors(kwargs, exc, std, message):
     args = {"channels": 4, "kernel_size": 3, **kwargs}
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc, match="^" + re.escape(message) + "$") as info:
         nn.Conv2D(**args)
+    assert type(info.value) is exc and isinstance(info.value, std)
+    if exc is not TypeError:  # the framework's type too
+        assert isinstance(info.value, gluon.MXNetError | AssertionError)
 
 
-def test_unknown_activation_fails_at_first_forward():
-    net = nn.Conv2D(2, 1, in_channels=1, activation="gelu")
-    net.initialize()
-    with pytest.raises(
-        gluon.MXNetError,
-        match=r"Invalid Input: 'gelu', valid values are: "
-        r"\{'relu', 'sigmoid', 'softrelu', 'softsign', 'tanh'\}",
-    ):
-        net(torch.ones(1, 1, 2, 2))
+def test_unknown_activation_fails_at_construction():
+    with pytest.raises(gluon.MXNetValueError, match=r"^Invalid Input: 'softmax', valid values"):
+        nn.Activation("softmax")
+    with pytest.raises(ValueError, match=r"Invalid Input: 'gelu'"):
+        nn.Conv2D(2, 1, in_channels=1, activation="gelu")
 
 
 def test_nhwc_weight_is_an_ohwi_view_and_matches_nchw():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import re
 import textwrap
 
 import numpy as np
@@ -39,8 +40,17 @@ def test_documented_example_runs_with_only_the_import_changed(capsys):
         print(oup.numpy().shape)
         """
     )
-    exec(compile(src, "<megengine example>", "exec"), {})
+    scope: dict = {}
+    exec(compile(src, "<megengine example>", "exec"), scope)
     assert capsys.readouterr().out == "(2, 1, 2, 2)\n"
+    # the values: the float64 reference with the layer's parameters (MegEngine's init:
+    # weight (1, 3, 3, 3) ~ N(0, 1/27), bias (1, 1, 1, 1) zero)
+    m, inp, oup = scope["m"], scope["inp"], scope["oup"]
+    w, b = m.weight.detach().double(), m.bias.detach().double()
+    assert w.shape == (1, 3, 3, 3) and b.shape == (1, 1, 1, 1) and not b.any()
+    expect = ref_conv2d(inp.double(), w, b.reshape(-1), 1, (0, 0, 0, 0), 1, 1)
+    torch.testing.assert_close(torch.from_numpy(oup.numpy()).double(), expect, **TOL32)
+    assert np.abs(oup.numpy()).max() > 1  # inputs 0..95: not a vacuous comparison
 
 
 def test_outputs_are_megengine_tensors_and_still_train():
@@ -83,66 +93,127 @@ def test_tensor_dtypes_and_parameter():
 # --------------------------------------------------------------------------- arguments
 
 
+def _raises(exc, message, fn):
+    """``fn()`` raises exactly ``exc`` (also a ValueError / TypeError) with ``message``."""
+    with pytest.raises(exc, match="^" + re.escape(message) + "$") as info:
+        fn()
+    assert type(info.value) is exc and isinstance(info.value, ValueError | TypeError)
+
+
+AE = mge.MegEngineAssertionError  # an AssertionError (MegEngine's type) and a ValueError
+
+
 def test_get_ndtuple_rules():
     m = M.Conv2d(2, 2, 3.7, stride=np.int64(2), padding="12", dilation=(1.9, 2))
     assert m.kernel_size == (3, 3)  # floats truncate
     assert m.stride == (2, 2)
     assert m.padding == (1, 2)  # a string is iterable
     assert m.dilation == (1, 2)
-    with pytest.raises(AssertionError, match=r"^tuple len is not equal to n: 3$"):
-        M.Conv2d(2, 2, "3")
-    with pytest.raises(AssertionError, match=r"^tuple len is not equal to n: \(1, 2, 3\)$"):
-        M.Conv2d(2, 2, (1, 2, 3))
-    with pytest.raises(AssertionError, match=r"^invalid value: \(-1, -1\)$"):
-        M.Conv2d(2, 2, 3, padding=-1)
-    with pytest.raises(AssertionError, match=r"^invalid value: \(1, 0\)$"):
-        M.Conv2d(2, 2, 3, stride=(1, 0))
-    with pytest.raises(AssertionError, match=r"^invalid value: \(0, 0\)$"):
-        M.Conv2d(2, 2, 0)
+    assert issubclass(AE, AssertionError) and issubclass(AE, ValueError)
+    _raises(
+        AE, "tuple len is not equal to n: 3; received kernel_size='3'", lambda: M.Conv2d(2, 2, "3")
+    )
+    _raises(
+        AE,
+        "tuple len is not equal to n: (1, 2, 3); received kernel_size=(1, 2, 3)",
+        lambda: M.Conv2d(2, 2, (1, 2, 3)),
+    )
+    _raises(
+        AE, "invalid value: (-1, -1); received padding=-1", lambda: M.Conv2d(2, 2, 3, padding=-1)
+    )
+    _raises(
+        AE,
+        "invalid value: (1, 0); received stride=(1, 0)",
+        lambda: M.Conv2d(2, 2, 3, stride=(1, 0)),
+    )
+    _raises(AE, "invalid value: (0, 0); received kernel_size=0", lambda: M.Conv2d(2, 2, 0))
     M.Conv2d(2, 2, 3, padding=0)  # zero padding is allowed
 
 
 def test_channel_and_name_errors():
-    with pytest.raises(ValueError, match=r"^in_channels must be divisible by groups$"):
-        M.Conv2d(3, 4, 3, groups=2)
-    with pytest.raises(ValueError, match=r"^out_channels must be divisible by groups$"):
-        M.Conv2d(4, 3, 3, groups=2)
+    _raises(
+        ValueError,
+        "in_channels must be divisible by groups; received in_channels=3, groups=2",
+        lambda: M.Conv2d(3, 4, 3, groups=2),
+    )
+    _raises(
+        ValueError,
+        "out_channels must be divisible by groups; received out_channels=3, groups=2",
+        lambda: M.Conv2d(4, 3, 3, groups=2),
+    )
     # checked before MegEngine's divisions (which would raise ZeroDivisionError / a raw
     # TypeError from ``%``)
-    with pytest.raises(
-        ValueError, match=r"^`groups` must be a positive integer; received groups=0$"
-    ):
-        M.Conv2d(4, 4, 3, groups=0)
-    with pytest.raises(
-        TypeError, match=r"^`in_channels` must be a positive integer; received in_channels=None$"
-    ):
-        M.Conv2d(None, 4, 3)
-    with pytest.raises(ValueError, match=r"^`in_channels` must be a positive integer; "):
-        M.Conv2d(0, 4, 3)
-    with pytest.raises(AssertionError, match=r"^Module's name must be a non-empty string$"):
-        M.Conv2d(4, 4, 3, name=" ")
+    _raises(
+        ValueError,
+        "`groups` must be a positive integer; received groups=0",
+        lambda: M.Conv2d(4, 4, 3, groups=0),
+    )
+    _raises(
+        TypeError,
+        "`in_channels` must be a positive integer; received in_channels=None",
+        lambda: M.Conv2d(None, 4, 3),
+    )
+    _raises(
+        ValueError,
+        "`in_channels` must be a positive integer; received in_channels=0",
+        lambda: M.Conv2d(0, 4, 3),
+    )
+    _raises(
+        AE,
+        "Module's name must be a non-empty string; received name=' '",
+        lambda: M.Conv2d(4, 4, 3, name=" "),
+    )
+    _raises(
+        AE, "Module's name must be a non-empty string; received name=3", lambda: M.Module(name=3)
+    )
     with pytest.raises(TypeError, match="unexpected keyword argument 'layout'"):
         M.Conv2d(4, 4, 3, layout="NHWC")
     assert M.Conv2d(4, 4, 3, name="conv").name == "conv"
     # the tuple rules run before the channel checks, as in MegEngine
-    with pytest.raises(AssertionError, match="invalid value"):
+    with pytest.raises(AE, match="invalid value"):
         M.Conv2d(3, 4, 0, groups=2)
 
 
-def test_modes_are_checked_at_forward_not_construction():
+def test_modes_are_checked_at_construction():
+    # MegEngine stores them unchecked and fails in forward (a bare AssertionError for
+    # padding_mode); here the constructor refuses them, with a message
+    for mode in ("circular", "REFLECT"):
+        _raises(
+            AE,
+            "padding_mode must be one of 'zeros', 'reflect', 'replicate'; "
+            f"received padding_mode={mode!r}",
+            lambda mode=mode: M.Conv2d(2, 2, 3, padding=1, padding_mode=mode),
+        )
+    _raises(
+        ValueError,
+        "`conv_mode` must be one of 'cross_correlation', 'convolution' (any "
+        "case); received conv_mode='corr'",
+        lambda: M.Conv2d(2, 2, 3, conv_mode="corr"),
+    )
+    _raises(
+        ValueError,
+        "`compute_mode` must be one of 'default', 'float32' (any case); "
+        "received compute_mode='float64'",
+        lambda: M.Conv2d(2, 2, 3, compute_mode="float64"),
+    )
+    _raises(
+        TypeError,
+        "`conv_mode` must be one of 'cross_correlation', 'convolution' (any "
+        "case); received conv_mode=None",
+        lambda: M.Conv2d(2, 2, 3, conv_mode=None),
+    )
     x = torch.randn(1, 2, 5, 5)
-    for kwargs in ({"padding_mode": "circular"}, {"padding_mode": "REFLECT"}):
-        m = M.Conv2d(2, 2, 3, padding=1, **kwargs)  # stored unchecked
-        with pytest.raises(AssertionError) as info:
-            m(x)
-        assert str(info.value) == ""  # MegEngine's bare assert
-    m = M.Conv2d(2, 2, 3, conv_mode="corr")
-    with pytest.raises(ValueError, match=r"^`conv_mode` must be one of 'cross_correlation', "):
-        m(x)
-    m = M.Conv2d(2, 2, 3, compute_mode="float64")
-    with pytest.raises(ValueError, match=r"^`compute_mode` must be one of 'default', 'float32'"):
-        m(x)
-    M.Conv2d(2, 2, 3, conv_mode="CROSS_CORRELATION", compute_mode="DEFAULT")(x)  # any case
+    m = M.Conv2d(2, 2, 3, conv_mode="CROSS_CORRELATION", compute_mode="DEFAULT")  # any case
+    assert (m.conv_mode, m.compute_mode) == ("cross_correlation", "default")
+    m(x)
+    # the global override is set at run time: checked at the call that uses it
+    with mge.config._override(compute_mode="float64"):
+        _raises(
+            ValueError,
+            "`config._compute_mode` must be one of 'default', 'float32' (any case); "
+            "received config._compute_mode='float64'",
+            lambda: m(x),
+        )
 
 
 @pytest.mark.parametrize(
@@ -284,11 +355,13 @@ def test_load_state_dict_errors():
     bad = dict(sd, weight=np.zeros((6, 2, 3, 3), np.float32))  # a 4-D grouped weight
     with pytest.raises(ValueError, match=r"should be \(2, 3, 2, 3, 3\), get \(6, 2, 3, 3\)"):
         m.load_state_dict(bad)
-    with pytest.raises(KeyError, match=r"Unused params violate `strict=True`, unused=\{'extra'\}"):
+    KE = mge.MegEngineKeyError  # a KeyError (MegEngine's type) and a ValueError
+    with pytest.raises(KE, match=r"Unused params violate `strict=True`, unused=\{'extra'\}"):
         m.load_state_dict(dict(sd, extra=np.zeros(1)))
-    with pytest.raises(KeyError, match=r"Missing params violate `strict=True`, missing=\{'bias'\}"):
+    with pytest.raises(KE, match=r"Missing params violate `strict=True`, missing=\{'bias'\}"):
         m.load_state_dict({"weight": sd["weight"]})
-    with pytest.raises(AssertionError, match=r"closure should return a `np.ndarray`, now `bias`"):
+    assert issubclass(KE, KeyError) and issubclass(KE, ValueError)
+    with pytest.raises(AE, match=r"^closure should return a `np.ndarray`, now `bias` get \[0"):
         m.load_state_dict(dict(sd, bias=[0.0] * 6))
     with pytest.raises(ValueError, match=r"`state_dict` must load a dict or callable, got"):
         m.load_state_dict(3)
@@ -453,6 +526,25 @@ def test_functional_weight_rules():
     out = MF.conv2d(x, w, None, (1, 1, 9), [1, 1, 9], 1, groups=2)
     torch.testing.assert_close(
         out.as_subclass(torch.Tensor), TF.conv2d(x, w[:, 0], None, 1, 1, 1, 4)
+    )
+    # the arguments are checked before the convolution (omniconv's words: MegEngine's
+    # C++ op parameters have no Python check)
+    w = torch.randn(2, 4, 3, 3)
+    _raises(
+        ValueError,
+        "`stride` must be positive integers; received stride=(0, 0)",
+        lambda: MF.conv2d(x, w, stride=0),
+    )
+    _raises(
+        ValueError,
+        "`padding` must be non-negative integers; received padding=(-1, 1)",
+        lambda: MF.conv2d(x, w, padding=(-1, 1)),
+    )
+    _raises(
+        ValueError,
+        "`conv_mode` must be one of 'cross_correlation', 'convolution' (any "
+        "case); received conv_mode='corr'",
+        lambda: MF.conv2d(x, w, conv_mode="corr"),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reference import ref_conv2d, ref_conv_transpose2d, ref_deform_conv2d
 
 from omniconv.compat import paddle as P
 from omniconv.compat.paddle import Program, fluid
@@ -48,7 +49,7 @@ ERRORS = _load(FIXTURES / "paddle_compat_errors.npz")
 # the seeds' code examples, with only the import changed
 
 
-def test_seed_000_img_conv_group_example():
+def _seed_000_example():
     img = fluid.layers.data(name="img", shape=[1, 28, 28], dtype="float32")
     conv_pool = fluid.nets.img_conv_group(
         input=img,
@@ -59,18 +60,62 @@ def test_seed_000_img_conv_group_example():
         pool_size=2,
         pool_stride=2,
     )
+    return img, conv_pool
+
+
+def test_seed_000_img_conv_group_example():
+    img, conv_pool = _seed_000_example()  # as written: outside a Program
     assert img.shape == (1, 1, 28, 28) and not img.any()
     assert conv_pool.shape == (1, 3, 14, 14)
+    assert not conv_pool.any()  # zero input, zero biases: relu(0) and max-pools of 0
+    # the same code in a Program, fed an image: the float64 reference of
+    # conv -> relu -> conv -> relu -> 2x2/2 max pool with the program's parameters
+    torch.manual_seed(0)
+    net = Program(lambda: _seed_000_example()[1])
+    x = torch.rand(2, 1, 28, 28)
+    out = net(x)
+    group = net.layers["img_conv_group_0"]
+    assert [type(m).__name__ for m in group] == ["Conv2d", "PaddleActivation"] * 2 + ["MaxPool2d"]
+    h = x.double()
+    for conv in (group.conv0, group.conv1):
+        w, b = conv.weight.detach().double(), conv.bias.detach().double()
+        assert not b.any()  # Paddle's default bias init: 0
+        h = ref_conv2d(h, w, b, 1, (1, 1, 1, 1), 1, 1).relu()
+    ref = torch.nn.functional.max_pool2d(h, 2, 2)  # a max is exact in float64
+    assert out.shape == (2, 3, 14, 14) and out.std() > 0
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
 
 
-def test_seed_001_deformable_conv_example():
+def _seed_001_example():
     data = fluid.layers.data(name="data", shape=[3, 32, 32], dtype="float32")
     offset = fluid.layers.data(name="offset", shape=[18, 32, 32], dtype="float32")
     mask = fluid.layers.data(name="mask", shape=[9, 32, 32], dtype="float32")
     out = fluid.layers.deformable_conv(
         input=data, offset=offset, mask=mask, num_filters=2, filter_size=3, padding=1
     )
+    return out
+
+
+def test_seed_001_deformable_conv_example():
+    out = _seed_001_example()  # as written: zero placeholders, zero bias
     assert out.shape == (1, 2, 32, 32) and out.dtype == torch.float32
+    assert not out.any()
+    # the same code in a Program, fed data, offsets and mask: the float64 reference with
+    # the program's parameters (Paddle's default init: weight ~ N(0, 2/(3*3*3)), bias 0)
+    torch.manual_seed(0)
+    net = Program(_seed_001_example)
+    g = torch.Generator().manual_seed(1)
+    data = torch.randn(2, 3, 32, 32, generator=g)
+    offset = torch.randn(2, 18, 32, 32, generator=g) * 2
+    mask = torch.rand(2, 9, 32, 32, generator=g)
+    out = net(data=data, offset=offset, mask=mask)
+    layer = net.layers["deformable_conv_0"]
+    w, b = layer.weight.detach().double(), layer.bias.detach().double()
+    assert w.shape == (2, 3, 3, 3) and not b.any()
+    assert abs(w.std().item() - math.sqrt(2 / 27)) < 0.2
+    ref = ref_deform_conv2d(data.double(), offset.double(), w, b, 1, 1, 1, mask.double())
+    assert out.std() > 0
+    torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
 
 
 def test_seed_003_conv2d_transpose_example():
@@ -83,6 +128,13 @@ def test_seed_003_conv2d_transpose_example():
     assert ret.shape == (3, 2, 34, 7) and ret.dtype == torch.float32
     assert fluid.dygraph.Conv2DTranspose is fluid.dygraph.nn.Conv2DTranspose
     assert fluid.dygraph.to_variable is fluid.dygraph.base.to_variable
+    # the values: the float64 reference with the layer's parameters (Xavier-uniform
+    # weight [32, 2, 3, 3], zero bias)
+    w, b = conv2DTranspose.weight.detach().double(), conv2DTranspose.bias.detach().double()
+    assert w.shape == (32, 2, 3, 3) and not b.any()
+    assert w.abs().max() <= math.sqrt(6 / (2 * 9 + 32 * 9))
+    ref = ref_conv_transpose2d(torch.from_numpy(data).double(), w, b, 1, 0, 0, 1, 1)
+    torch.testing.assert_close(ret.double(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_module_paths():
@@ -239,11 +291,15 @@ def test_img_conv_group_errors():
         fluid.nets.img_conv_group(x, [2], -1)
     with pytest.raises(ValueError, match=r"^Attr\(use_cudnn\) should be True or False"):
         fluid.nets.img_conv_group(x, [2], 2, use_cudnn=1)
-    with pytest.raises(TypeError, match=r"^7 should be unicode or str$"):
+    with pytest.raises(TypeError, match=r"^7 should be unicode or str; received conv_act=7$"):
         fluid.nets.img_conv_group(x, [2], 2, conv_act=7)
     with pytest.raises(ValueError, match="`conv_act` must be None or a Paddle activation"):
         fluid.nets.img_conv_group(x, [2], 2, conv_act="nope")
-    with pytest.raises(ValueError, match=r"^'dropout_prob' must be between 0.0 and 1.0.$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^'dropout_prob' must be between 0\.0 and 1\.0\.; "
+        r"received conv_batchnorm_drop_rate=-0\.5$",
+    ):
         fluid.nets.img_conv_group(
             x, [2], 2, conv_with_batchnorm=True, conv_batchnorm_drop_rate=-0.5
         )
@@ -642,9 +698,14 @@ def test_deformable_conv_errors():
         deform_conv2d(x, off, torch.randn(3, 4, 3, 3), deformable_groups=2, mask=m)
     with pytest.raises(TypeError, match=r"`mask` must be a tensor when modulated=True \(DCNv2"):
         fluid.layers.deformable_conv(x, off[:, :18], None, 4, 3)
-    with pytest.raises(AssertionError, match=r"^param_attr should not be False here.$"):
+    with pytest.raises(P.PaddleAssertionError, match=r"^param_attr should not be False here.$"):
         fluid.layers.deformable_conv(x, off[:, :18], m[:, :9], 4, 3, param_attr=False)
-    with pytest.raises(ValueError, match=r"^num_channels must be divisible by groups.$"):
+    assert issubclass(P.PaddleAssertionError, AssertionError)
+    assert issubclass(P.PaddleAssertionError, ValueError)
+    with pytest.raises(
+        ValueError,
+        match=r"^num_channels must be divisible by groups\.; received num_channels=4, groups=3$",
+    ):
         fluid.layers.deformable_conv(x, off[:, :18], m[:, :9], 4, 3, groups=3)
     with pytest.raises(ValueError, match=r"^The stride's length must be 2\. Received: \(1, 1, 1\)"):
         deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), stride=(1, 1, 1))
@@ -652,8 +713,33 @@ def test_deformable_conv_errors():
         ValueError, match=r"^The stride's type must be list or tuple\. Received: 1\.0"
     ):
         deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), stride=1.0)
-    with pytest.raises(ValueError, match=r"^in_channels must be divisible by groups.$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^in_channels must be divisible by groups\.; received in_channels=4, groups=3$",
+    ):
         DeformConv2D(4, 6, 3, groups=3)
+    w = torch.randn(4, 2, 3, 3)
+    with pytest.raises(
+        ValueError,
+        match=r"^The number of input channels should be equal to filter channels \* groups\. "
+        r"The difference is \[4\]: \[2\]; received x\.shape\[1\]=4, weight\.shape\[1\]=2, "
+        r"groups=1$",
+    ):
+        deform_conv2d(x, off[:, :18], w)
+    with pytest.raises(
+        ValueError,
+        match=r"^offset filter must divide deformable group size\. But received \[2\]: \[1\]; "
+        r"received offset\.shape\[1\]=36, deformable_groups=1$",
+    ):
+        deform_conv2d(x, off, torch.randn(4, 4, 3, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"^mask filter must divide deformable group size\. But received \[2\]: \[1\]; "
+        r"received mask\.shape\[1\]=18, deformable_groups=1$",
+    ):
+        deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), mask=m)
+    with pytest.raises(ValueError, match=r"^`stride` must be positive integers; received stride"):
+        deform_conv2d(x, off[:, :18], torch.randn(4, 4, 3, 3), stride=0)
     with pytest.raises(TypeError, match=r"`input.dtype` must be float32 or float64"):
         fluid.layers.deformable_conv(x.half(), off[:, :18], m[:, :9], 4, 3)
     # DCNv1 ignores the mask, as Paddle's deformable_conv_v1
@@ -697,7 +783,9 @@ def test_conv2d_transpose_matches_paddle(path):
 
 def test_conv2d_transpose_output_size_rules():
     x = torch.randn(1, 2, 5, 6)
-    with pytest.raises(ValueError, match=r"^output_size should be list or int$"):
+    with pytest.raises(
+        ValueError, match=r"^output_size should be list or int; received output_size=\(10, 12\)$"
+    ):
         fluid.dygraph.Conv2DTranspose(2, 3, 3, output_size=(10, 12))
     for key, size in (("convT_output_size_high", [11, 12]), ("convT_output_size_low", [8, 11])):
         layer = fluid.dygraph.Conv2DTranspose(2, 3, 3, output_size=size, stride=2, padding=1)
@@ -708,7 +796,7 @@ def test_conv2d_transpose_output_size_rules():
         torch.randn(1, 2, 5, 5)
     ).shape == (1, 3, 10, 10)
     with pytest.raises(
-        AssertionError, match=r"^param_attr should not be False in conv2d_transpose.$"
+        P.PaddleAssertionError, match=r"^param_attr should not be False in conv2d_transpose.$"
     ):
         fluid.dygraph.Conv2DTranspose(2, 3, 3, param_attr=False)
     with pytest.raises(ValueError, match=r"^The conv2d_transpose\.filter_size's length must be 2"):

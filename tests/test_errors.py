@@ -341,7 +341,7 @@ CONV2D_CASES = [
     ),
     _case(
         ValueError,
-        "`padding` must be smaller than the input size (8, 8) for padding_mode='reflect'; received padding=8",
+        "`padding` must be smaller than the input size (8, 8) for padding_mode='reflect'; received padding=(8, 8, 8, 8)",
         conv(padding=8, padding_mode="reflect"),
         "reflect-pad-eq-size",
     ),
@@ -361,7 +361,7 @@ CONV2D_CASES = [
     ),
     _case(
         ValueError,
-        "`padding` must be at most the input size (8, 8) for padding_mode='circular'; received padding=9",
+        "`padding` must be at most the input size (8, 8) for padding_mode='circular'; received padding=(9, 9, 9, 9)",
         conv(padding=9, padding_mode="circular"),
         "circular-pad",
     ),
@@ -818,6 +818,8 @@ def test_deform_conv2d_errors(exc, message, fn):
 
 # --------------------------------------------------------------------------- nn.Conv2d / ConvTranspose2d
 C2, CT = onn.Conv2d, onn.ConvTranspose2d
+LC2, LCT = onn.LazyConv2d, onn.LazyConvTranspose2d
+LAZY_HINT = " (LazyConv2d / LazyConvTranspose2d infer it from the first input)"
 ACT_RULE = f"None, a callable or one of {ACT_NAMES}"
 
 CONV_MODULE_CTOR_CASES = [
@@ -838,6 +840,24 @@ CONV_MODULE_CTOR_CASES = [
         "`in_channels` must be a positive integer; received in_channels=True",
         lambda: C2(True, 4, 3),
         "in-bool",
+    ),
+    _case(
+        TypeError,
+        f"`in_channels` must be a positive integer{LAZY_HINT}; received in_channels=None",
+        lambda: C2(None, 4, 3),
+        "in-none",
+    ),
+    _case(
+        ValueError,
+        f"`in_channels` must be a positive integer{LAZY_HINT}; received in_channels=0",
+        lambda: C2(0, 4, 3),
+        "in-0",
+    ),
+    _case(
+        ValueError,
+        f"`in_channels` must be a positive integer{LAZY_HINT}; received in_channels=0",
+        lambda: CT(0, 4, 3),
+        "T-in-0",
     ),
     _case(
         ValueError,
@@ -945,13 +965,13 @@ CONV_MODULE_CTOR_CASES = [
     _case(
         ValueError,
         "`out_channels` must be divisible by groups=4; received out_channels=6",
-        lambda: C2(None, 6, 3, groups=4),
+        lambda: LC2(6, 3, groups=4),
         "lazy-out-groups",
     ),
     _case(
         ValueError,
         "`stride` must be positive integers; received stride=(0, 1)",
-        lambda: C2(0, 4, 3, stride=(0, 1)),
+        lambda: LC2(4, 3, stride=(0, 1)),
         "lazy-stride",
     ),
     # transposed
@@ -1021,6 +1041,18 @@ CONV_MODULE_CTOR_CASES = [
         lambda: CT(2, 4, 3, activation="prelu"),
         "T-activation",
     ),
+    _case(
+        ValueError,
+        "`padding_mode` must be one of 'zeros'; received padding_mode='reflect'",
+        lambda: CT(2, 4, 3, padding_mode="reflect"),
+        "T-padding-mode",
+    ),
+    _case(
+        ValueError,
+        "`out_channels` must be divisible by groups=2; received out_channels=3",
+        lambda: LCT(3, 3, groups=2),
+        "T-lazy-out-groups",
+    ),
 ]
 
 
@@ -1080,19 +1112,19 @@ CONV_MODULE_FORWARD_CASES = [
     _case(
         ValueError,
         "`input.shape[1]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[1]=3",
-        _fwd(C2(0, 4, 3, groups=2), torch.randn(1, 3, 5, 5)),
+        _fwd(LC2(4, 3, groups=2), torch.randn(1, 3, 5, 5)),
         "lazy-groups",
     ),
     _case(
         ValueError,
         "`input.shape[3]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[3]=3",
-        _fwd(C2(None, 4, 3, groups=2, layout="NHWC"), torch.randn(1, 5, 5, 3)),
+        _fwd(LC2(4, 3, groups=2, layout="NHWC"), torch.randn(1, 5, 5, 3)),
         "lazy-groups-nhwc",
     ),
     _case(
         TypeError,
         "`input` must be a torch.Tensor; received input=<list>",
-        _fwd(C2(None, 4, 3), [1, 2]),
+        _fwd(LC2(4, 3), [1, 2]),
         "lazy-not-tensor",
     ),
     _case(
@@ -1130,7 +1162,7 @@ CONV_MODULE_FORWARD_CASES = [
     _case(
         ValueError,
         "`input.shape[1]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[1]=3",
-        _fwd(CT(None, 4, 3, groups=2), torch.randn(1, 3, 4, 4)),
+        _fwd(LCT(4, 3, groups=2), torch.randn(1, 3, 4, 4)),
         "T-lazy-groups",
     ),
 ]
@@ -1142,7 +1174,7 @@ def test_conv_module_forward_errors(exc, message, fn):
 
 
 def test_failed_lazy_forward_leaves_module_lazy():
-    m = C2(None, 4, 3, groups=2)
+    m = LC2(4, 3, groups=2)
     check(
         ValueError,
         "`input.shape[1]` must be a positive multiple of groups=2 (in_channels is taken from it); received input.shape[1]=3",
@@ -1156,7 +1188,7 @@ def test_lazy_wrong_ndim_is_value_error_like_eager():
     with pytest.raises(
         ValueError, match=r"^`input(\.shape)?` must be 4-D.*; received input(\.shape)?=.*3, 5, 5"
     ):
-        C2(None, 4, 3)(torch.randn(3, 5, 5))
+        LC2(4, 3)(torch.randn(3, 5, 5))
 
 
 # --------------------------------------------------------------------------- nn.DeformConv2d / Pack
@@ -1383,7 +1415,7 @@ DEFORM_MODULE_FORWARD_CASES = [
     ),
     _case(
         ValueError,
-        "`input.shape[1]` must be in_channels=6; received input.shape[1]=2",
+        "`input.shape[1]` must be 6, the weight's input channels (3 per group, groups=2); received input.shape[1]=2",
         _fwd(_D, torch.randn(2, 2, 7, 7), DOFF, DMASK),
         "input-channels",
     ),

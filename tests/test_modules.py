@@ -10,9 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from _helpers import F64, TOL64, rand
-from reference import ref_deform_conv2d
+from reference import ref_conv2d, ref_deform_conv2d
 from torch import nn
+from torch.nn.utils import prune
 
+from omniconv import functional as F
 from omniconv import nn as onn
 from omniconv.nn._activation import ACTIVATIONS
 
@@ -71,9 +73,9 @@ def test_conv2d_state_dict_interchanges_with_torch():
     torch.testing.assert_close(m(x), t2(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("in_channels", [3, None])
-def test_conv2d_bias_false(in_channels):
-    m = onn.Conv2d(in_channels, 4, 3, bias=False)
+@pytest.mark.parametrize("lazy", [False, True])
+def test_conv2d_bias_false(lazy):
+    m = onn.LazyConv2d(4, 3, bias=False) if lazy else onn.Conv2d(3, 4, 3, bias=False)
     x = rand(1, 3, 6, 6, dtype=torch.float32)
     out = m(x)
     assert m.bias is None
@@ -182,12 +184,11 @@ def test_conv2d_padding_same_stride1_matches_torch_same():
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-@pytest.mark.parametrize("deferred", [0, None])
-def test_conv2d_lazy_in_channels(deferred, layout):
+def test_conv2d_lazy_in_channels(layout):
     torch.manual_seed(0)
-    m = onn.Conv2d(deferred, 8, 3, padding=1, groups=2, layout=layout)
-    assert isinstance(m, onn.Conv2d)
-    assert type(m) is not onn.Conv2d  # still lazy
+    m = onn.LazyConv2d(8, 3, padding=1, groups=2, layout=layout)
+    assert isinstance(m, onn.Conv2d) and isinstance(m, nn.Conv2d)
+    assert type(m) is onn.LazyConv2d  # still lazy
     assert m.has_uninitialized_params()
     x = torch.randn(2, 6, 5, 5) if layout == "NCHW" else torch.randn(2, 5, 5, 6)
     out = m(x)
@@ -204,7 +205,7 @@ def test_conv2d_lazy_in_channels(deferred, layout):
 
 
 def test_conv2d_lazy_parameters_train():
-    m = onn.Conv2d(None, 4, 3)
+    m = onn.LazyConv2d(4, 3)
     x = torch.randn(2, 3, 6, 6)
     m(x)  # dry run materialises the parameters
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
@@ -243,6 +244,155 @@ def test_conv2d_extra_repr_shows_only_non_defaults():
         "3, 8, kernel_size=(3, 3), stride=(2, 2), output_padding=(1, 1)"
     )
     assert onn.ConvTranspose2d(3, 8, 3, padding=0).extra_repr() == "3, 8, kernel_size=(3, 3)"
+
+
+# --------------------------------------------------------------------------- torch tooling
+
+
+def test_dense_modules_are_torch_convs_and_deformable_ones_are_not():
+    conv, convt = onn.Conv2d(3, 4, 3), onn.ConvTranspose2d(3, 4, 3)
+    assert isinstance(conv, nn.Conv2d) and isinstance(convt, nn.ConvTranspose2d)
+    assert isinstance(onn.LazyConv2d(4, 3), nn.Conv2d)
+    assert isinstance(onn.LazyConvTranspose2d(4, 3), nn.ConvTranspose2d)
+    assert conv.transposed is False and convt.transposed is True
+    # forward(input, offset, mask) is not nn.Conv2d's contract
+    assert not isinstance(onn.DeformConv2d(3, 4, 3), nn.Conv2d)
+    assert not isinstance(onn.DeformConv2dPack(3, 4, 3), nn.Conv2d)
+
+
+@pytest.mark.parametrize("padding", [1, (0, 1, 2, 0), "same"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_fuse_conv_bn_eval_folds_our_conv(padding, layout):
+    torch.manual_seed(0)
+    conv = onn.Conv2d(4, 6, 3, stride=2, padding=padding, groups=2, layout=layout, dtype=F64)
+    bn = nn.BatchNorm2d(6, dtype=F64).eval()
+    with torch.no_grad():
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.normal_()
+        bn.bias.normal_()
+    fused = torch.nn.utils.fusion.fuse_conv_bn_eval(conv.eval(), bn)
+    assert type(fused) is onn.Conv2d and fused.layout == layout
+    x = rand(2, 4, 9, 8) if layout == "NCHW" else rand(2, 9, 8, 4)
+    y = conv(x)
+    ref = bn(y if layout == "NCHW" else y.permute(0, 3, 1, 2))
+    out = fused(x)
+    torch.testing.assert_close(out if layout == "NCHW" else out.permute(0, 3, 1, 2), ref, **TOL64)
+
+
+def test_fuse_conv_bn_eval_folds_our_transposed_conv():
+    torch.manual_seed(0)
+    # (torch's fuser handles transposed convs with groups=1 only)
+    convt = onn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, dtype=F64).eval()
+    bn = nn.BatchNorm2d(6, dtype=F64).eval()
+    with torch.no_grad():
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+    fused = torch.nn.utils.fusion.fuse_conv_bn_eval(convt, bn, transpose=True)
+    x = rand(2, 4, 5, 4)
+    torch.testing.assert_close(fused(x), bn(convt(x)), **TOL64)
+
+
+def test_pruning_masks_our_weight():
+    torch.manual_seed(0)
+    conv = onn.Conv2d(3, 4, 3, padding=1, dtype=F64)
+    prune.l1_unstructured(conv, "weight", amount=0.5)
+    assert int((conv.weight == 0).sum()) == conv.weight.numel() // 2
+    x = rand(1, 3, 5, 5)
+    torch.testing.assert_close(conv(x), TF.conv2d(x, conv.weight, conv.bias, padding=1), **TOL64)
+
+
+@pytest.mark.parametrize(
+    ("padding", "torch_padding", "resolved"),
+    [
+        (1, (1, 1), (1, 1, 1, 1)),
+        ((1, 2), (1, 2), (1, 1, 2, 2)),
+        ((2, 2, 0, 0), (2, 0), (2, 2, 0, 0)),
+        ((0, 1, 2, 3), (0, 1, 2, 3), (0, 1, 2, 3)),
+        ("valid", (0, 0), (0, 0, 0, 0)),
+        ("SAME", "same", (1, 2, 0, 1)),  # kernel (4, 2), dilation 1: total 3 and 1
+    ],
+)
+def test_padding_keeps_torch_meaning_and_is_resolved_at_construction(
+    padding, torch_padding, resolved, monkeypatch
+):
+    m = onn.Conv2d(2, 3, (4, 2), padding=padding)
+    assert m.padding == torch_padding
+    assert m._resolved_padding == resolved
+    x = torch.randn(1, 2, 7, 6)
+    expected = TF.conv2d(TF.pad(x, (resolved[2], resolved[3], resolved[0], resolved[1])),
+                         m.weight, m.bias)  # fmt: skip
+    # forward uses the stored padding: no 'same' arithmetic, no argument parsing per call
+    import omniconv._shapes
+    import omniconv.functional.conv as fconv
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("called at forward")
+
+    monkeypatch.setattr(omniconv._shapes, "same_padding", refuse)
+    for name in ("to_pair", "to_padding", "check_positive_int", "check_choice"):
+        monkeypatch.setattr(fconv, name, refuse)
+    torch.testing.assert_close(m(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_same_padding_with_stride_is_resolved_per_call_from_the_input_size():
+    torch.manual_seed(0)
+    m = onn.Conv2d(2, 3, 3, stride=2, padding="same", dtype=F64)
+    assert m.padding == "same" and m._resolved_padding == "same"
+    for h, pads in [(7, (1, 1)), (8, (0, 1))]:  # ceil(h/2) outputs: total 2 then 1
+        x = rand(1, 2, h, h)
+        ref = TF.conv2d(TF.pad(x, (pads[0], pads[1], pads[0], pads[1])), m.weight, m.bias, 2)
+        torch.testing.assert_close(m(x), ref, **TOL64)
+
+
+def test_deform_module_checks_each_tensor_once_per_call(monkeypatch):
+    import omniconv.functional._checks as checks
+    import omniconv.functional.deform_conv as fdeform
+
+    seen = []
+    real = checks.check_float_tensor
+
+    def counting(value, name, ndim):
+        seen.append(name)
+        return real(value, name, ndim)
+
+    for namespace in (checks, fdeform):
+        monkeypatch.setattr(namespace, "check_float_tensor", counting)
+    d = onn.DeformConv2d(4, 4, 3, padding=1, groups=2, deformable_groups=2)
+    x = torch.randn(1, 4, 5, 5)
+    d(x, torch.zeros(1, 36, 5, 5), torch.ones(1, 18, 5, 5))
+    assert sorted(seen) == ["bias", "input", "mask", "offset", "weight"]
+
+
+def test_functional_deform_conv2d_groups_keywords():
+    x, w = rand(1, 4, 5, 5), rand(2, 2, 3, 3)  # inferred groups 2
+    off = rand(1, 36, 3, 3, seed=1)  # inferred dg 2
+    ref = ref_deform_conv2d(x, off, w)
+    torch.testing.assert_close(F.deform_conv2d(x, off, w), ref, **TOL64)
+    out = F.deform_conv2d(x, off, w, groups=2, deformable_groups=2)
+    torch.testing.assert_close(out, ref, **TOL64)
+    with pytest.raises(ValueError, match=r"^`input\.shape\[1\]` must be 2, the weight's"):
+        F.deform_conv2d(x, off, w, groups=1)  # would be inferred as 2: refused
+    with pytest.raises(ValueError, match=r"^`offset\.shape\[1\]` must be 2\*deformable_groups"):
+        F.deform_conv2d(x, off, w, deformable_groups=1)
+
+
+def test_lazy_conv_loaded_from_a_state_dict_learns_in_channels():
+    src = onn.Conv2d(6, 4, 3, groups=2)
+    m = onn.LazyConv2d(4, 3, groups=2)
+    m.load_state_dict(src.state_dict())
+    x = torch.randn(1, 6, 5, 5)
+    torch.testing.assert_close(m(x), src(x), rtol=0, atol=0)
+    assert type(m) is onn.Conv2d and m.in_channels == 6
+
+
+def test_conv_transpose2d_takes_torch_positional_arguments():
+    torch.manual_seed(0)
+    m = onn.ConvTranspose2d(4, 6, 3, 2, 1, 1, 2, True, 1, "zeros")
+    torch.manual_seed(0)
+    t = nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, 2, True, 1, "zeros")
+    x = torch.randn(1, 4, 5, 5)
+    torch.testing.assert_close(m(x), t(x), rtol=0, atol=0)
 
 
 # --------------------------------------------------------------------------- ConvTranspose2d
@@ -302,8 +452,8 @@ def test_conv_transpose2d_output_size_overrides_output_padding():
 
 def test_conv_transpose2d_lazy_in_channels():
     torch.manual_seed(0)
-    m = onn.ConvTranspose2d(None, 4, 3, stride=2, groups=2)
-    assert isinstance(m, onn.ConvTranspose2d) and type(m) is not onn.ConvTranspose2d
+    m = onn.LazyConvTranspose2d(4, 3, stride=2, groups=2)
+    assert isinstance(m, onn.ConvTranspose2d) and type(m) is onn.LazyConvTranspose2d
     x = torch.randn(1, 6, 4, 4)
     out = m(x, output_size=(10, 9))
     assert type(m) is onn.ConvTranspose2d
@@ -593,25 +743,33 @@ def test_img_conv_group_avg_pool():
 
 def test_img_conv_group_per_layer_padding_and_filter_size():
     g = onn.ImgConvGroup(1, [2, 3], 1, conv_padding=[0, (1, 2)], conv_filter_size=[3, (3, 5)])
-    assert g.conv0.kernel_size == (3, 3) and g.conv0.padding == (0, 0, 0, 0)
-    assert g.conv1.kernel_size == (3, 5) and g.conv1.padding == (1, 1, 2, 2)
+    assert g.conv0.kernel_size == (3, 3) and g.conv0.padding == (0, 0)
+    assert g.conv1.kernel_size == (3, 5) and g.conv1.padding == (1, 2)
     assert g(torch.randn(1, 1, 10, 9)).shape == (1, 3, 8, 7)
     # a tuple is one value for every layer
     h = onn.ImgConvGroup(1, [2, 3], 1, conv_padding=(0, 1), conv_filter_size=(1, 3))
     for conv in (h.conv0, h.conv1):
-        assert conv.kernel_size == (1, 3) and conv.padding == (0, 0, 1, 1)
+        assert conv.kernel_size == (1, 3) and conv.padding == (0, 1)
         assert conv.stride == (1, 1) and conv.bias is not None
     assert h(torch.randn(1, 1, 6, 5)).shape == (1, 3, 6, 5)
 
 
-def test_img_conv_group_seed000_example_shape():
+def test_img_conv_group_seed000_example_values():
+    torch.manual_seed(0)
     g = onn.ImgConvGroup(
         1, [3, 3], pool_size=2, conv_padding=1, conv_filter_size=3, conv_act="relu",
         pool_stride=2,
     )  # fmt: skip
-    out = g(torch.randn(1, 1, 28, 28))
+    x = torch.randn(1, 1, 28, 28)
+    out = g(x)
     assert out.shape == (1, 3, 14, 14)
-    assert (out >= 0).all()
+    h = x.double()
+    for conv in (g.conv0, g.conv1):
+        w, b = conv.weight.detach().double(), conv.bias.detach().double()
+        h = ref_conv2d(h, w, b, 1, (1, 1, 1, 1), 1, 1).relu()
+    ref = TF.max_pool2d(h, 2, 2)  # a max is exact in float64
+    assert ref.std() > 0
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_img_conv_group_lazy_in_channels():

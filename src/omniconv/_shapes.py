@@ -11,17 +11,19 @@ from collections.abc import Sequence
 from ._args import Pad4, Pair, fail
 
 __all__ = [
+    "construction_padding",
     "conv_output_size",
     "conv_transpose_output_size",
     "deform_mask_channels",
     "deform_offset_channels",
+    "kernel_extent",
     "resolve_padding",
     "same_padding",
     "transpose_output_padding",
 ]
 
 
-def _extent(kernel: int, dilation: int) -> int:
+def kernel_extent(kernel: int, dilation: int) -> int:
     """The span of a dilated kernel: ``d*(k-1) + 1``."""
     return dilation * (kernel - 1) + 1
 
@@ -35,8 +37,8 @@ def conv_output_size(
     """
     h, w = in_size
     top, bottom, left, right = padding
-    ho = (h + top + bottom - _extent(kernel[0], dilation[0])) // stride[0] + 1
-    wo = (w + left + right - _extent(kernel[1], dilation[1])) // stride[1] + 1
+    ho = (h + top + bottom - kernel_extent(kernel[0], dilation[0])) // stride[0] + 1
+    wo = (w + left + right - kernel_extent(kernel[1], dilation[1])) // stride[1] + 1
     return ho, wo
 
 
@@ -45,18 +47,32 @@ def same_padding(in_size: Sequence[int], kernel: Pair, stride: Pair, dilation: P
     pads: list[int] = []
     for size, k, s, d in zip(in_size, kernel, stride, dilation, strict=True):
         out = -(-size // s)
-        total = max((out - 1) * s + _extent(k, d) - size, 0)
+        total = max((out - 1) * s + kernel_extent(k, d) - size, 0)
         pads += [total // 2, total - total // 2]
     return pads[0], pads[1], pads[2], pads[3]
+
+
+def construction_padding(
+    padding: Pad4 | str, kernel: Pair, stride: Pair, dilation: Pair
+) -> Pad4 | str:
+    """A normalised padding resolved as far as it can be before the input size is known.
+
+    A 4-tuple stays as it is. ``'same'`` with stride 1 becomes ``(top, bottom, left,
+    right)`` (the total ``d*(k-1)`` does not depend on the input size); with a stride > 1
+    TensorFlow's rule depends on ``H mod s``, so it stays ``'same'`` and
+    :func:`resolve_padding` resolves it at each call from the input size.
+    """
+    if padding != "same" or stride != (1, 1):
+        return padding
+    return same_padding((1, 1), kernel, stride, dilation)  # any size: stride 1
 
 
 def resolve_padding(
     padding: Pad4 | str, in_size: Sequence[int], kernel: Pair, stride: Pair, dilation: Pair
 ) -> Pad4:
     """Turn a normalised padding (4-tuple or ``'same'``) into ``(top, bottom, left, right)``."""
-    if padding == "same":
+    if isinstance(padding, str):  # 'same' (the only string a normalised padding can be)
         return same_padding(in_size, kernel, stride, dilation)
-    assert not isinstance(padding, str)
     return padding
 
 
@@ -70,7 +86,7 @@ def conv_transpose_output_size(
 ) -> Pair:
     """``(H - 1)*s - 2p + d*(k-1) + 1 + output_padding`` per dimension."""
     out = [
-        (size - 1) * s - 2 * p + _extent(k, d) + op
+        (size - 1) * s - 2 * p + kernel_extent(k, d) + op
         for size, k, s, p, d, op in zip(
             in_size, kernel, stride, padding, dilation, output_padding, strict=True
         )

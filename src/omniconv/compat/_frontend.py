@@ -1,8 +1,8 @@
 """The one mixin every framework front-end layer is built on.
 
-A front-end layer is an :mod:`omniconv.nn` module (which owns the parameters, in
-PyTorch's layout, and the math) plus :class:`FrontendMixin`, and *declares* what makes
-it the framework's layer in class-level tables:
+A front-end layer is an :mod:`omniconv.nn` module (which owns the parameters and the
+math) plus :class:`FrontendMixin`, and *declares* what makes it the framework's layer in
+class-level tables:
 
 ``param_views``
     ``{name: ParamView}``: how a parameter's torch layout and the framework's layout map
@@ -11,15 +11,25 @@ it the framework's layer in class-level tables:
 ``param_layout``
     which of the two layouts the parameters are stored in: ``"torch"`` (the framework's
     layout is a view, as for Gluon) or ``"framework"`` (``m.weight`` has the framework's
-    shape, as MegEngine code expects; the torch layout is a view, taken in ``forward``).
+    shape, as MegEngine code expects: the stored shape is the view of torch's shape, and
+    the torch layout is a view).
 ``default_initializers``
     ``{name: Initializer}``: the framework's default initialisation of each parameter
     (``Initializer(tensor_in_framework_layout, layer)``), applied by
-    :meth:`FrontendMixin.reset_parameters`; per-instance overrides go in
-    ``self._initializers`` (e.g. from a ``ParamAttr`` or ``weight_initializer``).
+    :meth:`FrontendMixin.reset_parameters` (and, one parameter at a time, by
+    :meth:`FrontendMixin.init_parameter`); per-instance overrides (e.g. from a Paddle
+    ``ParamAttr``) are the constructor's ``initializers=`` keyword, so each parameter is
+    initialised once, at construction.
+``error_types``
+    ``{ValueError: FrameworkValueError, ...}``: the class each ``ValueError`` /
+    ``TypeError`` of the :mod:`omniconv.nn` constructor becomes (the framework's type that
+    is also the standard one; :mod:`omniconv.compat._errors`), message unchanged.
 
-Everything else (argument names, defaults, activation names) is translated in the
-front-end's ``__init__`` before calling the :mod:`omniconv.nn` constructor.
+Everything else (argument names, defaults, activation names, the framework's argument
+checks and error words) is translated in the front-end's ``__init__``, which then calls
+``super().__init__`` with the :mod:`omniconv.nn` constructor's arguments: the chain of
+``__init__`` s is cooperative, so a front-end base class (MegEngine's ``Module``, Gluon's
+``Block``) takes its own keywords and passes the rest on.
 """
 
 from __future__ import annotations
@@ -67,7 +77,26 @@ class FrontendMixin:
     param_views: ClassVar[Mapping[str, ParamView]] = {}
     param_layout: ClassVar[str] = "torch"
     default_initializers: ClassVar[Mapping[str, Initializer]] = {}
+    error_types: ClassVar[Mapping[type[Exception], type[Exception]]] = {}
     _initializers: dict[str, Initializer]
+
+    def __init__(
+        self,
+        *args: Any,
+        initializers: Mapping[str, Initializer | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``initializers``: per-instance overrides of :attr:`default_initializers` (None
+        entries ignored); the rest goes on to the next ``__init__`` (the module's, whose
+        ``reset_parameters`` applies them)."""
+        self._initializers = {k: v for k, v in (initializers or {}).items() if v is not None}
+        try:
+            super().__init__(*args, **kwargs)
+        except (ValueError, TypeError) as err:
+            framework_type = self.error_types.get(type(err))
+            if framework_type is None:
+                raise
+            raise framework_type(*err.args).with_traceback(err.__traceback__) from None
 
     # -- layouts ---------------------------------------------------------------------
     def _stored_param(self, name: str) -> Any:
@@ -104,31 +133,34 @@ class FrontendMixin:
     def framework_shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.framework_param(name).shape)
 
-    def set_framework_param(self, name: str, value: Any) -> None:
-        """Copy ``value`` (framework layout, framework shape) into parameter ``name``."""
-        data = as_tensor(value, name)
-        expected = self.framework_shape(name)
-        if tuple(data.shape) != expected:
-            raise ValueError(
-                f"`{name}` must have shape {expected}; received {name}.shape={tuple(data.shape)}"
-            )
-        target = self._stored_param(name)
-        data = data.to(dtype=target.dtype, device=target.device)
+    def _stored_shape(self, name: str, torch_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape parameter ``name`` is stored in, given its torch-layout shape."""
         if self.param_layout == "torch":
-            data = self.to_torch_layout(name, data)
-        with torch.no_grad():
-            target.copy_(data)
+            return torch_shape
+        meta = torch.empty(torch_shape, device="meta")
+        return tuple(self.to_framework_layout(name, meta).shape)
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        return self._stored_shape("weight", super()._weight_shape())  # type: ignore[misc]
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return self._stored_shape("bias", super()._bias_shape())  # type: ignore[misc]
 
     # -- initialisation --------------------------------------------------------------
+    def init_parameter(self, name: str) -> None:
+        """Initialise parameter ``name`` (in the framework's layout) with its per-instance
+        override or the framework's default; nothing for an absent or uninitialised one."""
+        tensor = self._stored_param(name)
+        if tensor is None or isinstance(tensor, nn.parameter.UninitializedParameter):
+            return
+        overrides = getattr(self, "_initializers", {})
+        init = overrides.get(name, self.default_initializers.get(name))
+        if init is not None:
+            with torch.no_grad():
+                init(self.framework_param(name), self)
+
     def reset_parameters(self) -> None:
         """The framework's default initialisers (or the per-instance overrides)."""
         overrides = getattr(self, "_initializers", {})
         for name in dict.fromkeys([*self.default_initializers, *overrides]):
-            tensor = self._stored_param(name)
-            if tensor is None or isinstance(tensor, nn.parameter.UninitializedParameter):
-                continue
-            init = overrides.get(name, self.default_initializers.get(name))
-            if init is None:
-                continue
-            with torch.no_grad():
-                init(self.framework_param(name), self)
+            self.init_parameter(name)

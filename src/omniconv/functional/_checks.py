@@ -9,7 +9,15 @@ from torch import Tensor
 
 from .._args import fail, type_name
 
-__all__ = ["check_float_tensor", "check_like", "check_shape", "check_weight"]
+__all__ = [
+    "check_bias",
+    "check_float_tensor",
+    "check_input_and_weight",
+    "check_like",
+    "check_output_fits",
+    "check_shape",
+    "check_weight",
+]
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -46,3 +54,34 @@ def check_shape(value: Tensor, name: str, expected: tuple[int, ...], why: str) -
     """Exactly ``expected``; ``why`` explains where the expectation comes from."""
     if tuple(value.shape) != tuple(expected):
         fail(f"{name}.shape", f"{tuple(expected)} ({why})", tuple(value.shape))
+
+
+def check_input_and_weight(input: Any, weight: Any) -> tuple[Tensor, Tensor]:
+    """A 4-D floating-point ``input`` and a non-empty 4-D ``weight`` of its dtype and device."""
+    input = check_float_tensor(input, "input", 4)
+    weight = check_weight(weight)
+    check_like(weight, "weight", input, "input")
+    return input, weight
+
+
+def check_bias(bias: Any, input: Tensor, c_out: int, why: str) -> Tensor | None:
+    """None, or a ``(c_out,)`` floating-point tensor of ``input``'s dtype and device."""
+    if bias is None:
+        return None
+    bias = check_float_tensor(bias, "bias", 1)
+    check_like(bias, "bias", input, "input")
+    check_shape(bias, "bias", (c_out,), why)
+    return bias
+
+
+def check_output_fits(
+    input: Tensor, kernel: Any, stride: Any, padding: Any, dilation: Any, out: tuple[int, int]
+) -> None:
+    """The output size ``out`` (from :mod:`omniconv._shapes`) is at least 1x1."""
+    if out[0] < 1 or out[1] < 1:
+        fail(
+            "input.shape",
+            f"large enough for a {kernel[0]}x{kernel[1]} kernel with stride={stride}, "
+            f"padding={padding}, dilation={dilation} (output would be {out[0]}x{out[1]})",
+            tuple(input.shape),
+        )

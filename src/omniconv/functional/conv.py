@@ -26,11 +26,11 @@ from typing import Any
 from torch import Tensor
 
 from .. import kernels
-from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
+from .._args import Pad4, Pair, check_choice, check_positive_int, fail, to_padding, to_pair
 from .._shapes import conv_output_size, resolve_padding
-from ._checks import check_float_tensor, check_like, check_shape, check_weight
+from ._checks import check_bias, check_input_and_weight, check_output_fits
 
-__all__ = ["LAYOUTS", "PADDING_MODES", "conv2d"]
+__all__ = ["LAYOUTS", "PADDING_MODES", "conv2d", "conv2d_canonical"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 LAYOUTS = ("NCHW", "NHWC")
@@ -60,15 +60,31 @@ def conv2d(
         padding_mode: ``'zeros' | 'reflect' | 'replicate' | 'circular'``.
         layout: ``'NCHW'`` or ``'NHWC'``.
     """
-    input = check_float_tensor(input, "input", 4)
-    weight = check_weight(weight)
-    check_like(weight, "weight", input, "input")
-    stride_ = to_pair(stride, "stride")
-    dilation_ = to_pair(dilation, "dilation")
-    pad = to_padding(padding)
-    groups = check_positive_int(groups, "groups")
-    check_choice(padding_mode, "padding_mode", PADDING_MODES)
-    check_choice(layout, "layout", LAYOUTS)
+    return conv2d_canonical(
+        input, weight, bias, to_pair(stride, "stride"), to_padding(padding),
+        to_pair(dilation, "dilation"), check_positive_int(groups, "groups"),
+        check_choice(padding_mode, "padding_mode", PADDING_MODES),
+        check_choice(layout, "layout", LAYOUTS),
+    )  # fmt: skip
+
+
+def conv2d_canonical(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: Pair,
+    padding: Pad4 | str,
+    dilation: Pair,
+    groups: int,
+    padding_mode: str,
+    layout: str,
+) -> Tensor:
+    """:func:`conv2d` with its arguments already in canonical form (as :mod:`omniconv._args`
+    makes them, and as the modules store them): ``stride`` / ``dilation`` pairs, ``padding``
+    ``(top, bottom, left, right)`` or ``'same'``, a positive ``groups``, a known
+    ``padding_mode`` and ``layout``. Checks the tensors only, so a module's call is
+    validated once."""
+    input, weight = check_input_and_weight(input, weight)
     if layout == "NHWC":
         # (N, H, W, C) -> (N, C, H, W) and OHWI -> OIHW, as channels_last views
         input = input.permute(0, 3, 1, 2)
@@ -85,19 +101,10 @@ def conv2d(
         )
     if c_out % groups:
         fail("weight.shape[0]", f"divisible by groups={groups}", c_out)
-    if bias is not None:
-        bias = check_float_tensor(bias, "bias", 1)
-        check_like(bias, "bias", input, "input")
-        check_shape(bias, "bias", (c_out,), "C_out")
-    pad4 = resolve_padding(pad, (h, w), (kh, kw), stride_, dilation_)
-    ho, wo = conv_output_size((h, w), (kh, kw), stride_, pad4, dilation_)
-    if ho < 1 or wo < 1:
-        fail(
-            "input.shape",
-            f"large enough for a {kh}x{kw} kernel with stride={stride_}, padding={pad4}, "
-            f"dilation={dilation_} (output would be {ho}x{wo})",
-            tuple(input.shape),
-        )
+    bias = check_bias(bias, input, c_out, "C_out")
+    pad4 = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
+    out_size = conv_output_size((h, w), (kh, kw), stride, pad4, dilation)
+    check_output_fits(input, (kh, kw), stride, pad4, dilation, out_size)
     if padding_mode in ("reflect", "circular"):
         limit, rule = (h, w), "smaller than" if padding_mode == "reflect" else "at most"
         over = max(pad4[:2]) >= h or max(pad4[2:]) >= w
@@ -110,5 +117,5 @@ def conv2d(
                 padding,
             )
 
-    out = kernels.conv2d_nchw(input, weight, bias, stride_, pad4, dilation_, groups, padding_mode)
+    out = kernels.conv2d_nchw(input, weight, bias, stride, pad4, dilation, groups, padding_mode)
     return out.permute(0, 2, 3, 1) if layout == "NHWC" else out

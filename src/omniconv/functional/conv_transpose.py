@@ -22,11 +22,11 @@ from typing import Any
 from torch import Tensor
 
 from .. import kernels
-from .._args import as_int, check_positive_int, fail, to_pair
+from .._args import Pair, as_int, check_positive_int, fail, to_pair
 from .._shapes import conv_transpose_output_size, transpose_output_padding
-from ._checks import check_float_tensor, check_like, check_shape, check_weight
+from ._checks import check_bias, check_input_and_weight
 
-__all__ = ["conv_transpose2d"]
+__all__ = ["conv_transpose2d", "conv_transpose2d_canonical"]
 
 
 def conv_transpose2d(
@@ -53,15 +53,40 @@ def conv_transpose2d(
             ``(N, C_out, H_out, W_out)`` (as ``torch.nn.ConvTranspose2d.forward`` takes,
             e.g. ``x.shape``; its last two entries are used); excludes ``output_padding``.
     """
-    input = check_float_tensor(input, "input", 4)
-    weight = check_weight(weight)
-    check_like(weight, "weight", input, "input")
     stride_ = to_pair(stride, "stride")
-    padding_ = to_pair(padding, "padding", minimum=0)
     dilation_ = to_pair(dilation, "dilation")
     out_pad = to_pair(output_padding, "output_padding", minimum=0)
-    groups = check_positive_int(groups, "groups")
+    if output_size is not None and out_pad != (0, 0):
+        fail("output_padding", "0 when output_size is given", output_padding)
+    for i in range(2):
+        if out_pad[i] >= max(stride_[i], dilation_[i]):
+            fail(
+                "output_padding",
+                f"smaller than stride or dilation (stride={stride_}, dilation={dilation_})",
+                output_padding,
+            )
+    return conv_transpose2d_canonical(
+        input, weight, bias, stride_, to_pair(padding, "padding", minimum=0), out_pad,
+        check_positive_int(groups, "groups"), dilation_, output_size,
+    )  # fmt: skip
 
+
+def conv_transpose2d_canonical(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: Pair,
+    padding: Pair,
+    output_padding: Pair,
+    groups: int,
+    dilation: Pair,
+    output_size: Any = None,
+) -> Tensor:
+    """:func:`conv_transpose2d` with its arguments already in canonical form (pairs, a
+    positive ``groups``, ``output_padding`` smaller than stride or dilation and zero when
+    ``output_size`` is given), as the modules store them. Checks the tensors and
+    ``output_size`` only, so a module's call is validated once."""
+    input, weight = check_input_and_weight(input, weight)
     _, c_in, h, w = input.shape
     if weight.shape[0] != c_in:
         fail(
@@ -73,33 +98,21 @@ def conv_transpose2d(
         fail("groups", f"a divisor of the input channels C_in={c_in}", groups)
     kernel = (weight.shape[2], weight.shape[3])
     c_out = weight.shape[1] * groups
-    if bias is not None:
-        bias = check_float_tensor(bias, "bias", 1)
-        check_like(bias, "bias", input, "input")
-        check_shape(bias, "bias", (c_out,), "weight.shape[1] * groups")
+    bias = check_bias(bias, input, c_out, "weight.shape[1] * groups")
+    out_pad = output_padding
     if output_size is not None:
-        if out_pad != (0, 0):
-            fail("output_padding", "0 when output_size is given", output_padding)
         size = _output_size(output_size)
-        out_pad = transpose_output_padding((h, w), size, kernel, stride_, padding_, dilation_)
-    else:
-        for i in range(2):
-            if out_pad[i] >= max(stride_[i], dilation_[i]):
-                fail(
-                    "output_padding",
-                    f"smaller than stride or dilation (stride={stride_}, dilation={dilation_})",
-                    output_padding,
-                )
-    ho, wo = conv_transpose_output_size((h, w), kernel, stride_, padding_, dilation_, out_pad)
+        out_pad = transpose_output_padding((h, w), size, kernel, stride, padding, dilation)
+    ho, wo = conv_transpose_output_size((h, w), kernel, stride, padding, dilation, out_pad)
     if ho < 1 or wo < 1:
         fail(
             "input.shape",
-            f"large enough for a positive output with padding={padding_} (output would be "
+            f"large enough for a positive output with padding={padding} (output would be "
             f"{ho}x{wo})",
             tuple(input.shape),
         )
     return kernels.conv_transpose2d_nchw(
-        input, weight, bias, stride_, padding_, out_pad, groups, dilation_
+        input, weight, bias, stride, padding, out_pad, groups, dilation
     )
 
 

@@ -37,11 +37,18 @@ from typing import Any
 from torch import Tensor
 
 from .. import kernels
-from .._args import check_positive_int, fail, to_pair
+from .._args import Pair, check_positive_int, fail, to_pair
 from .._shapes import conv_output_size, deform_mask_channels, deform_offset_channels
-from ._checks import check_float_tensor, check_like, check_shape, check_weight
+from ._checks import (
+    check_bias,
+    check_float_tensor,
+    check_like,
+    check_output_fits,
+    check_shape,
+    check_weight,
+)
 
-__all__ = ["deform_conv2d"]
+__all__ = ["deform_conv2d", "deform_conv2d_canonical"]
 
 
 def deform_conv2d(
@@ -54,6 +61,9 @@ def deform_conv2d(
     dilation: Any = 1,
     mask: Tensor | None = None,
     im2col_step: int = 64,
+    *,
+    groups: int | None = None,
+    deformable_groups: int | None = None,
 ) -> Tensor:
     """Deformable convolution (see the module docstring for the exact math).
 
@@ -69,24 +79,61 @@ def deform_conv2d(
         stride, padding, dilation: an int or a pair ``(h, w)``; padding is symmetric.
         mask: ``(N, dg*kh*kw, H_out, W_out)`` (DCNv2) or None (DCNv1).
         im2col_step: images per sampling chunk (a positive int).
+        groups: keyword-only; None infers the convolution groups from the tensors
+            (``C_in / weight.shape[1]``, as torchvision does), an int requires
+            ``C_in == groups * weight.shape[1]``.
+        deformable_groups: keyword-only; None infers ``dg`` from ``offset.shape[1]``, an
+            int requires ``offset.shape[1] == 2*dg*kh*kw``.
 
     Returns:
         ``(N, C_out, H_out, W_out)`` with ``H_out = (H + 2p - d(k-1) - 1) // s + 1``.
     """
+    return deform_conv2d_canonical(
+        input, offset, weight, bias, to_pair(stride, "stride"),
+        to_pair(padding, "padding", minimum=0), to_pair(dilation, "dilation"), mask,
+        check_positive_int(im2col_step, "im2col_step"),
+        None if groups is None else check_positive_int(groups, "groups"),
+        None if deformable_groups is None
+        else check_positive_int(deformable_groups, "deformable_groups"),
+    )  # fmt: skip
+
+
+def deform_conv2d_canonical(
+    input: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    mask: Tensor | None,
+    im2col_step: int,
+    groups: int | None,
+    deformable_groups: int | None,
+) -> Tensor:
+    """:func:`deform_conv2d` with its arguments already in canonical form (pairs, positive
+    ints or None), as the modules store them. Checks the tensors only, so a module's call
+    is validated once."""
     input = check_float_tensor(input, "input", 4)
     offset = check_float_tensor(offset, "offset", 4)
     weight = check_weight(weight)
     check_like(offset, "offset", input, "input")
     check_like(weight, "weight", input, "input")
-    stride_ = to_pair(stride, "stride")
-    padding_ = to_pair(padding, "padding", minimum=0)
-    dilation_ = to_pair(dilation, "dilation")
-    step = check_positive_int(im2col_step, "im2col_step")
+    # the names the kernel call at the end uses
+    stride_, padding_, dilation_, step = stride, padding, dilation, im2col_step
 
     n, c_in, h, w = input.shape
     c_out, c_per_group, kh, kw = weight.shape
     kernel = (kh, kw)
-    if c_in == 0 or c_in % c_per_group:  # groups = C_in / weight.shape[1], as torchvision's
+    if groups is not None:
+        if c_in != c_per_group * groups:
+            fail(
+                "input.shape[1]",
+                f"{c_per_group * groups}, the weight's input channels "
+                f"({c_per_group} per group, groups={groups})",
+                c_in,
+            )
+    elif c_in == 0 or c_in % c_per_group:  # groups = C_in / weight.shape[1], as torchvision's
         fail(
             "input.shape[1]",
             f"a positive multiple of {c_per_group}, the weight's input channels per group "
@@ -98,16 +145,17 @@ def deform_conv2d(
         fail("weight.shape[0]", f"divisible by groups={groups} (C_in / weight.shape[1])", c_out)
     pad4 = (padding_[0], padding_[0], padding_[1], padding_[1])
     ho, wo = conv_output_size((h, w), kernel, stride_, pad4, dilation_)
-    if ho < 1 or wo < 1:
-        fail(
-            "input.shape",
-            f"large enough for a {kh}x{kw} kernel with stride={stride_}, "
-            f"padding={padding_}, dilation={dilation_} (output would be {ho}x{wo})",
-            tuple(input.shape),
-        )
+    check_output_fits(input, kernel, stride_, padding_, dilation_, (ho, wo))
     k = kh * kw
     c_off = offset.shape[1]
-    if c_off == 0 or c_off % (2 * k):
+    if deformable_groups is not None:
+        if c_off != deform_offset_channels(deformable_groups, kernel):
+            fail(
+                "offset.shape[1]",
+                f"2*deformable_groups*kh*kw = {deform_offset_channels(deformable_groups, kernel)}",
+                c_off,
+            )
+    elif c_off == 0 or c_off % (2 * k):
         fail("offset.shape[1]", f"a positive multiple of 2*kh*kw={2 * k}", c_off)
     dg = c_off // (2 * k)
     if c_in % dg:
@@ -128,10 +176,7 @@ def deform_conv2d(
         check_shape(
             mask, "mask", (n, deform_mask_channels(dg, kernel), ho, wo), "N, dg*kh*kw, H_out, W_out"
         )
-    if bias is not None:
-        bias = check_float_tensor(bias, "bias", 1)
-        check_like(bias, "bias", input, "input")
-        check_shape(bias, "bias", (c_out,), "C_out")
+    bias = check_bias(bias, input, c_out, "C_out")
 
     use_mask = mask is not None
     return kernels.deform_conv2d(

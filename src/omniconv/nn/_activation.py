@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import Tensor, nn
@@ -44,16 +44,19 @@ class _Lambda(nn.Module):
         return getattr(self.fn, "__qualname__", repr(self.fn))
 
 
-def get_activation(activation: Any, name: str = "activation") -> nn.Module | None:
-    """None, one of :data:`ACTIVATIONS` (a str), an ``nn.Module`` or another callable."""
+def get_activation(
+    activation: Any,
+    name: str = "activation",
+    table: Mapping[str, Callable[[], nn.Module]] = ACTIVATIONS,
+) -> nn.Module | None:
+    """None, a name in ``table`` (default :data:`ACTIVATIONS`; a new module each call), an
+    ``nn.Module`` (itself) or another callable (wrapped in a module)."""
     if activation is None or isinstance(activation, nn.Module):
         return activation
     if isinstance(activation, str):
-        factory = ACTIVATIONS.get(activation)
+        factory = table.get(activation)
         if factory is None:
-            fail(
-                name, "None, a callable or one of " + ", ".join(map(repr, ACTIVATIONS)), activation
-            )
+            fail(name, "None, a callable or one of " + ", ".join(map(repr, table)), activation)
         return factory()
     if callable(activation):
         return _Lambda(activation)

@@ -29,8 +29,6 @@ def non_default_repr(module: nn.Module, defaults: Mapping[str, Any]) -> str:
     s = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}"
     for name, default in defaults.items():
         value = getattr(m, name)
-        if name == "padding" and len(value) == 4 and value[0] == value[1] and value[2] == value[3]:
-            value = (value[0], value[2])  # symmetric: show (pad_h, pad_w) as torch does
         if value != default:
             s += f", {name}={value!r}"
     if m.bias is None:

@@ -7,9 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import functional as F
 from .._args import check_positive_int, fail, to_pair, type_name
 from .._shapes import deform_mask_channels, deform_offset_channels
+from ..functional.deform_conv import deform_conv2d_canonical
 from ._common import non_default_repr, torch_default_init
 from .conv import Conv2d
 
@@ -34,6 +34,12 @@ class DeformConv2d(nn.Module):
 
     Initialisation: PyTorch's (as ``torch.nn.Conv2d`` and ``torchvision.ops.DeformConv2d``):
     weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), ``fan_in = C_in/groups*kh*kw``.
+
+    A plain ``nn.Module``, not a ``torch.nn.Conv2d`` (as torchvision's and mmcv's): tooling
+    that finds an ``nn.Conv2d`` assumes ``forward(input)`` and a dense convolution. It would
+    call it without offsets, count its cost as a dense conv's, or swap it for a quantised
+    dense conv, all silently wrong for a deformable one. The attribute names are still
+    torch's (``weight``, ``bias``, ``in_channels``, ``kernel_size``, ...).
     """
 
     def __init__(
@@ -102,25 +108,15 @@ class DeformConv2d(nn.Module):
         weight: Tensor,
         bias: Tensor | None,
     ) -> Tensor:
-        if isinstance(input, Tensor) and input.dim() == 4 and input.shape[1] != self.in_channels:
-            fail("input.shape[1]", f"in_channels={self.in_channels}", input.shape[1])
-        if (
-            isinstance(offset, Tensor)
-            and offset.dim() == 4
-            and offset.shape[1] != self.offset_channels
-        ):
-            fail(
-                "offset.shape[1]",
-                f"2*deformable_groups*kh*kw = {self.offset_channels}",
-                offset.shape[1],
-            )
-        if self.modulated and mask is None:
-            fail("mask", "a tensor when modulated=True (DCNv2)", None, exc=TypeError)
-        if not self.modulated and mask is not None:
+        if (mask is None) == self.modulated:  # the one check the functional cannot make
+            if self.modulated:
+                fail("mask", "a tensor when modulated=True (DCNv2)", None, exc=TypeError)
             fail("mask", "None when modulated=False (DCNv1)", type_name(mask), exc=TypeError)
-        return F.deform_conv2d(
+        # groups and deformable_groups given: the functional checks the channels against
+        # them (rather than inferring them from the tensors, as torchvision does)
+        return deform_conv2d_canonical(
             input, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
-            self.im2col_step,
+            self.im2col_step, self.groups, self.deformable_groups,
         )  # fmt: skip
 
     def forward(self, input: Tensor, offset: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -150,6 +146,9 @@ class DeformConv2dPack(DeformConv2d):
     in ``(0, 2)``. ``conv_offset`` starts at zero, so a fresh layer samples every tap
     at its grid point with mask exactly 1: it computes what a :class:`Conv2d` with the
     same weight and bias computes, and learns the deformation from there.
+
+    ``conv_offset`` is a ``torch.nn.Conv2d``: a model-wide loop that re-initialises every
+    ``nn.Conv2d`` re-initialises it too; call :meth:`init_offset` after such a loop.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
-from ._activation import get_activation
-from .conv import Conv2d
+from ._activation import ACTIVATIONS, get_activation
+from .conv import Conv2d, LazyConv2d
 
 __all__ = ["ImgConvGroup"]
 
@@ -44,10 +44,12 @@ class ImgConvGroup(nn.Sequential):
 
     PyTorch conventions by default: ``norm_layer=nn.BatchNorm2d`` (momentum 0.1 on the
     new value, unbiased running variance) and ``dropout_layer=nn.Dropout`` (inverted
-    dropout); PyTorch's default initialisation. ``norm_layer(num_features, device=,
-    dtype=)`` and ``dropout_layer(p)`` let a front-end plug in its framework's own.
-    State-dict keys: ``conv{i}.weight``, ``conv{i}.bias``, then
-    ``bn{i}.*``, in layer order. ``in_channels`` of 0/None is inferred at the first call.
+    dropout); PyTorch's default initialisation and activations. ``norm_layer(num_features,
+    device=, dtype=)``, ``dropout_layer(p)`` and ``activation_layers`` (the names
+    ``conv_act`` may take, each a factory of one activation module; one module per layer)
+    let a front-end plug in its framework's own. State-dict keys: ``conv{i}.weight``,
+    ``conv{i}.bias``, then ``bn{i}.*``, in layer order. ``in_channels`` of 0/None is
+    inferred at the first call (``conv0`` is then a :class:`LazyConv2d`).
 
     Inference (eval mode under ``torch.no_grad()`` / ``torch.inference_mode()``): each
     BatchNorm-style norm layer (a ``_BatchNorm`` with running statistics, in eval mode,
@@ -76,6 +78,7 @@ class ImgConvGroup(nn.Sequential):
         dropout_layer: Callable[[float], nn.Module] = nn.Dropout,
         device: Any = None,
         dtype: Any = None,
+        activation_layers: Mapping[str, Callable[[], nn.Module]] = ACTIVATIONS,
     ) -> None:
         super().__init__()
         if isinstance(conv_num_filter, str) or not isinstance(conv_num_filter, Sequence):
@@ -97,19 +100,22 @@ class ImgConvGroup(nn.Sequential):
         check_choice(pool_type, "pool_type", ("max", "avg"))
         self.pool_size = to_pair(pool_size, "pool_size")
         pool_stride_ = to_pair(pool_stride, "pool_stride")
-        get_activation(conv_act, "conv_act")  # validate once, before building anything
+        # validate once, before building anything
+        get_activation(conv_act, "conv_act", activation_layers)
 
         factory = {"device": device, "dtype": dtype}
         channels = in_channels
         for i, (out, pad, size, bn, rate) in enumerate(
             zip(filters, paddings, sizes, with_bn, rates, strict=True)
         ):
-            self.add_module(
-                f"conv{i}", Conv2d(channels, out, size, padding=pad, bias=True, **factory)
-            )
+            if not channels:  # in_channels 0 or None
+                conv: Conv2d = LazyConv2d(out, size, padding=pad, bias=True, **factory)
+            else:
+                conv = Conv2d(channels, out, size, padding=pad, bias=True, **factory)
+            self.add_module(f"conv{i}", conv)
             if bn:
                 self.add_module(f"bn{i}", norm_layer(out, **factory))
-            act = get_activation(conv_act, "conv_act")
+            act = get_activation(conv_act, "conv_act", activation_layers)
             if act is not None:
                 self.add_module(f"act{i}", act)
             if bn and abs(rate) > _DROP_EPS:
@@ -149,8 +155,7 @@ class ImgConvGroup(nn.Sequential):
             hit = cache.get(id(conv))
             if hit is not None and hit[0] == key:
                 return hit[1]
-        mean, var = norm.running_mean, norm.running_var
-        assert mean is not None and var is not None
+        mean, var = cast(Tensor, norm.running_mean), cast(Tensor, norm.running_var)
         scale = torch.rsqrt(var + norm.eps)
         if norm.weight is not None:
             scale = scale * norm.weight
@@ -179,9 +184,9 @@ class ImgConvGroup(nn.Sequential):
             layer = layers[i]
             norm = layers[i + 1] if i + 1 < len(layers) else None
             if fold and self._foldable(layer, norm):
-                assert isinstance(layer, Conv2d) and isinstance(norm, _BatchNorm)
-                weight, bias = self._folded(layer, norm)
-                input = layer._conv_forward(input, weight, bias)
+                conv = cast(Conv2d, layer)
+                weight, bias = self._folded(conv, cast(_BatchNorm, norm))
+                input = conv._conv_forward(input, weight, bias)
                 i += 2
                 continue
             input = layer(input)

@@ -4,10 +4,20 @@
 Blocks are ``torch.nn.Module`` s; parameters are Gluon :class:`Parameter` views of the
 torch parameters; ``save_parameters`` / ``load_parameters`` / ``export`` read and write
 MXNet's own binary ``.params`` files (byte-compatible with MXNet 1.x).
+
+Errors have MXNet's words and types, each also a ``ValueError`` / ``TypeError``:
+:class:`MXNetValueError` / :class:`MXNetTypeError` (MXNet's ``MXNetError``) and
+:class:`GluonAssertionError` (where Gluon asserts: an ``AssertionError``).
 """
 
 from . import init, nn
-from ._errors import DeferredInitializationError, MXNetError
+from ._errors import (
+    DeferredInitializationError,
+    GluonAssertionError,
+    MXNetError,
+    MXNetTypeError,
+    MXNetValueError,
+)
 from ._ndarray_file import dumps as save_bytes
 from ._ndarray_file import loads as load_bytes
 from .block import Block, HybridBlock, HybridSequential, NameManager, Sequential
@@ -33,11 +43,14 @@ __all__ = [
     "Constant",
     "Conv2D",
     "DeferredInitializationError",
+    "GluonAssertionError",
     "HybridBlock",
     "HybridSequential",
     "Initializer",
     "MSRAPrelu",
     "MXNetError",
+    "MXNetTypeError",
+    "MXNetValueError",
     "NameManager",
     "Normal",
     "One",

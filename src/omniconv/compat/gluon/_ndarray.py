@@ -14,7 +14,8 @@ import torch.nn.functional as TF
 from torch import Tensor
 
 from ... import functional as OF
-from ._errors import MXNetError
+from .._errors import received
+from ._errors import MXNetValueError
 
 __all__ = [
     "ACTIVATIONS",
@@ -47,14 +48,17 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-def check_act_type(act_type: Any) -> Callable[[Tensor], Tensor]:
+def check_act_type(act_type: Any, arg: str | None = None) -> Callable[[Tensor], Tensor]:
+    """The activation named ``act_type``, or MXNet's "Invalid Input" error (followed by
+    the layer's argument ``arg`` and its value, when given)."""
     fn = ACTIVATIONS.get(act_type) if isinstance(act_type, str) else None
     if fn is None:
         valid = ", ".join(f"'{k}'" for k in sorted(ACTIVATIONS))
-        raise MXNetError(
+        message = (
             f"Invalid Input: '{act_type}', valid values are: {{{valid}}}, in operator "
             f'Activation(name="", act_type="{act_type}")'
         )
+        raise MXNetValueError(message if arg is None else received(message, **{arg: act_type}))
     return fn
 
 
@@ -110,21 +114,23 @@ def Flatten(data: Tensor, name: str | None = None) -> Tensor:
 flatten = Flatten
 
 
-def elemwise_add(lhs: Tensor, rhs: Tensor, name: str | None = None) -> Tensor:
+def _same_shape(op: str, lhs: Tensor, rhs: Tensor) -> None:
     if lhs.shape != rhs.shape:
-        raise MXNetError(f"elemwise_add: shapes {tuple(lhs.shape)} and {tuple(rhs.shape)} differ")
+        raise MXNetValueError(f"{op}: shapes {tuple(lhs.shape)} and {tuple(rhs.shape)} differ")
+
+
+def elemwise_add(lhs: Tensor, rhs: Tensor, name: str | None = None) -> Tensor:
+    _same_shape("elemwise_add", lhs, rhs)
     return lhs + rhs
 
 
 def elemwise_sub(lhs: Tensor, rhs: Tensor, name: str | None = None) -> Tensor:
-    if lhs.shape != rhs.shape:
-        raise MXNetError(f"elemwise_sub: shapes {tuple(lhs.shape)} and {tuple(rhs.shape)} differ")
+    _same_shape("elemwise_sub", lhs, rhs)
     return lhs - rhs
 
 
 def elemwise_mul(lhs: Tensor, rhs: Tensor, name: str | None = None) -> Tensor:
-    if lhs.shape != rhs.shape:
-        raise MXNetError(f"elemwise_mul: shapes {tuple(lhs.shape)} and {tuple(rhs.shape)} differ")
+    _same_shape("elemwise_mul", lhs, rhs)
     return lhs * rhs
 
 

@@ -22,9 +22,17 @@ from torch.nn.modules.lazy import LazyModuleMixin
 
 from . import _ndarray, _symbol
 from . import init as _init
-from ._ndarray_file import dumps, loads
+from ._errors import GluonAssertionError
+from ._ndarray_file import dumps
 from ._symbol import Symbol
-from .parameter import Parameter, ParameterDict, _brief, select_params, torch_dtype
+from .parameter import (
+    Parameter,
+    ParameterDict,
+    brief_names,
+    read_named_arrays,
+    select_params,
+    torch_dtype,
+)
 
 __all__ = ["Block", "HybridBlock", "HybridSequential", "NameManager", "Sequential"]
 
@@ -143,18 +151,20 @@ class Block(nn.Module):
     # deferred (uninitialised) parameters are saved as they are, as lazy modules do
     _save_to_state_dict = LazyModuleMixin._save_to_state_dict
 
-    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None) -> None:
-        nn.Module.__init__(self)
+    def __init__(
+        self, prefix: str | None = None, params: ParameterDict | None = None, **kwargs: Any
+    ) -> None:
+        # cooperative: a layer that is also an omniconv module gets its constructor's
+        # keywords there (torch's Module.__init__ first), then Gluon's names
+        super().__init__(**kwargs)
         self._gluon_setup(prefix, params)
 
     def _gluon_setup(self, prefix: str | None, params: ParameterDict | None) -> None:
-        d = self.__dict__
-        d["_empty_prefix"] = prefix == ""
-        d["_prefix"], d["_params"] = _BlockScope.create(prefix, params, self._alias())
-        p = d["_prefix"]
-        d["_name"] = p[:-1] if p.endswith("_") else p
-        d["_scope"] = _BlockScope(self)
-        d["_reg_params"] = OrderedDict()
+        self._empty_prefix = prefix == ""
+        self._prefix, self._params = _BlockScope.create(prefix, params, self._alias())
+        self._name = self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
+        self._scope = _BlockScope(self)
+        self._reg_params = OrderedDict()
 
     def _alias(self) -> str:
         return self.__class__.__name__.lower()
@@ -299,10 +309,7 @@ class Block(nn.Module):
         dtype_source: str = "current",
     ) -> None:
         """Read an MXNet ``.params`` file (from MXNet 1.x or :meth:`save_parameters`)."""
-        with open(filename, "rb") as f:
-            loaded = loads(f.read())
-        if not isinstance(loaded, dict):
-            raise ValueError(f"Invalid parameter file {filename!r}: the arrays have no names")
+        loaded = read_named_arrays(filename)
         params = self._collect_params_with_prefix()
         if not loaded and not params:
             return
@@ -319,10 +326,10 @@ class Block(nn.Module):
                 names_of.setdefault(id(v), []).append(k)
             for name, param in params.items():
                 if not any(n in loaded for n in names_of[id(param)]):
-                    raise AssertionError(
+                    raise GluonAssertionError(
                         f"Parameter '{name}' is missing in file '{filename}', which contains "
-                        f"parameters: {_brief(loaded)}. Set allow_missing=True to ignore missing "
-                        "parameters."
+                        f"parameters: {brief_names(loaded)}. Set allow_missing=True to ignore "
+                        "missing parameters."
                     )
         for name, value in loaded.items():
             if name not in params:
@@ -330,7 +337,7 @@ class Block(nn.Module):
                     continue
                 raise ValueError(
                     f"Parameter '{name}' loaded from file '{filename}' is not present in "
-                    f"ParameterDict, which contains parameters {_brief(self._params.keys())}. "
+                    f"ParameterDict, which contains parameters {brief_names(self._params.keys())}. "
                     "Set ignore_extra=True to ignore. "
                 )
             params[name]._load_init(value, cast_dtype=cast_dtype)
@@ -373,7 +380,9 @@ class Block(nn.Module):
 
         def _register(block: Block) -> None:
             if isinstance(block, HybridBlock) and block._active:
-                raise AssertionError(f'"{block.name}" must not be hybridized to print summary.')
+                raise GluonAssertionError(
+                    f'"{block.name}" must not be hybridized to print summary.'
+                )
             if not isinstance(block, Sequential | HybridSequential):
                 hooks.append(block.register_forward_hook(_hook))
 
@@ -443,22 +452,21 @@ class HybridBlock(Block):
 
     def _gluon_setup(self, prefix: str | None, params: ParameterDict | None) -> None:
         super()._gluon_setup(prefix, params)
-        d = self.__dict__
-        d["_active"] = False
-        d["_compile_args"] = {}
-        d["_compiled"] = None
-        d["_cached_graph"] = None
+        self._active = False
+        self._compile_args = {}
+        self._compiled = None
+        self._cached_graph = None
 
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
-        self.__dict__["_active"] = active
+        self._active = active
         backend = kwargs.get("backend") or "inductor"
-        self.__dict__["_compile_args"] = {"backend": backend, **(kwargs.get("backend_opts") or {})}
+        self._compile_args = {"backend": backend, **(kwargs.get("backend_opts") or {})}
         self._clear_cached_op()
         super().hybridize(active, **kwargs)
 
     def _clear_cached_op(self) -> None:
-        self.__dict__["_compiled"] = None
-        self.__dict__["_cached_graph"] = None
+        self._compiled = None
+        self._cached_graph = None
 
     def cast(self, dtype: Any) -> None:
         self._clear_cached_op()
@@ -493,10 +501,10 @@ class HybridBlock(Block):
         if not self._active or torch.compiler.is_compiling():
             return self._eager_forward(x, *args)
         if self._cached_graph is None:
-            self.__dict__["_cached_graph"] = self._build_graph(1 + len(args))
+            self._cached_graph = self._build_graph(1 + len(args))
             return self._eager_forward(x, *args)  # finishes deferred initialisation
         if self._compiled is None:
-            self.__dict__["_compiled"] = torch.compile(self._eager_forward, **self._compile_args)
+            self._compiled = torch.compile(self._eager_forward, **self._compile_args)
         return self._compiled(x, *args)
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
@@ -539,14 +547,7 @@ class Sequential(Block):
             self.register_child(block)
 
     def forward(self, x: Any, *args: Any) -> Any:
-        x = as_input(x)
-        for block in self._children.values():
-            x = block(x, *args)
-            args = ()
-            if isinstance(x, tuple | list):
-                args = tuple(x[1:])
-                x = x[0]
-        return (x, *args) if args else x
+        return _chain(self._children.values(), as_input(x), args)
 
     def __getitem__(self, key: int | slice) -> Any:
         layers = list(self._children.values())[key]
@@ -572,10 +573,16 @@ class HybridSequential(HybridBlock):
     __len__ = Sequential.__len__
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-        for block in self._children.values():
-            x = block(x, *args)
-            args = ()
-            if isinstance(x, tuple | list):
-                args = tuple(x[1:])
-                x = x[0]
-        return (x, *args) if args else x
+        return _chain(self._children.values(), x, args)
+
+
+def _chain(blocks: Any, x: Any, args: tuple[Any, ...]) -> Any:
+    """Gluon's sequential rule: each block gets the previous outputs (a tuple or list is
+    split into the first output and extra arguments)."""
+    for block in blocks:
+        x = block(x, *args)
+        args = ()
+        if isinstance(x, tuple | list):
+            args = tuple(x[1:])
+            x = x[0]
+    return (x, *args) if args else x

@@ -16,10 +16,13 @@ from torch import Tensor
 from torch.nn.parameter import UninitializedParameter
 
 from ... import nn as _onn
+from ..._shapes import conv_output_size, kernel_extent
+from .._errors import received
 from .._frontend import FrontendMixin, Initializer, ParamView
 from . import _ndarray
-from ._errors import MXNetError
+from ._errors import GluonAssertionError, MXNetTypeError, MXNetValueError
 from .block import Block, HybridBlock, HybridSequential, Sequential
+from .parameter import Parameter
 
 __all__ = ["Activation", "Block", "Conv2D", "HybridBlock", "HybridSequential", "Sequential"]
 
@@ -27,13 +30,15 @@ _NUMERIC = (numbers.Number, np.generic)
 
 
 class Activation(HybridBlock):
-    """``Activation(activation)``: one of MXNet's act_types (checked at the first forward,
-    as in MXNet: relu, sigmoid, tanh, softrelu, softsign)."""
+    """``Activation(activation)``: one of MXNet's act_types (relu, sigmoid, tanh, softrelu,
+    softsign). MXNet checks the name at the first forward; here it is checked at
+    construction (:class:`MXNetValueError`, MXNet's words)."""
 
     _act_type: str
 
     def __init__(self, activation: str, **kwargs: Any) -> None:
-        self.__dict__["_act_type"] = activation
+        _ndarray.check_act_type(activation, "activation")
+        self._act_type = activation  # before Block's __init__, which names the block
         super().__init__(**kwargs)
 
     def _alias(self) -> str:
@@ -70,15 +75,29 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
     """``mxnet.gluon.nn.Conv2D`` (MXNet 1.9.1 semantics; NHWC also runs on CPU).
 
     ``net.weight`` / ``net.bias`` are Gluon :class:`Parameter` s (``.data()`` in Gluon's
-    layout: OHWI for NHWC); ``state_dict()`` keeps torch's ``weight`` / ``bias``
-    (PyTorch's ``(O, I/groups, kh, kw)``).
+    layout: OHWI for NHWC, a view of the torch parameter); ``state_dict()`` keeps torch's
+    ``weight`` / ``bias`` (PyTorch's ``(O, I/groups, kh, kw)``), so checkpoints
+    interchange with ``torch.nn.Conv2d``. ``in_channels=0`` defers the weight's shape to
+    the first forward (Gluon's deferred initialisation). It is a ``torch.nn.Conv2d`` whose
+    ``weight`` / ``bias`` attributes are Gluon's parameters, as Gluon code reads them: torch
+    tools that take ``m.weight`` for a tensor do not apply to it (its ``state_dict()`` does).
+
+    Bad arguments raise at construction (MXNet checks some only at the first forward):
+    :class:`MXNetValueError` / :class:`MXNetTypeError` with MXNet's words followed by the
+    Gluon argument and the value received, or :class:`GluonAssertionError` where Gluon
+    asserts.
     """
 
     _kwargs: dict[str, Any]
+    _infers_in_channels = True  # in_channels=0: Gluon's deferred initialisation
     param_views: ClassVar[dict[str, ParamView]] = {"weight": ParamView(_to_gluon, _to_torch)}
     default_initializers: ClassVar[dict[str, Initializer]] = {
         "weight": _uniform_007,
         "bias": _zeros,
+    }
+    error_types: ClassVar[dict[type[Exception], type[Exception]]] = {
+        ValueError: MXNetValueError,
+        TypeError: MXNetTypeError,
     }
 
     def __init__(
@@ -102,10 +121,18 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
         kwargs.pop("op_name", None)
         if kwargs:
             raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
-        assert layout in ("NCHW", "NHWC"), "Only supports 'NCHW' and 'NHWC' layout for now"
+        if layout not in ("NCHW", "NHWC"):
+            raise GluonAssertionError(
+                received("Only supports 'NCHW' and 'NHWC' layout for now", layout=layout)
+            )
         if isinstance(kernel_size, _NUMERIC):
             kernel_size = (kernel_size,) * 2
-        assert len(kernel_size) == 2, "kernel_size must be a number or a list of 2 ints"
+        if len(kernel_size) != 2:
+            raise GluonAssertionError(
+                received(
+                    "kernel_size must be a number or a list of 2 ints", kernel_size=kernel_size
+                )
+            )
         if isinstance(strides, _NUMERIC):
             strides = (strides,) * 2
         if isinstance(padding, _NUMERIC):
@@ -113,8 +140,15 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
         if isinstance(dilation, _NUMERIC):
             dilation = (dilation,) * 2
         _check_op_args(channels, kernel_size, strides, padding, dilation, groups, in_channels)
-        self._gluon_setup(prefix, params)
-        self.__dict__["_kwargs"] = {
+        if activation is not None:
+            _ndarray.check_act_type(activation, "activation")
+        super().__init__(
+            prefix=prefix, params=params, in_channels=in_channels or None,
+            out_channels=channels, kernel_size=tuple(kernel_size), stride=tuple(strides),
+            padding=tuple(padding), dilation=tuple(dilation), groups=groups, bias=use_bias,
+            layout=layout,
+        )  # fmt: skip
+        self._kwargs = {
             "kernel": kernel_size,
             "stride": strides,
             "dilate": dilation,
@@ -124,18 +158,12 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
             "no_bias": not use_bias,
             "layout": layout,
         }
-        act = None
-        if activation is not None:
-            with self.name_scope():
-                act = Activation(activation, prefix=activation + "_")
-        _onn.Conv2d.__init__(
-            self, in_channels, channels, tuple(kernel_size), tuple(strides), tuple(padding),
-            tuple(dilation), groups, use_bias, "zeros", layout, act,
-        )  # fmt: skip
-        kh, kw = kernel_size
-        cin = in_channels // groups if in_channels else 0
-        wshape = (channels, cin, kh, kw) if layout == "NCHW" else (channels, kh, kw, cin)
         with self.name_scope():
+            if activation is not None:
+                self.activation = Activation(activation, prefix=activation + "_")
+            kh, kw = kernel_size
+            cin = in_channels // groups if in_channels else 0
+            wshape = (channels, cin, kh, kw) if layout == "NCHW" else (channels, kh, kw, cin)
             self.weight = self.params.get(  # type: ignore[assignment]
                 "weight", shape=wshape, init=weight_initializer, allow_deferred_init=True
             )
@@ -151,34 +179,19 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
     def act(self) -> Activation | None:
         return self._modules.get("activation")  # type: ignore[return-value]
 
-    # -- the torch parameters behind the Gluon ones ----------------------------------
-    def set_framework_param(self, name: str, value: Any) -> None:
-        param = self.__dict__.get(name)
-        if param is None:
-            raise ValueError(f"`{name}` must be a parameter of this layer; received {name}=None")
-        param.set_data(value)
-
-    def _default_init(self, name: str) -> None:
-        tensor = self._parameters.get(name)
-        if tensor is None or isinstance(tensor, UninitializedParameter):
-            return
-        with torch.no_grad():
-            self.default_initializers[name](self.framework_param(name), self)
-
+    # -- deferred initialisation: Gluon's shapes -> the torch parameters -------------
     def _gluon_materialize(self, attr: str, shape: tuple[int, ...]) -> None:
         """A deferred parameter gets its Gluon shape (from data, a file or ``set_data``);
         only the tensors materialised here get the default values."""
-        with torch.no_grad():
-            weight = self._parameters["weight"]
-            if attr == "weight" and isinstance(weight, UninitializedParameter):
-                cin = shape[1] if self.layout == "NCHW" else shape[3]
-                self.in_channels = cin * self.groups
-                weight.materialize(self._weight_shape())
-                self._default_init("weight")
-            bias = self._parameters.get("bias")
-            if isinstance(bias, UninitializedParameter):
-                bias.materialize((self.out_channels,))
-                self._default_init("bias")
+        if attr == "weight":
+            cin = shape[1] if self.layout == "NCHW" else shape[3]
+            materialized = self._materialize_parameters(cin * self.groups)
+        else:  # the bias: its shape does not depend on in_channels
+            with torch.no_grad():
+                self._parameters["bias"].materialize(self._bias_shape())  # type: ignore[union-attr]
+            materialized = ["bias"]
+        for name in materialized:
+            self.init_parameter(name)
 
     def _finish_deferred(self, x: Any, *args: Any) -> None:
         """MXNet's shape inference: deferred shapes from ``x``, and its errors (wrapped in
@@ -195,13 +208,13 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
                     "Deferred initialization failed because shape cannot be inferred. "
                     f"MXNetError: Error in operator {self.prefix}fwd: {problem}"
                 )
-            raise MXNetError(problem)
+            raise MXNetValueError(problem)
         if deferred:
             c = x.shape[1] if self.layout == "NCHW" else x.shape[3]
-            w = self.__dict__["weight"]
-            shape = list(w.shape)
+            weight: Parameter = self.weight  # type: ignore[assignment]
+            shape = list(weight.shape or ())
             shape[1 if self.layout == "NCHW" else 3] = c // self.groups
-            w._materialize(tuple(shape))
+            weight._materialize(tuple(shape))
             self.in_channels = c  # also when the weight is shared with another layer
             for p in self._reg_params.values():
                 if p._deferred_init:
@@ -215,25 +228,25 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
             )
         nhwc = self.layout == "NHWC"
         c = x.shape[3] if nhwc else x.shape[1]
-        h, w = (x.shape[1], x.shape[2]) if nhwc else (x.shape[2], x.shape[3])
+        size = (x.shape[1], x.shape[2]) if nhwc else (x.shape[2], x.shape[3])
         if c % self.groups:
             return (
                 f"Check failed: dshape[1] % param_.num_group == 0U ({c % self.groups} vs. 0) : "
                 "input num_filter must divide group size"
             )
-        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
         ph, pw = self._kwargs["pad"]
-        for axis, size, k, d, p in (("y", h, kh, dh, ph), ("x", w, kw, dw, pw)):
-            dk = d * (k - 1) + 1
-            if dk > size + 2 * p:
-                i = 0 if axis == "y" else 1
+        out = conv_output_size(size, self.kernel_size, self.stride, (ph, ph, pw, pw), self.dilation)
+        for i, axis in enumerate("yx"):
+            if out[i] < 1:  # the dilated kernel is larger than the padded input
+                extent = kernel_extent(self.kernel_size[i], self.dilation[i])
+                padded = size[i] + 2 * self._kwargs["pad"][i]
                 return (
                     f"Check failed: dilated_ksize_{axis} <= AddPad(dshape[{i + 2}], "
-                    f"param_.pad[{i}]) ({dk} vs. {size + 2 * p}) : kernel size exceed input"
+                    f"param_.pad[{i}]) ({extent} vs. {padded}) : kernel size exceed input"
                 )
         weight = self._parameters["weight"]
         if not deferred and weight is not None and c != weight.shape[1] * self.groups:
-            shape = self.__dict__["weight"].shape
+            shape = self.weight.shape
             wrong = list(shape)
             wrong[3 if nhwc else 1] = c // self.groups
             inferred = "(" + ",".join(map(str, wrong)) + ")"
@@ -242,10 +255,8 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
 
     def hybrid_forward(self, F: Any, x: Any, weight: Any, bias: Any = None) -> Any:
         if F is _ndarray:
-            # the math is omniconv.nn.Conv2d's, on the torch-layout parameters
-            w, b = self._parameters["weight"], self._parameters.get("bias")
-            assert w is not None
-            out = self._conv_forward(x, w, b)
+            # the module's one functional call, on the Gluon-layout parameters given
+            out = self._conv_forward(x, self.to_torch_layout("weight", weight), bias)
         else:
             out = F.Convolution(x, weight, bias, name="fwd", **self._kwargs)
         act = self.act
@@ -269,7 +280,7 @@ class Conv2D(FrontendMixin, HybridBlock, _onn.Conv2d):
         if self.act is not None:
             s += f", {self.act!r}"
         s += ")"
-        shape = self.__dict__["weight"].shape
+        shape = self.weight.shape
         return s.format(mapping=f"{shape[1] if shape[1] else None} -> {shape[0]}")
 
 
@@ -283,66 +294,100 @@ def _check_op_args(
     in_channels: Any,
 ) -> None:
     """MXNet's Convolution parameter parser and shape checks, which MXNet runs at
-    construction (``_infer_weight_shape``): MXNetError with MXNet's words."""
+    construction (``_infer_weight_shape``): MXNet's words, then the Gluon argument and
+    the value received."""
 
     def is_int(v: Any) -> bool:
         return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
     kernel = tuple(kernel)
-    for field, value in (
-        ("kernel", kernel),
-        ("stride", strides),
-        ("dilate", dilation),
-        ("pad", padding),
-    ):
+    args = (
+        ("kernel", "kernel_size", kernel),
+        ("stride", "strides", strides),
+        ("dilate", "dilation", dilation),
+        ("pad", "padding", padding),
+    )
+    for field, arg, value in args:
         if not all(is_int(v) for v in value):
-            raise MXNetError(
-                f"Invalid Parameter format for {field} expect Shape(tuple) but value='{value}'"
+            raise MXNetTypeError(
+                received(
+                    f"Invalid Parameter format for {field} expect Shape(tuple) but value='{value}'",
+                    **{arg: value},
+                )
             )
-    for field, value in (("num_filter", channels), ("num_group", groups)):
+    for field, arg, value in (
+        ("num_filter", "channels", channels),
+        ("num_group", "groups", groups),
+    ):
         if not is_int(value):
-            raise MXNetError(
-                f"Invalid Parameter format for {field} expect int (non-negative) but "
-                f"value='{value}'"
+            raise MXNetTypeError(
+                received(
+                    f"Invalid Parameter format for {field} expect int (non-negative) but "
+                    f"value='{value}'",
+                    **{arg: value},
+                )
             )
     if channels < -1:
-        raise MXNetError(
-            f"Check failed: dim_size >= -1 ({channels} vs. -1) : shape dim size must be >= -1, "
-            f"while received {channels}"
+        raise MXNetValueError(
+            received(
+                f"Check failed: dim_size >= -1 ({channels} vs. -1) : shape dim size must be "
+                f">= -1, while received {channels}",
+                channels=channels,
+            )
         )
     if channels < 1:
-        raise MXNetError(f"value {channels} for Parameter num_filter should be greater equal to 1")
-    if any(k == 0 for k in kernel):
-        raise MXNetError(
-            f"Check failed: param_.kernel.Size() > 0U (0 vs. 0) : incorrect kernel size: "
-            f"{_shape_str(kernel)}"
+        raise MXNetValueError(
+            received(
+                f"value {channels} for Parameter num_filter should be greater equal to 1",
+                channels=channels,
+            )
         )
-    for field, label, word, value in (
-        ("stride", "Stride", "stride", strides),
-        ("dilate", "Dilate", "dilate", dilation),
-        ("pad", "Padding", "padding", padding),
+    if any(k == 0 for k in kernel):
+        raise MXNetValueError(
+            received(
+                "Check failed: param_.kernel.Size() > 0U (0 vs. 0) : incorrect kernel size: "
+                f"{_shape_str(kernel)}",
+                kernel_size=kernel,
+            )
+        )
+    for (field, arg, value), label, word in zip(
+        args[1:], ("Stride", "Dilate", "Padding"), ("stride", "dilate", "padding"), strict=True
     ):
         if len(value) != len(kernel):
-            raise MXNetError(
-                f"Check failed: param_.kernel.ndim() == param_.{field}.ndim() ({len(kernel)} vs. "
-                f"{len(value)}) : {label} must have the same number of dimensions with "
-                f"kernel_size,but kernel_size is set to {_shape_str(kernel)} while {word} is "
-                f"{_shape_str(value)}"
+            raise MXNetValueError(
+                received(
+                    f"Check failed: param_.kernel.ndim() == param_.{field}.ndim() "
+                    f"({len(kernel)} vs. {len(value)}) : {label} must have the same number of "
+                    f"dimensions with kernel_size,but kernel_size is set to {_shape_str(kernel)} "
+                    f"while {word} is {_shape_str(value)}",
+                    **{arg: value},
+                )
             )
     ints = groups > 0
     if ints and in_channels and is_int(in_channels) and in_channels % groups:
-        raise MXNetError(
-            f"Check failed: dshape[1] % param_.num_group == 0U ({in_channels % groups} vs. 0) : "
-            "input num_filter must divide group size"
+        raise MXNetValueError(
+            received(
+                "Check failed: dshape[1] % param_.num_group == 0U "
+                f"({in_channels % groups} vs. 0) : input num_filter must divide group size",
+                in_channels=in_channels,
+                groups=groups,
+            )
         )
     if ints and channels % groups:
-        raise MXNetError(
-            f"Check failed: param_.num_filter % param_.num_group == 0U ({channels % groups} vs. "
-            "0) : output num_filter must divide group size"
+        raise MXNetValueError(
+            received(
+                f"Check failed: param_.num_filter % param_.num_group == 0U ({channels % groups} "
+                "vs. 0) : output num_filter must divide group size",
+                channels=channels,
+                groups=groups,
+            )
         )
-    for field, value in (("stride", strides), ("dilate", dilation)):
+    for field, arg, value in (("stride", "strides", strides), ("dilate", "dilation", dilation)):
         if any(v == 0 for v in value):
-            raise MXNetError(
-                f"Check failed: param_.{field}.Size() > 0U (0 vs. 0) : incorrect {field} size: "
-                f"{_shape_str(value)}"
+            raise MXNetValueError(
+                received(
+                    f"Check failed: param_.{field}.Size() > 0U (0 vs. 0) : incorrect {field} "
+                    f"size: {_shape_str(value)}",
+                    **{arg: value},
+                )
             )

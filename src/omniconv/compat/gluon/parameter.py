@@ -19,9 +19,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parameter import UninitializedParameter
 
+from .._frontend import FrontendMixin
 from . import _symbol
 from . import init as _init
-from ._errors import DeferredInitializationError
+from ._errors import DeferredInitializationError, GluonAssertionError
 from ._ndarray_file import dumps, loads
 
 __all__ = ["DeferredInitializationError", "Parameter", "ParameterDict"]
@@ -123,18 +124,19 @@ class Parameter:
         return not isinstance(self._torch(), UninitializedParameter)
 
     def _to_framework(self, t: Tensor) -> Tensor:
-        if self._binding is None:
-            return t
-        module, attr = self._binding
-        view = getattr(module, "param_views", {}).get(attr)
-        return t if view is None else view.to_framework(t, module)
+        """A torch-layout value in Gluon's layout, through the owner's declared views."""
+        owner = self._owner()
+        return t if owner is None else owner.to_framework_layout(self._binding[1], t)  # type: ignore[index]
 
     def _to_torch(self, t: Tensor) -> Tensor:
-        if self._binding is None:
-            return t
-        module, attr = self._binding
-        view = getattr(module, "param_views", {}).get(attr)
-        return t if view is None else view.to_torch(t, module)
+        owner = self._owner()
+        return t if owner is None else owner.to_torch_layout(self._binding[1], t)  # type: ignore[index]
+
+    def _owner(self) -> FrontendMixin | None:
+        """The layer this parameter is bound to, if it declares layouts."""
+        if self._binding is None or not isinstance(self._binding[0], FrontendMixin):
+            return None
+        return self._binding[0]
 
     def _materialize(self, shape: tuple[int, ...]) -> None:
         """Give a deferred parameter its Gluon shape (the owner infers its torch shape)."""
@@ -168,7 +170,7 @@ class Parameter:
         if len(old) != len(new_shape) or any(
             i != j and i != 0 for i, j in zip(old, new_shape, strict=True)
         ):
-            raise AssertionError(
+            raise GluonAssertionError(
                 f"Expected shape {new_shape} is incompatible with given shape {old}."
             )
         self._shape = new_shape
@@ -188,7 +190,7 @@ class Parameter:
     @grad_req.setter
     def grad_req(self, req: str) -> None:
         if req not in ("write", "add", "null"):
-            raise AssertionError(
+            raise GluonAssertionError(
                 f"grad_req must be one of 'write', 'add', or 'null', but got '{req}'"
             )
         if not self._differentiable:
@@ -257,7 +259,7 @@ class Parameter:
         """Copy ``data`` (Gluon's layout) into the parameter."""
         value = data.detach() if isinstance(data, Tensor) else torch.as_tensor(np.asarray(data))
         if not self._initialized and not self._deferred_init:
-            raise AssertionError(f"Parameter '{self.name}' has not been initialized")
+            raise GluonAssertionError(f"Parameter '{self.name}' has not been initialized")
         self.shape = tuple(value.shape)
         if not self._materialized():
             self._materialize(tuple(value.shape))
@@ -291,16 +293,16 @@ class Parameter:
         if init is None:
             init = default_init if self.init is None else self.init
         self._deferred_init = (init, ctx, default_init)
+        shape = self.shape
         if not self._materialized():
-            if not shape_is_known(self.shape):
+            if shape is None or not shape_is_known(shape):
                 if self._allow_deferred_init:
                     return
                 raise ValueError(
                     f"Cannot initialize Parameter '{self.name}' because it has invalid shape: "
-                    f"{self.shape}."
+                    f"{shape}."
                 )
-            assert self.shape is not None
-            self._materialize(self.shape)
+            self._materialize(shape)
         self._finish_deferred_init()
 
     def _finish_deferred_init(self) -> None:
@@ -360,13 +362,13 @@ class Parameter:
             len(shape) != data.ndim
             or any(i != j and i != 0 for i, j in zip(shape, data.shape, strict=True))
         ):
-            raise AssertionError(
+            raise GluonAssertionError(
                 f"Failed loading Parameter '{self.name}' from saved params: shape incompatible "
                 f"expected {shape} vs saved {data.shape}"
             )
         if data.dtype.type is not self._np_type():
             if not cast_dtype:
-                raise AssertionError(
+                raise GluonAssertionError(
                     f"Failed loading Parameter '{self.name}' from saved params: dtype "
                     f"incompatible expected {self.dtype} vs saved {data.dtype.type}. Set "
                     "cast_dtype=True to cast the dtype of saved params."
@@ -434,7 +436,7 @@ class ParameterDict:
     def update(self, other: ParameterDict) -> None:
         for k, v in other.items():
             if k in self._params and self._params[k] is not v:
-                raise AssertionError(
+                raise GluonAssertionError(
                     f"Cannot update self with other because they have different Parameters "
                     f"with the same name '{k}'"
                 )
@@ -489,14 +491,11 @@ class ParameterDict:
         cast_dtype: bool = False,
         dtype_source: str = "current",
     ) -> None:
-        with open(filename, "rb") as f:
-            loaded = loads(f.read())
-        if not isinstance(loaded, dict):
-            raise ValueError(f"Invalid parameter file {filename!r}: the arrays have no names")
+        loaded = read_named_arrays(filename)
         if restore_prefix:
             for name in self.keys():
                 if not name.startswith(restore_prefix):
-                    raise AssertionError(
+                    raise GluonAssertionError(
                         f"restore_prefix is '{restore_prefix}' but Parameters name '{name}' "
                         f"does not start with '{restore_prefix}'"
                     )
@@ -509,10 +508,10 @@ class ParameterDict:
         if not allow_missing:
             for name in self.keys():
                 if name not in arg_dict:
-                    raise AssertionError(
+                    raise GluonAssertionError(
                         f"Parameter '{name[lprefix:]}' is missing in file: {filename}, which "
-                        f"contains parameters: {_brief(arg_dict)}. Please make sure source and "
-                        "target networks have the same prefix.For more info on naming, please "
+                        f"contains parameters: {brief_names(arg_dict)}. Please make sure source "
+                        "and target networks have the same prefix.For more info on naming, please "
                         "see https://mxnet.io/api/python/docs/tutorials/packages/gluon/blocks/"
                         "naming.html"
                     )
@@ -522,7 +521,7 @@ class ParameterDict:
                     continue
                 raise ValueError(
                     f"Parameter '{name[lprefix:]}' loaded from file: {filename} is not present "
-                    f"in ParameterDict, choices are: {_brief(self._params)}. Set ignore_extra "
+                    f"in ParameterDict, choices are: {brief_names(self._params)}. Set ignore_extra "
                     "to True to ignore. Please make sure source and target networks have the "
                     "same prefix.For more info on naming, please see https://mxnet.io/api/"
                     "python/docs/tutorials/packages/gluon/blocks/naming.html"
@@ -530,11 +529,20 @@ class ParameterDict:
             self._params[name]._load_init(value, cast_dtype=cast_dtype)
 
 
-def _brief(names: Any) -> str:
+def read_named_arrays(filename: str) -> dict[str, np.ndarray]:
+    """The named arrays of an MXNet ``.params`` file."""
+    with open(filename, "rb") as f:
+        loaded = loads(f.read())
+    if not isinstance(loaded, dict):
+        raise ValueError(f"Invalid parameter file {filename!r}: the arrays have no names")
+    return loaded
+
+
+def brief_names(names: Any) -> str:
     """MXNet's ``_brief_print_list``: quoted names, at most 10 (with '...')."""
     lst = list(names)
     if len(lst) > 10:
-        return f"{_brief(lst[:5])}, ..., {_brief(lst[-5:])}"
+        return f"{brief_names(lst[:5])}, ..., {brief_names(lst[-5:])}"
     return ", ".join(f"'{x}'" for x in lst)
 
 

@@ -10,19 +10,25 @@
 * :mod:`config`: the global ``_compute_mode`` override.
 * :func:`megengine_to_torch` / :func:`torch_to_megengine`: state-dict layout transforms.
 
-``m.weight`` / ``m.bias`` have MegEngine's shapes. Documented differences from MegEngine:
+``m.weight`` / ``m.bias`` have MegEngine's shapes. Errors have MegEngine's words and types,
+each also a ``ValueError`` / ``TypeError`` (:class:`MegEngineAssertionError` where MegEngine
+asserts, :class:`MegEngineKeyError` for state-dict keys), checked at construction.
+Documented differences from MegEngine:
 ``conv_mode='convolution'`` computes a true convolution (MegEngine raises
 ``AttributeError``); loading casts to the parameter's dtype; numpy float64 / int64 data
 becomes float32 / int32 unless ``dtype`` is given.
 """
 
 from . import config, functional, module
+from ._errors import MegEngineAssertionError, MegEngineKeyError
 from ._state import megengine_to_torch, torch_to_megengine
 from ._tensor import Parameter, Tensor, tensor
 from .module import Conv2d, Module
 
 __all__ = [
     "Conv2d",
+    "MegEngineAssertionError",
+    "MegEngineKeyError",
     "Module",
     "Parameter",
     "Tensor",

@@ -5,7 +5,8 @@ A MegEngine state dict holds each parameter and persistent buffer in MegEngine's
 path, keys sorted. The module only supplies the structure (names, layouts, shapes): the
 transforms never touch its values, and they read arrays and tensors only (no pickles).
 
-Errors are MegEngine's (``module.load_state_dict``):
+Errors are MegEngine's (``module.load_state_dict``), each also a ``ValueError``
+(:class:`MegEngineKeyError`, :class:`MegEngineAssertionError`):
 
 * ``ValueError: param `{k}` shape mismatch, should be {var_shape}, get {shape}``
 * ``KeyError: Unused params violate `strict=True`, unused={...}``
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .._frontend import FrontendMixin, as_tensor
+from ._errors import MegEngineAssertionError, MegEngineKeyError
 
 __all__ = ["load_megengine", "megengine_entries", "megengine_to_torch", "torch_to_megengine"]
 
@@ -81,7 +83,7 @@ def _as_value(key: str, value: Any) -> Tensor:
         return value.detach()
     if isinstance(value, np.ndarray):
         return torch.from_numpy(value)
-    raise AssertionError(f"closure should return a `np.ndarray`, now `{key}` get {value}")
+    raise MegEngineAssertionError(f"closure should return a `np.ndarray`, now `{key}` get {value}")
 
 
 def _set_repr(keys: list[str]) -> str:
@@ -95,7 +97,7 @@ def _strict_report(unused: list[str], missing: list[str], strict: bool) -> None:
             continue
         listed = f"{kind.lower()}={_set_repr(keys)}"
         if strict:
-            raise KeyError(f"{kind} params violate `strict=True`, {listed}")
+            raise MegEngineKeyError(f"{kind} params violate `strict=True`, {listed}")
         logger.warning(f"{kind} params in `strict=False` mode, {listed}")
 
 

@@ -105,17 +105,7 @@ class Tensor(torch.Tensor):
         return self.to(to_torch_dtype(dtype))  # type: ignore[return-value]
 
 
-def tensor(
-    data: Any = None,
-    dtype: Any = None,
-    device: Any = None,
-    is_const: bool = False,
-    no_cache: bool = False,
-    name: str | None = None,
-    format: str = "default",
-) -> Tensor:
-    """``megengine.tensor``: the same as :class:`Tensor`."""
-    return Tensor(data, dtype, device, is_const, no_cache, name, format)
+tensor = Tensor  # ``megengine.tensor`` is the class itself, as in MegEngine
 
 
 class Parameter(Tensor):
@@ -126,17 +116,9 @@ class Parameter(Tensor):
     registers it and torch optimizers train it.
     """
 
-    def __new__(
-        cls,
-        data: Any = None,
-        dtype: Any = None,
-        device: Any = None,
-        is_const: bool = False,
-        no_cache: bool = False,
-        name: str | None = None,
-        format: str = "default",
-    ) -> Parameter:
-        out = _make(cls, data, dtype, device, requires_grad=True)
+    def __new__(cls, *args: Any, **kwargs: Any) -> Parameter:
+        out: Parameter = super().__new__(cls, *args, **kwargs)  # type: ignore[assignment]
+        out.requires_grad_(True)
         out._is_param = True
         return out
 

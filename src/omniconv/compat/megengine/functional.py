@@ -21,15 +21,11 @@ from typing import Any
 import torch
 import torch.nn.functional as _torch_F
 
-from ... import functional as _F
-from ..._args import fail, type_name
-from . import config
+from ..._args import fail, to_pair, type_name
+from ._conv import COMPUTE_MODES, CONV_MODES, check_mode, conv2d_megengine, wrap
 from ._tensor import Tensor
 
 __all__ = ["conv2d", "pad"]
-
-CONV_MODES = ("cross_correlation", "convolution")
-COMPUTE_MODES = ("default", "float32")
 
 
 def _expand_hw(value: Any) -> tuple[int, int]:
@@ -39,71 +35,6 @@ def _expand_hw(value: Any) -> tuple[int, int]:
     if isinstance(value, Sequence):
         return int(value[0]), int(value[1])
     return int(value), int(value)
-
-
-def _wrap(out: torch.Tensor) -> Tensor:
-    return out if isinstance(out, Tensor) else out.as_subclass(Tensor)
-
-
-def _mode(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    low = value.lower() if isinstance(value, str) else None
-    if low not in choices:
-        rule = "one of " + ", ".join(repr(c) for c in choices) + " (any case)"
-        fail(name, rule, value, exc=ValueError if isinstance(value, str) else TypeError)
-    assert low is not None
-    return low
-
-
-def _torch_weight(weight: Any, groups: int) -> torch.Tensor:
-    """MegEngine's 4-D dense or 5-D grouped weight as torch's ``(O, I/G, kh, kw)`` view."""
-    if not isinstance(weight, torch.Tensor):
-        fail("weight", "a Tensor", type_name(weight), exc=TypeError)
-    if groups == 1 and weight.dim() != 4:
-        fail("weight.shape", "4-D (O, I, kh, kw) when groups == 1", tuple(weight.shape))
-    if groups != 1:
-        if weight.dim() != 5:
-            rule = "5-D (groups, O/groups, I/groups, kh, kw) when groups != 1"
-            fail("weight.shape", rule, tuple(weight.shape))
-        weight = weight.flatten(0, 1)
-    return weight
-
-
-def _conv2d(
-    inp: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    groups: int,
-    conv_mode: Any,
-    compute_mode: Any,
-    padding_mode: str = "zeros",
-) -> Tensor:
-    """The shared body of :func:`conv2d` and ``Conv2d.forward`` (``padding_mode`` is the
-    module's, applied by :func:`omniconv.functional.conv2d` exactly as MegEngine's
-    ``pad`` + conv does)."""
-    mode = _mode(conv_mode, "conv_mode", CONV_MODES)
-    compute = _mode(
-        config._get_actual_op_param(compute_mode, config._compute_mode),
-        "compute_mode",
-        COMPUTE_MODES,
-    )
-    stride_, padding_, dilation_ = _expand_hw(stride), _expand_hw(padding), _expand_hw(dilation)
-    w = _torch_weight(weight, groups)
-    actual_groups = 1 if groups == 1 else weight.shape[0]  # MegEngine: from the weight
-    if mode == "convolution":
-        w = w.flip(-2, -1)
-    x = inp
-    out_dtype = None
-    if compute == "float32" and inp.dtype == torch.float16 and w.dtype == torch.float16:
-        out_dtype, x, w = torch.float16, inp.float(), w.float()
-    out = _F.conv2d(x, w, None, stride_, padding_, dilation_, actual_groups, padding_mode)
-    if out_dtype is not None:
-        out = out.to(out_dtype)
-    if bias is not None:
-        out = out + bias  # MegEngine: ``output += bias`` after the conv, by broadcasting
-    return _wrap(out)
 
 
 def conv2d(
@@ -131,8 +62,12 @@ def conv2d(
             the result is cast back to float16). The global ``config._compute_mode``
             overrides it unless that is ``'default'``.
     """
-    return _conv2d(
-        inp, weight, bias, stride, padding, dilation, groups, conv_mode, compute_mode
+    return conv2d_megengine(
+        inp, weight, bias, to_pair(_expand_hw(stride), "stride"),
+        to_pair(_expand_hw(padding), "padding", minimum=0),
+        to_pair(_expand_hw(dilation), "dilation"), groups,
+        check_mode(conv_mode, "conv_mode", CONV_MODES),
+        check_mode(compute_mode, "compute_mode", COMPUTE_MODES),
     )  # fmt: skip
 
 
@@ -155,17 +90,16 @@ def pad(
     """
     if not isinstance(src, torch.Tensor):
         fail("src", "a Tensor", type_name(src), exc=TypeError)
-    low = mode.lower() if isinstance(mode, str) else None
+    low = mode.lower() if isinstance(mode, str) else ""
     if low not in _PAD_MODES:
         fail("mode", "one of 'constant', 'edge', 'replicate', 'reflect'", mode)
-    assert low is not None
     pairs = [(int(p[0]), int(p[1])) for p in pad_width]
     if len(pairs) > src.dim():
         fail("pad_width", f"at most {src.dim()} (before, after) pairs", pad_width)
     pairs += [(0, 0)] * (src.dim() - len(pairs))
     if _PAD_MODES[low] == "constant":
         flat = [v for before, after in reversed(pairs) for v in (before, after)]
-        return _wrap(_torch_F.pad(src, flat, mode="constant", value=constant_value))
+        return wrap(_torch_F.pad(src, flat, mode="constant", value=constant_value))
     k = min(3, src.dim())
     if any(p != (0, 0) for p in pairs[:-k]):
         fail("pad_width", f"zero except on the last 3 dimensions for mode={mode!r}", pad_width)
@@ -173,4 +107,4 @@ def pad(
     x = src.reshape(-1, *src.shape[-k:])  # torch pads (C, *spatial) for 1 to 3 spatial dims
     out = _torch_F.pad(x, flat, mode=_PAD_MODES[low])
     out = out.reshape(*src.shape[:-k], *out.shape[-k:])
-    return _wrap(out)
+    return wrap(out)

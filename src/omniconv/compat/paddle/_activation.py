@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..._args import fail
+from .._errors import received
 
-__all__ = ["ACTIVATIONS", "PaddleActivation", "get_activation"]
+__all__ = ["ACTIVATIONS", "LAYERS", "PaddleActivation", "get_activation"]
 
 
 def _thresholded_relu(x: Tensor, threshold: float) -> Tensor:
@@ -108,13 +109,20 @@ class PaddleActivation(nn.Module):
         return f"{self.name!r}" + (f", {attrs}" if attrs else "")
 
 
+#: name -> a factory of that activation's module (``activation_layers`` of ImgConvGroup)
+LAYERS: dict[str, Callable[[], nn.Module]] = {
+    name: partial(PaddleActivation, name) for name in ACTIVATIONS
+}
+
+
 def get_activation(act: Any, name: str = "act") -> PaddleActivation | None:
     """None or a Paddle activation name. A non-str raises Paddle's TypeError
-    (``"<act> should be unicode or str"``); an unknown name a ValueError listing the names."""
+    (``"<act> should be unicode or str"``, then the argument); an unknown name a
+    ValueError listing the names."""
     if act is None:
         return None
     if not isinstance(act, str):
-        raise TypeError(str(act) + " should be unicode or str")
+        raise TypeError(received(str(act) + " should be unicode or str", **{name: act}))
     if act not in ACTIVATIONS:
         fail(name, "None or a Paddle activation (" + ", ".join(ACTIVATIONS) + ")", act)
     return PaddleActivation(act)

@@ -7,11 +7,12 @@ from typing import Any
 import torch
 
 from ..._args import fail
+from .._errors import FrameworkAssertionError
 
 __all__ = ["PaddleAssertionError", "check_dtype_name", "check_use_cudnn", "convert_to_list"]
 
 
-class PaddleAssertionError(ValueError, AssertionError):
+class PaddleAssertionError(FrameworkAssertionError):
     """Where Paddle uses ``assert cond, "message"``: the same words, catchable both as
     ``AssertionError`` (Paddle's type) and ``ValueError`` (omniconv's)."""
 

@@ -13,11 +13,12 @@ from torch import Tensor
 
 from ... import nn as onn
 from ..._args import check_positive_int, fail, type_name
+from ..._shapes import conv_transpose_output_size
+from .._errors import received
 from .._frontend import FrontendMixin, Initializer
 from ._activation import get_activation
 from ._common import PaddleAssertionError, check_dtype_name, convert_to_list
-from ._initializer import Constant, Xavier, to_param_attr
-from ._static import _set_attrs
+from ._initializer import Constant, Xavier, apply_param_attrs, initializers_of, to_param_attr
 
 __all__ = ["Conv2DTranspose", "guard", "to_variable"]
 
@@ -94,17 +95,19 @@ class Conv2DTranspose(FrontendMixin, onn.ConvTranspose2d):
         elif isinstance(output_size, list | int):
             out_size = convert_to_list(output_size, 2, "output_size")
         else:
-            raise ValueError("output_size should be list or int")
+            raise ValueError(received("output_size should be list or int", output_size=output_size))
         activation = get_activation(act, "act")
         wattr = to_param_attr(param_attr)
         battr = to_param_attr(bias_attr, "bias_attr")
+        attrs = {"weight": wattr, "bias": battr}
         super().__init__(
-            num_channels, num_filters, tuple(kernel), tuple(stride_), tuple(padding_), 0,
-            groups, battr is not None, tuple(dilation_), activation, None, torch_dtype,
+            num_channels, num_filters, tuple(kernel), tuple(stride_), tuple(padding_),
+            groups=groups, bias=battr is not None, dilation=tuple(dilation_),
+            activation=activation, dtype=torch_dtype, initializers=initializers_of(attrs),
         )  # fmt: skip
+        apply_param_attrs(self, attrs)
         self.output_size = out_size
         self.act = act
-        _set_attrs(self, wattr, battr)
         self._full_name = f"conv2_d_transpose_{next(_names)}"
 
     def full_name(self) -> str:
@@ -112,23 +115,25 @@ class Conv2DTranspose(FrontendMixin, onn.ConvTranspose2d):
         ``<full_name>.w_0`` / ``.b_0`` in Paddle."""
         return self._full_name
 
-    def _check_output_size(self, input: Tensor) -> None:
-        assert self.output_size is not None
-        size = list(self.output_size)
+    def _check_output_size(self, input: Tensor, size: list[int]) -> None:
+        """Paddle's rule and words: ``infer <= output_size < infer + stride``."""
+        hw = (int(input.shape[2]), int(input.shape[3]))
+        infer = conv_transpose_output_size(
+            hw, self.kernel_size, self.stride, self.padding, self.dilation
+        )
         for i in range(2):
-            k, s, p, d = (self.kernel_size[i], self.stride[i], self.padding[i], self.dilation[i])
-            infer = (int(input.shape[2 + i]) - 1) * s - 2 * p + d * (k - 1) + 1
-            if size[i] < infer:
+            s = self.stride[i]
+            if size[i] < infer[i]:
                 raise ValueError(
                     "output_size of Op(ConvTransposeOp) should not be less than the inferred "
                     f"output size. But received output_size = [{size}], whose dim {i} is less "
-                    f"than the inferred output size [{infer}]"
+                    f"than the inferred output size [{infer[i]}]"
                 )
-            if size[i] >= infer + s:
+            if size[i] >= infer[i] + s:
                 raise ValueError(
                     "output_size of Op(ConvTransposeOp) should be less than inferred size + "
                     f"stride. But received output_size = [{size}], whose dim {i} is not less "
-                    f"than the inferred output size ({infer}) + stride ({s}) = {infer + s}"
+                    f"than the inferred output size ({infer[i]}) + stride ({s}) = {infer[i] + s}"
                 )
 
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
@@ -139,7 +144,7 @@ class Conv2DTranspose(FrontendMixin, onn.ConvTranspose2d):
                 output_size,
             )
         if self.output_size is not None and isinstance(input, Tensor) and input.dim() == 4:
-            self._check_output_size(input)
+            self._check_output_size(input, self.output_size)
         return super().forward(input, self.output_size)
 
     def extra_repr(self) -> str:

@@ -37,6 +37,9 @@ __all__ = [
     "UniformInitializer",
     "Xavier",
     "XavierInitializer",
+    "apply_param_attrs",
+    "conv_normal",
+    "initializers_of",
     "to_param_attr",
 ]
 
@@ -250,3 +253,24 @@ def apply_attr(param: Tensor | None, attr: ParamAttr | None) -> None:
     param.requires_grad_(attr.trainable)
     param.optimize_attr = {"learning_rate": attr.learning_rate}  # type: ignore[attr-defined]
     param.regularizer = attr.regularizer  # type: ignore[attr-defined]
+
+
+def initializers_of(attrs: dict[str, ParamAttr | None]) -> dict[str, Any]:
+    """``{parameter: the ParamAttr's initializer}`` (the layer's ``initializers=`` overrides)."""
+    return {k: a.initializer for k, a in attrs.items() if a is not None}
+
+
+def apply_param_attrs(module: nn.Module, attrs: dict[str, ParamAttr | None]) -> None:
+    """Each ``ParamAttr``'s training options on the module's parameter of that name."""
+    for name, attr in attrs.items():
+        apply_attr(getattr(module, name, None), attr)
+
+
+def conv_normal(tensor: Tensor, layer: nn.Module | None = None) -> None:
+    """Paddle's default conv weight init: ``Normal(0, sqrt(2 / (kh * kw * C_in)))`` with
+    the **full** input channel count (``filter_elem_num``), also when ``groups > 1``
+    (``layer.in_channels``; without a layer, ``tensor.shape[1]``)."""
+    kh, kw = tensor.shape[-2:]
+    c_in = int(getattr(layer, "in_channels", tensor.shape[1]))
+    with torch.no_grad():
+        tensor.normal_(0.0, math.sqrt(2.0 / (kh * kw * c_in)))

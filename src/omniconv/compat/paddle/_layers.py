@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..._args import fail
+from .._errors import received
 
 __all__ = ["BatchNorm", "Dropout"]
 
@@ -52,20 +53,20 @@ class BatchNorm(nn.BatchNorm2d):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
 
     def forward(self, input: Tensor) -> Tensor:
-        assert self.running_mean is not None and self.running_var is not None
+        # always tracked (the constructor keeps track_running_stats)
+        running_mean, running_var = cast(Tensor, self.running_mean), cast(Tensor, self.running_var)
         if not self.training:
             return F.batch_norm(
-                input, self.running_mean, self.running_var, self.weight, self.bias,
-                False, 0.0, self.eps,
-            )  # fmt: skip
+                input, running_mean, running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
         out = F.batch_norm(input, None, None, self.weight, self.bias, True, 0.0, self.eps)
         with torch.no_grad():
             x = input.detach()
             mean = x.mean(dim=(0, 2, 3))
             var = x.var(dim=(0, 2, 3), unbiased=False)
             m = self.paddle_momentum
-            self.running_mean.mul_(m).add_(mean.to(self.running_mean.dtype), alpha=1.0 - m)
-            self.running_var.mul_(m).add_(var.to(self.running_var.dtype), alpha=1.0 - m)
+            running_mean.mul_(m).add_(mean.to(running_mean.dtype), alpha=1.0 - m)
+            running_var.mul_(m).add_(var.to(running_var.dtype), alpha=1.0 - m)
         return out
 
     def extra_repr(self) -> str:
@@ -81,7 +82,9 @@ class Dropout(nn.Module):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
-            raise ValueError("'dropout_prob' must be between 0.0 and 1.0.")
+            raise ValueError(
+                received("'dropout_prob' must be between 0.0 and 1.0.", dropout_prob=p)
+            )
         self.p = float(p)
         # the dropout_prob attribute is float32; eval scales by (1.0f - p)
         self.keep = float(np.float32(1.0) - np.float32(p))

@@ -314,9 +314,8 @@ class Program(nn.Module):
 
 
 def _to_paddle_names(
-    module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: Any
+    module: Program, state_dict: dict[str, Any], prefix: str, local_metadata: Any
 ) -> None:
-    assert isinstance(module, Program)
     keys = [k for k in state_dict if k.startswith(prefix)]
     items = [(k, state_dict.pop(k)) for k in keys]
     for key, value in items:
@@ -325,7 +324,7 @@ def _to_paddle_names(
 
 
 def _from_paddle_names(
-    module: nn.Module,
+    module: Program,
     state_dict: dict[str, Any],
     prefix: str,
     local_metadata: Any,
@@ -334,7 +333,6 @@ def _from_paddle_names(
     unexpected_keys: list[str],
     error_msgs: list[str],
 ) -> None:
-    assert isinstance(module, Program)
     if not module._built:
         fail(
             "net",

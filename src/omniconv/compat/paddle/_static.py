@@ -4,7 +4,6 @@ their parameters live)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -13,26 +12,24 @@ from torch import Tensor, nn
 
 from ... import nn as onn
 from ..._args import check_positive_int, fail, type_name
+from .._errors import received
 from .._frontend import FrontendMixin, Initializer
-from ._activation import PaddleActivation, get_activation
+from ._activation import LAYERS, get_activation
 from ._common import PaddleAssertionError, check_use_cudnn, convert_to_list
-from ._initializer import Constant, ParamAttr, apply_attr, to_param_attr
+from ._initializer import (
+    Constant,
+    apply_attr,
+    apply_param_attrs,
+    conv_normal,
+    initializers_of,
+    to_param_attr,
+)
 from ._layers import BatchNorm, Dropout
 from ._program import Namer, layer
 
-__all__ = ["deformable_conv", "img_conv_group"]
+__all__ = ["FluidDeformConv", "deformable_conv", "img_conv_group"]
 
 _DROP_EPS = 1e-5
-
-
-def conv_normal(tensor: Tensor, layer: nn.Module | None = None) -> None:
-    """Paddle's default conv weight init: ``Normal(0, sqrt(2 / (kh * kw * C_in)))`` with
-    the **full** input channel count (``filter_elem_num``), also when ``groups > 1``."""
-    assert layer is not None
-    kh, kw = tensor.shape[-2:]
-    c_in = int(getattr(layer, "in_channels", tensor.shape[1]))
-    with torch.no_grad():
-        tensor.normal_(0.0, math.sqrt(2.0 / (kh * kw * c_in)))
 
 
 def _check_input(value: Any, name: str, op: str) -> Tensor:
@@ -135,10 +132,11 @@ def img_conv_group(
         if isinstance(rate, bool) or not isinstance(rate, int | float):
             fail("conv_batchnorm_drop_rate", "numbers", rate, exc=TypeError)
         if abs(rate) > _DROP_EPS and not 0.0 <= rate <= 1.0:
-            raise ValueError("'dropout_prob' must be between 0.0 and 1.0.")
+            message = "'dropout_prob' must be between 0.0 and 1.0."
+            raise ValueError(received(message, conv_batchnorm_drop_rate=rate))
         rates.append(float(rate))
     check_use_cudnn(use_cudnn)
-    act = get_activation(conv_act, "conv_act")
+    get_activation(conv_act, "conv_act")  # Paddle's checks and words
     if pool_type not in ("max", "avg"):
         raise ValueError(
             "Unknown Attr(pool_type): '%s'. It can only be 'max' or 'avg'.", str(pool_type)
@@ -153,18 +151,14 @@ def img_conv_group(
 
     def build(namer: Namer) -> nn.Module:
         group = onn.ImgConvGroup(
-            int(input.shape[1]), list(conv_num_filter), tuple(pool), paddings, sizes, act,
-            with_bn, rates, tuple(stride), pool_type, norm_layer=BatchNorm,
+            int(input.shape[1]), list(conv_num_filter), tuple(pool), paddings, sizes,
+            conv_act, with_bn, rates, tuple(stride), pool_type, norm_layer=BatchNorm,
             dropout_layer=Dropout, device=input.device, dtype=input.dtype,
+            activation_layers=LAYERS,
         )  # fmt: skip
-        if act is not None:  # one activation module per layer (the core reuses one)
-            for key in [k for k in group._modules if k.startswith("act")]:
-                setattr(group, key, PaddleActivation(act.name))
         for i, attr in enumerate(attrs):
-            assert attr is not None
-            conv = group.get_submodule(f"conv{i}")
-            assert isinstance(conv, onn.Conv2d) and conv.bias is not None
-            init = attr.initializer if attr.initializer is not None else conv_normal
+            conv: Any = group.get_submodule(f"conv{i}")
+            init = conv_normal if attr is None or attr.initializer is None else attr.initializer
             init(conv.weight, conv)
             Constant(0.0)(conv.bias, conv)
             apply_attr(conv.weight, attr)
@@ -246,7 +240,8 @@ def deformable_conv(
     else:
         groups = check_positive_int(groups, "groups")
         if c_in % groups:
-            raise ValueError("num_channels must be divisible by groups.")
+            message = "num_channels must be divisible by groups."
+            raise ValueError(received(message, num_channels=c_in, groups=groups))
     num_filters = check_positive_int(num_filters, "num_filters")
     kernel = convert_to_list(filter_size, 2, "filter_size")
     stride_ = convert_to_list(stride, 2, "stride")
@@ -258,11 +253,11 @@ def deformable_conv(
         else check_positive_int(deformable_groups, "deformable_groups")
     )
     if num_filters % dg:
-        raise ValueError(
+        message = (
             "The number of output channels should be divided by deformable groups. The "
-            f"difference is [{num_filters % dg}]: [0] (num_filters={num_filters}, "
-            f"deformable_groups={dg})"
+            f"difference is [{num_filters % dg}]: [0]"
         )
+        raise ValueError(received(message, num_filters=num_filters, deformable_groups=dg))
     step = 64 if im2col_step is None else check_positive_int(im2col_step, "im2col_step")
     batch = int(input.shape[0])
     if batch > step and batch % step:
@@ -281,13 +276,16 @@ def deformable_conv(
     wattr = to_param_attr(param_attr)
     battr = to_param_attr(bias_attr, "bias_attr")
 
+    attrs = {"weight": wattr, "bias": battr}
+
     def build(namer: Namer) -> nn.Module:
         m = FluidDeformConv(
             c_in, num_filters, tuple(kernel), tuple(stride_), tuple(padding_),
             tuple(dilation_), groups, dg, bias=battr is not None, modulated=bool(modulated),
             im2col_step=step, device=input.device, dtype=input.dtype,
+            initializers=initializers_of(attrs),
         )  # fmt: skip
-        _set_attrs(m, wattr, battr)
+        apply_param_attrs(m, attrs)
         op = namer.op("deformable_conv", name)
         namer.param(m, "weight", op, "w", wattr)
         if battr is not None:
@@ -297,16 +295,3 @@ def deformable_conv(
     module, _ = layer("deformable_conv", build)
     out: Tensor = module(input, offset, mask if modulated else None)
     return out
-
-
-def _set_attrs(m: FrontendMixin, wattr: ParamAttr | None, battr: ParamAttr | None) -> None:
-    """ParamAttr initialisers as per-instance overrides, then trainable/lr/regularizer."""
-    m._initializers = {}
-    if wattr is not None and wattr.initializer is not None:
-        m._initializers["weight"] = wattr.initializer
-    if battr is not None and battr.initializer is not None:
-        m._initializers["bias"] = battr.initializer
-    if m._initializers:
-        m.reset_parameters()
-    apply_attr(getattr(m, "weight", None), wattr)
-    apply_attr(getattr(m, "bias", None), battr)

@@ -7,13 +7,19 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from ... import functional as OF
 from ... import nn as onn
-from ..._args import check_positive_int, fail, type_name
+from ..._args import check_positive_int, fail, to_pair, type_name
+from ...functional.deform_conv import deform_conv2d_canonical
+from .._errors import received
 from .._frontend import FrontendMixin, Initializer
 from ._common import convert_to_list
-from ._initializer import Constant, to_param_attr
-from ._static import _set_attrs, conv_normal
+from ._initializer import (
+    Constant,
+    apply_param_attrs,
+    conv_normal,
+    initializers_of,
+    to_param_attr,
+)
 
 __all__ = ["DeformConv2D", "deform_conv2d"]
 
@@ -33,48 +39,56 @@ def deform_conv2d(
 ) -> Tensor:
     """``paddle.vision.ops.deform_conv2d``: DCNv1 when ``mask`` is None, else DCNv2.
     Paddle's shape checks and messages (groups, deformable groups); the math is
-    :func:`omniconv.functional.deform_conv2d` (Paddle's ``im2col_step`` of 1 only
-    bounds memory there, so it is not passed)."""
-    stride_ = convert_to_list(stride, 2, "stride")
-    padding_ = convert_to_list(padding, 2, "padding")
-    dilation_ = convert_to_list(dilation, 2, "dilation")
+    :func:`omniconv.functional.deform_conv2d` (``im2col_step`` only bounds memory there,
+    so Paddle's step of 1 is not copied: the default is used)."""
+    stride_ = to_pair(convert_to_list(stride, 2, "stride"), "stride")
+    padding_ = to_pair(convert_to_list(padding, 2, "padding"), "padding", minimum=0)
+    dilation_ = to_pair(convert_to_list(dilation, 2, "dilation"), "dilation")
     dg = check_positive_int(deformable_groups, "deformable_groups")
     groups = check_positive_int(groups, "groups")
+    _check_channels(x, offset, weight, mask, groups, dg)
+    return deform_conv2d_canonical(
+        x, offset, weight, bias, stride_, padding_, dilation_, mask, 64, groups, dg
+    )
+
+
+def _check_channels(x: Any, offset: Any, weight: Any, mask: Any, groups: int, dg: int) -> None:
+    """Paddle's channel checks and words (then the argument values); the functional
+    checks the rest, with ``groups`` and ``dg`` given (the Paddle op takes them, never
+    infers them from the tensors)."""
     for nm, t in (("x", x), ("offset", offset), ("weight", weight)):
         if not isinstance(t, Tensor):
             fail(nm, "a tensor", type_name(t), exc=TypeError)
-    if x.dim() == 4 and weight.dim() == 4:
-        c_in, (c_out, c_w, kh, kw) = int(x.shape[1]), tuple(weight.shape)
-        if c_in != c_w * groups:
-            raise ValueError(
-                "The number of input channels should be equal to filter channels * groups. "
-                f"The difference is [{c_in}]: [{c_w * groups}]"
+    if x.dim() != 4 or weight.dim() != 4:
+        return  # the functional reports it
+    c_in, (c_out, c_w, kh, kw) = int(x.shape[1]), tuple(weight.shape)
+    if c_in != c_w * groups:
+        message = (
+            "The number of input channels should be equal to filter channels * groups. "
+            f"The difference is [{c_in}]: [{c_w * groups}]"
+        )
+        values = {"x.shape[1]": c_in, "weight.shape[1]": c_w, "groups": groups}
+        raise ValueError(received(message, **values))
+    if c_out % groups:
+        raise ValueError(
+            "The number of output channels should be divided by groups. But received "
+            f"output channels:[{c_out}], groups:[{groups}]"
+        )
+    if c_out % dg:
+        message = (
+            "The number of output channels should be divided by deformable groups. The "
+            f"difference is [{c_out % dg}]: [0]"
+        )
+        raise ValueError(received(message, **{"weight.shape[0]": c_out, "deformable_groups": dg}))
+    k = kh * kw
+    for nm, t, per_group in (("offset", offset, 2 * k), ("mask", mask, k)):
+        if isinstance(t, Tensor) and t.dim() == 4 and t.shape[1] != dg * per_group:
+            message = (
+                f"{nm} filter must divide deformable group size. But received "
+                f"[{t.shape[1] // per_group}]: [{dg}]"
             )
-        if c_out % groups:
-            raise ValueError(
-                "The number of output channels should be divided by groups. But received "
-                f"output channels:[{c_out}], groups:[{groups}]"
-            )
-        if c_out % dg:
-            raise ValueError(
-                "The number of output channels should be divided by deformable groups. The "
-                f"difference is [{c_out % dg}]: [0] (output channels {c_out}, "
-                f"deformable_groups {dg})"
-            )
-        k = kh * kw
-        if offset.dim() == 4 and offset.shape[1] != 2 * dg * k:
-            raise ValueError(
-                "offset filter must divide deformable group size. But received "
-                f"[{offset.shape[1] // (2 * k)}]: [{dg}]"
-            )
-        if isinstance(mask, Tensor) and mask.dim() == 4 and mask.shape[1] != dg * k:
-            raise ValueError(
-                f"mask filter must divide deformable group size. But received "
-                f"[{mask.shape[1] // k}]: [{dg}]"
-            )
-    return OF.deform_conv2d(
-        x, offset, weight, bias, tuple(stride_), tuple(padding_), tuple(dilation_), mask
-    )
+            values = {f"{nm}.shape[1]": int(t.shape[1]), "deformable_groups": dg}
+            raise ValueError(received(message, **values))
 
 
 class DeformConv2D(FrontendMixin, onn.DeformConv2d):
@@ -106,20 +120,26 @@ class DeformConv2D(FrontendMixin, onn.DeformConv2d):
         in_channels = check_positive_int(in_channels, "in_channels")
         groups = check_positive_int(groups, "groups")
         if in_channels % groups:
-            raise ValueError("in_channels must be divisible by groups.")
-        wattr = to_param_attr(weight_attr, "weight_attr")
-        battr = to_param_attr(bias_attr, "bias_attr")
+            message = "in_channels must be divisible by groups."
+            raise ValueError(received(message, in_channels=in_channels, groups=groups))
+        attrs = {
+            "weight": to_param_attr(weight_attr, "weight_attr"),
+            "bias": to_param_attr(bias_attr, "bias_attr"),
+        }
         super().__init__(
             in_channels, out_channels, tuple(convert_to_list(kernel_size, 2, "kernel_size")),
             tuple(convert_to_list(stride, 2, "stride")),
             tuple(convert_to_list(padding, 2, "padding")),
             tuple(convert_to_list(dilation, 2, "dilation")), groups, deformable_groups,
-            bias=battr is not None,
+            bias=attrs["bias"] is not None, initializers=initializers_of(attrs),
         )  # fmt: skip
-        _set_attrs(self, wattr, battr)
+        apply_param_attrs(self, attrs)
 
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor | None = None) -> Tensor:
-        return deform_conv2d(
-            x, offset, self.weight, self.bias, self.stride, self.padding, self.dilation,
-            self.deformable_groups, self.groups, mask,
+        """DCNv1 without ``mask``, DCNv2 with one (Paddle's checks, then one functional
+        call with the stored, canonical arguments)."""
+        _check_channels(x, offset, self.weight, mask, self.groups, self.deformable_groups)
+        return deform_conv2d_canonical(
+            x, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask,
+            self.im2col_step, self.groups, self.deformable_groups,
         )  # fmt: skip

@@ -16,38 +16,38 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
-from ...._args import check_positive_int
+from ...._args import Pair, check_positive_int
 from ....nn import Conv2d as _Conv2d
+from ..._errors import received
 from ..._frontend import FrontendMixin, ParamView
-from ..functional import _conv2d
-from .module import Module, check_name
+from .._conv import COMPUTE_MODES, CONV_MODES, check_mode, conv2d_megengine
+from .._errors import MegEngineAssertionError
+from .module import Module
 
 __all__ = ["Conv2d", "get_ndtuple"]
 
+PADDING_MODES = ("zeros", "reflect", "replicate")
 
-def get_ndtuple(value: Any, *, n: int, allow_zero: bool = True) -> tuple[int, ...]:
+
+def get_ndtuple(value: Any, *, n: int, allow_zero: bool = True, name: str) -> tuple[int, ...]:
     """MegEngine's ``get_ndtuple``: a scalar is ``int()``-ed (floats truncate) and repeated;
     an iterable (a string too) must have length ``n`` and is mapped with ``int``;
-    every entry must be >= 0 (``allow_zero``) or >= 1. Failures are AssertionErrors with
-    MegEngine's texts."""
+    every entry must be >= 0 (``allow_zero``) or >= 1. Failures are
+    :class:`MegEngineAssertionError` s with MegEngine's texts and the argument ``name``."""
     if not isinstance(value, Iterable):
         out = (int(value),) * n
     else:
         if len(value) != n:  # type: ignore[arg-type]
-            raise AssertionError(f"tuple len is not equal to n: {value}")
+            message = f"tuple len is not equal to n: {value}"
+            raise MegEngineAssertionError(received(message, **{name: value}))
         out = tuple(map(int, value))
     if min(out) < (0 if allow_zero else 1):
-        raise AssertionError(f"invalid value: {out}")
+        raise MegEngineAssertionError(received(f"invalid value: {out}", **{name: value}))
     return out
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    a, b = get_ndtuple(value, n=2, allow_zero=True)
-    return a, b
-
-
-def _pair_nonzero(value: Any) -> tuple[int, int]:
-    a, b = get_ndtuple(value, n=2, allow_zero=False)
+def _pair(value: Any, name: str, allow_zero: bool) -> tuple[int, int]:
+    a, b = get_ndtuple(value, n=2, allow_zero=allow_zero, name=name)
     return a, b
 
 
@@ -78,16 +78,23 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
     padding_mode='zeros', **kwargs)``.
 
     * Arguments are normalised with MegEngine's ``get_ndtuple`` (floats truncated, strings
-      iterated, ``AssertionError("tuple len is not equal to n: ...")`` /
-      ``AssertionError("invalid value: ...")``), then
+      iterated, ``"tuple len is not equal to n: ..."`` / ``"invalid value: ..."``), then
       ``ValueError("in_channels must be divisible by groups")`` /
       ``"out_channels must be divisible by groups"``. ``kwargs`` is ``name=``.
     * Init: weight ~ N(0, 1/(kh·kw·in_channels)) (torch's RNG), bias zeros.
-    * ``conv_mode``, ``compute_mode`` and ``padding_mode`` are stored unchecked, as in
-      MegEngine, and checked by ``forward``: an unknown ``padding_mode`` is a bare
-      ``AssertionError``; ``conv_mode='convolution'`` is a true convolution (MegEngine
-      crashes there); ``compute_mode='float32'`` accumulates float16 in float32.
-      The global ``megengine.config._compute_mode`` overrides ``compute_mode``.
+    * ``padding_mode``, ``conv_mode`` and ``compute_mode`` are checked at construction
+      (MegEngine stores them unchecked and fails in ``forward``: a bare
+      ``AssertionError`` for ``padding_mode``): an unknown ``padding_mode`` is a
+      :class:`MegEngineAssertionError` (an ``AssertionError`` and a ``ValueError``), a mode
+      a ``ValueError``. ``conv_mode='convolution'`` is a true convolution (MegEngine
+      crashes there); ``compute_mode='float32'`` accumulates float16 in float32. The
+      global ``megengine.config._compute_mode`` overrides ``compute_mode`` at each call.
+    * Every MegEngine message is followed by the argument(s) and value(s) received.
+
+    It is a ``torch.nn.Conv2d`` whose parameters have MegEngine's shapes (5-D grouped
+    weight, ``(1, O, 1, 1)`` bias): torch tools that rewrite ``weight`` / ``bias``
+    assuming torch's shapes (``fuse_conv_bn_eval``) need the torch layouts
+    (:meth:`Module.torch_state_dict` into a ``torch.nn.Conv2d``).
     """
 
     param_views = {  # noqa: RUF012 (FrontendMixin's declared class table)
@@ -96,6 +103,7 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
     }
     param_layout = "framework"
     default_initializers = {"weight": _init_weight, "bias": _init_bias}  # noqa: RUF012
+    padding: Pair  # MegEngine's (ph, pw): symmetric only
 
     def __init__(
         self,
@@ -112,50 +120,40 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
         padding_mode: str = "zeros",
         **kwargs: Any,
     ) -> None:
-        kernel_size = _pair_nonzero(kernel_size)
-        stride = _pair_nonzero(stride)
-        padding = _pair(padding)
-        dilation = _pair_nonzero(dilation)
+        kernel_size = _pair(kernel_size, "kernel_size", allow_zero=False)
+        stride = _pair(stride, "stride", allow_zero=False)
+        padding = _pair(padding, "padding", allow_zero=True)
+        dilation = _pair(dilation, "dilation", allow_zero=False)
         name = kwargs.pop("name", None)
         if kwargs:
             raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
-        check_name(name)
         for arg, value in (
             ("in_channels", in_channels),
             ("out_channels", out_channels),
             ("groups", groups),
         ):
             check_positive_int(value, arg)  # before the divisions (groups=0, None)
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
-        _Conv2d.__init__(
-            self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-            bool(bias),
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if value % groups != 0:
+                message = f"{arg} must be divisible by groups"
+                raise ValueError(received(message, **{arg: value, "groups": groups}))
+        if padding_mode not in PADDING_MODES:  # MegEngine: a bare assert in forward
+            message = "padding_mode must be one of 'zeros', 'reflect', 'replicate'"
+            raise MegEngineAssertionError(received(message, padding_mode=padding_mode))
+        self.conv_mode = check_mode(conv_mode, "conv_mode", CONV_MODES)
+        self.compute_mode = check_mode(compute_mode, "compute_mode", COMPUTE_MODES)
+        super().__init__(
+            name=name, in_channels=in_channels, out_channels=out_channels,
+            kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+            groups=groups, bias=bool(bias), padding_mode=padding_mode,
         )  # fmt: skip
-        self.name = name
-        self.padding = padding  # MegEngine's (ph, pw); symmetric
-        self.conv_mode = conv_mode
-        self.compute_mode = compute_mode
-        self.padding_mode = padding_mode
-
-    def _weight_shape(self) -> tuple[int, ...]:
-        o, i, kh, kw = super()._weight_shape()
-        g = self.groups
-        return (o, i, kh, kw) if g == 1 else (g, o // g, i, kh, kw)
-
-    def _bias_shape(self) -> tuple[int, ...]:
-        return (1, self.out_channels, 1, 1)
 
     def forward(self, inp: Tensor) -> Tensor:
         return self.calc_conv(inp, self.weight, self.bias)
 
     def calc_conv(self, inp: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """MegEngine's ``calc_conv`` with MegEngine-layout ``weight`` / ``bias``."""
-        if self.padding_mode not in ("zeros", "reflect", "replicate"):
-            raise AssertionError
-        return _conv2d(
+        return conv2d_megengine(
             inp, weight, bias, self.stride, self.padding, self.dilation, self.groups,
             self.conv_mode, self.compute_mode, self.padding_mode,
         )  # fmt: skip

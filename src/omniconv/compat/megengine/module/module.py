@@ -23,6 +23,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..._errors import received
+from .._errors import MegEngineAssertionError
 from .._state import (
     StateSource,
     load_megengine,
@@ -37,17 +39,22 @@ __all__ = ["Module", "check_name"]
 def check_name(name: Any) -> None:
     """MegEngine's ``Module(name=...)`` rule."""
     if name is not None and not (isinstance(name, str) and name.strip()):
-        raise AssertionError("Module's name must be a non-empty string")
+        raise MegEngineAssertionError(
+            received("Module's name must be a non-empty string", name=name)
+        )
 
 
 class Module(nn.Module):
-    """Base of MegEngine-style modules; subclass it as in MegEngine."""
+    """Base of MegEngine-style modules; subclass it as in MegEngine.
+
+    ``__init__(name=None, **kwargs)`` is cooperative: a MegEngine layer that is also an
+    :mod:`omniconv.nn` module passes that constructor's keywords on through it."""
 
     name: str | None
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, **kwargs: Any) -> None:
         check_name(name)
-        super().__init__()
+        super().__init__(**kwargs)
         self.name = name
 
     def state_dict(

@@ -1,0 +1,97 @@
+"""The convolution of MegEngine's ``functional.conv2d`` and ``module.Conv2d`` (one body,
+canonical arguments): MegEngine's weight layouts, ``conv_mode``, ``compute_mode`` and the
+bias added after the convolution, onto :func:`omniconv.functional.conv2d`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..._args import Pair, fail, type_name
+from ...functional.conv import conv2d_canonical
+from . import config
+from ._tensor import Tensor
+
+__all__ = [
+    "COMPUTE_MODES",
+    "CONV_MODES",
+    "check_mode",
+    "compute_mode_of_call",
+    "conv2d_megengine",
+    "wrap",
+]
+
+CONV_MODES = ("cross_correlation", "convolution")
+COMPUTE_MODES = ("default", "float32")
+
+
+def wrap(out: torch.Tensor) -> Tensor:
+    """``out`` as a MegEngine :class:`Tensor` (a view, no copy)."""
+    return out if isinstance(out, Tensor) else out.as_subclass(Tensor)
+
+
+def check_mode(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """A mode string in any case (MegEngine's enum parsing), lower-cased."""
+    low = value.lower() if isinstance(value, str) else ""
+    if low not in choices:
+        rule = "one of " + ", ".join(repr(c) for c in choices) + " (any case)"
+        fail(name, rule, value, exc=ValueError if isinstance(value, str) else TypeError)
+    return low
+
+
+def compute_mode_of_call(compute_mode: str) -> str:
+    """The (checked) ``compute_mode``, unless the global ``config._compute_mode`` overrides
+    it (anything but ``'default'``; checked here, at the call, as it is set at run time)."""
+    if config._compute_mode == "default":
+        return compute_mode
+    return check_mode(config._compute_mode, "config._compute_mode", COMPUTE_MODES)
+
+
+def _torch_weight(weight: Any, groups: int) -> torch.Tensor:
+    """MegEngine's 4-D dense or 5-D grouped weight as torch's ``(O, I/G, kh, kw)`` view."""
+    if not isinstance(weight, torch.Tensor):
+        fail("weight", "a Tensor", type_name(weight), exc=TypeError)
+    if groups == 1 and weight.dim() != 4:
+        fail("weight.shape", "4-D (O, I, kh, kw) when groups == 1", tuple(weight.shape))
+    if groups != 1:
+        if weight.dim() != 5:
+            rule = "5-D (groups, O/groups, I/groups, kh, kw) when groups != 1"
+            fail("weight.shape", rule, tuple(weight.shape))
+        weight = weight.flatten(0, 1)
+    return weight
+
+
+def conv2d_megengine(
+    inp: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    conv_mode: str,
+    compute_mode: str,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """MegEngine's convolution with checked, lower-case modes (``compute_mode`` before the
+    global override, applied here). ``padding_mode`` is the module's, applied by the
+    functional exactly as MegEngine's ``pad`` + conv does."""
+    compute = compute_mode_of_call(compute_mode)
+    w = _torch_weight(weight, groups)
+    actual_groups = 1 if groups == 1 else weight.shape[0]  # MegEngine: from the weight
+    if conv_mode == "convolution":
+        w = w.flip(-2, -1)
+    x = inp
+    out_dtype = None
+    if compute == "float32" and inp.dtype == torch.float16 and w.dtype == torch.float16:
+        out_dtype, x, w = torch.float16, inp.float(), w.float()
+    ph, pw = padding
+    out = conv2d_canonical(
+        x, w, None, stride, (ph, ph, pw, pw), dilation, actual_groups, padding_mode, "NCHW"
+    )
+    if out_dtype is not None:
+        out = out.to(out_dtype)
+    if bias is not None:
+        out = out + bias  # MegEngine: ``output += bias`` after the conv, by broadcasting
+    return wrap(out)

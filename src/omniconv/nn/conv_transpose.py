@@ -1,0 +1,89 @@
+"""``ConvTranspose2d`` (a ``torch.nn.ConvTranspose2d``) and ``LazyConvTranspose2d``;
+see :mod:`.conv` for what they share with torch's and :mod:`._conv_base` for the
+construction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from .._args import Pair
+from ..functional.conv_transpose import conv_transpose2d_canonical
+from ._conv_base import ConvSetup, LazyConvMixin
+
+__all__ = ["ConvTranspose2d", "LazyConvTranspose2d"]
+
+
+class ConvTranspose2d(ConvSetup, nn.ConvTranspose2d):
+    """2-D transposed convolution, a :class:`torch.nn.ConvTranspose2d`; see
+    :func:`omniconv.functional.conv_transpose2d`.
+
+    torch's signature (``padding_mode`` is ``'zeros'`` only, as in torch) plus
+    ``activation``. Weight ``(in_channels, out_channels/groups, kh, kw)`` as in PyTorch;
+    ``forward(input, output_size=None)`` picks the output size within
+    ``[infer, infer + stride)``. Initialisation: PyTorch's.
+    """
+
+    padding: Pair
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+        activation: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        self._setup(
+            True, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode, output_padding, "NCHW", activation, device, dtype,
+        )  # fmt: skip
+
+    def _conv_forward(
+        self, input: Tensor, weight: Tensor, bias: Tensor | None, output_size: Any = None
+    ) -> Tensor:
+        output_padding = self.output_padding if output_size is None else (0, 0)
+        return conv_transpose2d_canonical(
+            input, weight, bias, self.stride, self.padding, output_padding, self.groups,
+            self.dilation, output_size,
+        )  # fmt: skip
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        out = self._conv_forward(input, self.weight, self.bias, output_size)
+        return out if self.activation is None else self.activation(out)
+
+
+class LazyConvTranspose2d(LazyConvMixin, ConvTranspose2d):
+    """:class:`ConvTranspose2d` whose ``in_channels`` is inferred from the first input (as
+    :class:`torch.nn.LazyConvTranspose2d`); afterwards a plain :class:`ConvTranspose2d`."""
+
+    cls_to_become = ConvTranspose2d
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+        activation: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            None, out_channels, kernel_size, stride, padding, output_padding, groups,
+            bias, dilation, padding_mode, activation, device, dtype,
+        )  # fmt: skip
