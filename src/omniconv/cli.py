@@ -1,11 +1,19 @@
-"""The ``omniconv`` command line: ``omniconv demo``, ``omniconv bench``."""
+"""The omniconv command line: omniconv demo, omniconv bench, omniconv --version.
+
+The help texts are the demo's and the bench's module docstrings, written as plain text."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import __version__
+
 __all__ = ["main"]
+
+DESCRIPTION = """\
+omniconv: the 2-D convolution layers of PaddlePaddle, MXNet Gluon and MegEngine on PyTorch,
+with each framework's exact numbers, and a portable deformable convolution."""
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -53,43 +61,66 @@ def _bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="omniconv", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="check each layer against a float64 reference")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the layers' parameters (0)")
-    demo.set_defaults(func=_demo)
-    bench = sub.add_parser(
-        "bench", help="time deformable conv and the conv wrappers against dense torch convs"
+def _parser() -> argparse.ArgumentParser:
+    from . import bench, demo
+
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="omniconv",
+        description=DESCRIPTION,
+        formatter_class=raw,
+        epilog="'omniconv COMMAND -h' explains a command and lists its options",
     )
-    bench.add_argument("--quick", action="store_true", help="one small shape, 3 rounds")
-    bench.add_argument("--json", action="store_true", help="print the result as JSON")
-    bench.add_argument(
-        "--rounds", "--repeats", type=int, help="rounds per DCN row (15; 3 if --quick)"
+    parser.add_argument("--version", action="version", version=f"omniconv {__version__}")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True)
+
+    d = sub.add_parser(
+        "demo",
+        help="run each layer on a test image, checked against float64 references",
+        description=demo.__doc__,
+        formatter_class=raw,
     )
-    bench.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (2)")
-    bench.add_argument(
+    d.add_argument("--seed", type=int, default=0, help="seed of the layers' parameters (0)")
+    d.set_defaults(func=_demo)
+
+    b = sub.add_parser(
+        "bench",
+        help="time the deformable conv against dense torch convs (and other frameworks')",
+        description=bench.__doc__,
+        formatter_class=raw,
+        epilog="exit status: 1 when a peer fails or its outputs differ from omniconv's, else 0",
+    )
+    b.add_argument("--quick", action="store_true", help="one small shape, 3 rounds")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.add_argument("--rounds", "--repeats", type=int, help="rounds per DCN row (15; 3 if --quick)")
+    b.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (2)")
+    b.add_argument(
         "--layout",
         action="append",
         choices=("NCHW", "channels_last"),
         help="input memory format; repeat for both (default: both)",
     )
-    bench.add_argument(
+    b.add_argument(
         "--peer",
         action="append",
         type=_peer,
         default=[],
         metavar="NAME[=PYTHON]",
-        help="run a peer (paddle, mxnet) in interpreter PYTHON (default: this one); repeatable",
+        help="run peer NAME (" + ", ".join(bench.available_peers()) + ") in interpreter PYTHON "
+        "(default: this one); repeatable",
     )
-    bench.add_argument("--paddle-python", metavar="PYTHON", help="same as --peer paddle=PYTHON")
-    bench.add_argument("--mxnet-python", metavar="PYTHON", help="same as --peer mxnet=PYTHON")
-    bench.add_argument(
+    b.add_argument("--paddle-python", metavar="PYTHON", help="same as --peer paddle=PYTHON")
+    b.add_argument("--mxnet-python", metavar="PYTHON", help="same as --peer mxnet=PYTHON")
+    b.add_argument(
         "--no-baselines", action="store_true", help="skip the pure_torch and grid_sample rows"
     )
-    bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    bench.set_defaults(func=_bench)
-    args = parser.parse_args(argv)
+    b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    b.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     return int(args.func(args))
 
 

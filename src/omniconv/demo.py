@@ -5,7 +5,9 @@ own ops in float64 for the dense ones.
 
 A layer matches when its largest absolute error is at most 1e-4 x max(1, largest absolute
 reference value). The command prints each layer as it finishes, what ran, its error and
-its tolerance, and exits with status 0 when every layer matches, 1 otherwise.
+its tolerance, and exits with status 0 when every layer matches, 1 otherwise. On its first
+run on a machine numba compiles the deformable-conv kernels (about 10 s; it says so when
+it does); later runs load them from numba's cache.
 """
 
 from __future__ import annotations
