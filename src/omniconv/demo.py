@@ -336,6 +336,11 @@ def main(seed: int = 0, out: TextIO | None = None) -> int:
         f"reference; tolerance = {RTOL:.0e} x max(1, max |reference|)",
         file=out,
     )
+    print(
+        "(nn = omniconv.nn, mge = omniconv.compat.megengine, M = omniconv.compat.megengine"
+        ".module; image: a 3-channel 32x32 test pattern)",
+        file=out,
+    )
     print(HEADER, file=out)
     print("-" * len(HEADER), file=out)
     results = []
