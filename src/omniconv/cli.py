@@ -1,29 +1,36 @@
-"""The ``omniconv`` command line: ``omniconv demo``, ``omniconv bench``."""
+"""The omniconv command line: omniconv demo, omniconv bench, omniconv --version.
+
+The help texts are the demo's and the bench's module docstrings, written as plain text."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
+
+from . import __version__
 
 __all__ = ["main"]
 
-DEMO_TOLERANCE = 1e-4  # float32 layers vs float64 references on O(1) data
+DESCRIPTION = """\
+omniconv: the 2-D convolution layers of PaddlePaddle, MXNet Gluon and MegEngine on PyTorch,
+with each framework's exact numbers, and a portable deformable convolution."""
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import format_table, run_demo
+    from .demo import main as demo
 
-    t0 = time.perf_counter()
-    rows = run_demo(seed=args.seed)
-    print(format_table(rows))
-    bad = [r.layer for r in rows if not r.max_error <= DEMO_TOLERANCE]
-    elapsed = time.perf_counter() - t0
-    if bad:
-        print(f"FAILED (error > {DEMO_TOLERANCE:g}): {', '.join(bad)}", file=sys.stderr)
-        return 1
-    print(f"all {len(rows)} layers match their float64 references ({elapsed:.1f} s)")
-    return 0
+    return demo(seed=args.seed)
+
+
+def _peer(text: str) -> tuple[str, str]:
+    """``NAME=PYTHON`` or ``NAME`` (this interpreter)."""
+    from .bench import available_peers
+
+    name, _, python = text.partition("=")
+    if name not in available_peers() and not name.endswith(".py"):
+        known = ", ".join(available_peers())
+        raise argparse.ArgumentTypeError(f"unknown peer {name!r} (known: {known}, or a .py file)")
+    return name, python or sys.executable
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -31,48 +38,89 @@ def _bench(args: argparse.Namespace) -> int:
 
     from .bench import format_table, run_bench
 
+    peers = list(args.peer)
+    peers += [("paddle", args.paddle_python)] if args.paddle_python else []
+    peers += [("mxnet", args.mxnet_python)] if args.mxnet_python else []
     result = run_bench(
         quick=args.quick,
-        repeats=args.repeats,
-        layouts=tuple(args.layout),
-        paddle_python=args.paddle_python,
-        mxnet_python=args.mxnet_python,
-        with_pure=not args.no_peers,
-        with_grid=not args.no_peers,
+        rounds=args.rounds,
+        layouts=args.layout or ("NCHW", "channels_last"),
+        peers=peers,
+        baselines=not args.no_baselines,
         progress=not args.no_progress,
         threads=args.threads,
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
-    return 0
+    failed = [
+        name
+        for name, p in result["peers"].items()
+        if "error" in p or not all(r.get("agreement", {}).get("ok") for r in p["rows"])
+    ]
+    if failed:
+        print(f"peer failed or differs from omniconv: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import bench, demo
+
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="omniconv",
+        description=DESCRIPTION,
+        formatter_class=raw,
+        epilog="'omniconv COMMAND -h' explains a command and lists its options",
+    )
+    parser.add_argument("--version", action="version", version=f"omniconv {__version__}")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True)
+
+    d = sub.add_parser(
+        "demo",
+        help="run each layer on a test image, checked against float64 references",
+        description=demo.__doc__,
+        formatter_class=raw,
+    )
+    d.add_argument("--seed", type=int, default=0, help="seed of the layers' parameters (0)")
+    d.set_defaults(func=_demo)
+
+    b = sub.add_parser(
+        "bench",
+        help="time the deformable conv against dense torch convs (and other frameworks')",
+        description=bench.__doc__,
+        formatter_class=raw,
+        epilog="exit status: 1 when a peer fails or its outputs differ from omniconv's, else 0",
+    )
+    b.add_argument("--quick", action="store_true", help="one small shape, 3 rounds")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.add_argument("--rounds", "--repeats", type=int, help="rounds per DCN row (15; 3 if --quick)")
+    b.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (2)")
+    b.add_argument(
+        "--layout",
+        action="append",
+        choices=("NCHW", "channels_last"),
+        help="input memory format; repeat for both (default: both)",
+    )
+    b.add_argument(
+        "--peer",
+        action="append",
+        type=_peer,
+        default=[],
+        metavar="NAME[=PYTHON]",
+        help="run peer NAME (" + ", ".join(bench.available_peers()) + ") in interpreter PYTHON "
+        "(default: this one); repeatable",
+    )
+    b.add_argument("--paddle-python", metavar="PYTHON", help="same as --peer paddle=PYTHON")
+    b.add_argument("--mxnet-python", metavar="PYTHON", help="same as --peer mxnet=PYTHON")
+    b.add_argument(
+        "--no-baselines", action="store_true", help="skip the pure_torch and grid_sample rows"
+    )
+    b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    b.set_defaults(func=_bench)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="omniconv", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run every layer on a sample image, check it, print a table")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(func=_demo)
-    bench = sub.add_parser(
-        "bench", help="time deformable conv and the conv wrappers against dense torch convs"
-    )
-    bench.add_argument("--quick", action="store_true", help="one small shape, few repeats")
-    bench.add_argument("--json", action="store_true", help="print the results as JSON")
-    bench.add_argument("--repeats", type=int, default=None, help="timed runs per contender")
-    bench.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (2)")
-    bench.add_argument(
-        "--layout", action="append", choices=("NCHW", "channels_last"), default=None,
-        help="input memory format(s) (default: both)",
-    )  # fmt: skip
-    bench.add_argument("--paddle-python", help="interpreter with paddle: run its DCNv2 as a peer")
-    bench.add_argument("--mxnet-python", help="interpreter with mxnet: run its DCNv2 as a peer")
-    bench.add_argument(
-        "--no-peers", action="store_true", help="skip the pure-PyTorch and grid_sample peers"
-    )
-    bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    bench.set_defaults(func=_bench)
-    args = parser.parse_args(argv)
-    if getattr(args, "layout", "") is None:
-        args.layout = ["NCHW", "channels_last"]
+    args = _parser().parse_args(argv)
     return int(args.func(args))
 
 

@@ -1,29 +1,47 @@
-"""``omniconv demo``: every native layer on a small synthetic image, checked against a
-float64 reference computed independently (numpy loops for the deformable layers,
-torch's native ops in float64 for the dense ones)."""
+"""omniconv demo: each layer of omniconv, and one framework front-end example (MegEngine's
+Conv2d docstring example), run in float32 on a small test image and checked against a
+float64 reference computed independently: numpy loops for the deformable layers, torch's
+own ops in float64 for the dense ones.
+
+A layer matches when its largest absolute error is at most 1e-4 x max(1, largest absolute
+reference value). The command prints each layer as it finishes, what ran, its error and
+its tolerance, and exits with status 0 when every layer matches, 1 otherwise. On its first
+run on a machine numba compiles the deformable-conv kernels (about 10 s; it says so when
+it does); later runs load them from numba's cache.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
-import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TextIO, cast
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from . import backends
 from . import nn as onn
 
-__all__ = ["Row", "run_demo", "sample_image"]
+__all__ = ["EXAMPLES", "RTOL", "Check", "Example", "checks", "main", "sample_image"]
+
+#: a layer's tolerance is RTOL x max(1, max |reference|)
+RTOL = 1e-4
 
 
 def sample_image(size: int = 32) -> np.ndarray:
-    """A deterministic 3-channel test pattern (rings, a gradient, a checkerboard)."""
+    """A deterministic 3-channel test pattern (rings, a gradient, a checkerboard), float64
+    ``(1, 3, size, size)``."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64) / size
     rings = np.sin(12 * np.hypot(x - 0.5, y - 0.5))
     grad = x - y
     checker = ((np.floor(x * 8) + np.floor(y * 8)) % 2) * 2 - 1
-    return np.stack([rings, grad, checker])[None]  # (1, 3, H, W)
+    return np.stack([rings, grad, checker])[None]
+
+
+# --------------------------------------------------------------------------- references
 
 
 def _bilinear(img: np.ndarray, h: float, w: float) -> float:
@@ -34,11 +52,10 @@ def _bilinear(img: np.ndarray, h: float, w: float) -> float:
     h0, w0 = int(np.floor(h)), int(np.floor(w))
     lh, lw = h - h0, w - w0
     val = 0.0
-    for dh, dw, wt in ((0, 0, (1 - lh) * (1 - lw)), (0, 1, (1 - lh) * lw),
-                       (1, 0, lh * (1 - lw)), (1, 1, lh * lw)):  # fmt: skip
-        hh, ww = h0 + dh, w0 + dw
-        if 0 <= hh < height and 0 <= ww < width:
-            val += wt * img[hh, ww]
+    for hh, wh in ((h0, 1 - lh), (h0 + 1, lh)):
+        for ww, ww_weight in ((w0, 1 - lw), (w0 + 1, lw)):
+            if 0 <= hh < height and 0 <= ww < width:
+                val += wh * ww_weight * img[hh, ww]
     return val
 
 
@@ -48,141 +65,295 @@ def reference_deform_conv2d(
     mask: np.ndarray | None,
     weight: np.ndarray,
     bias: np.ndarray | None,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
+    padding: int,
 ) -> np.ndarray:
-    """Point-by-point loops in float64 (slow; for small inputs)."""
-    n, c, _, _ = x.shape
-    o, cg, kh, kw = weight.shape
-    groups = c // cg
-    ho, wo = offset.shape[2:]
-    k = kh * kw
-    dg = offset.shape[1] // (2 * k)
-    out = np.zeros((n, o, ho, wo))
-    col = np.zeros((c, k))
-    for b in range(n):
-        for y in range(ho):
-            for xx in range(wo):
-                for ch in range(c):
-                    g = ch // (c // dg)
-                    for i in range(kh):
-                        for j in range(kw):
-                            t = i * kw + j
-                            h = y * stride[0] - padding[0] + i * dilation[0]
-                            w = xx * stride[1] - padding[1] + j * dilation[1]
-                            h += offset[b, g * 2 * k + 2 * t, y, xx]
-                            w += offset[b, g * 2 * k + 2 * t + 1, y, xx]
-                            m = 1.0 if mask is None else mask[b, g * k + t, y, xx]
-                            col[ch, t] = m * _bilinear(x[b, ch], h, w)
-                for oc in range(o):
-                    gi = oc // (o // groups)
-                    out[b, oc, y, xx] = np.sum(
-                        weight[oc].reshape(cg, k) * col[gi * cg : (gi + 1) * cg]
-                    )
-                    if bias is not None:
-                        out[b, oc, y, xx] += bias[oc]
-    return out
+    """Deformable conv (stride 1, dilation 1), point by point in float64: every tap of every
+    output pixel sampled bilinearly, then contracted with the weight group by group (slow;
+    for small inputs)."""
+    taps = [(i, j) for i in range(weight.shape[2]) for j in range(weight.shape[3])]
+    channels = x.shape[1]
+    per_dg = channels * 2 * len(taps) // offset.shape[1]  # input channels per offset group
+    cols = np.zeros((x.shape[0], channels, len(taps), *offset.shape[2:]))
+    for b, ch, t, y, xx in np.ndindex(cols.shape):
+        tap = ch // per_dg * len(taps) + t  # the tap's index in this offset group's channels
+        h = y - padding + taps[t][0] + offset[b, 2 * tap, y, xx]
+        w = xx - padding + taps[t][1] + offset[b, 2 * tap + 1, y, xx]
+        m = 1.0 if mask is None else mask[b, tap, y, xx]
+        cols[b, ch, t, y, xx] = m * _bilinear(x[b, ch], h, w)
+    groups = channels // weight.shape[1]
+    out = np.concatenate(
+        [
+            np.einsum("oct,nctyx->noyx", wg.reshape(*wg.shape[:2], -1), cg)
+            for wg, cg in zip(np.split(weight, groups), np.split(cols, groups, 1), strict=True)
+        ],
+        axis=1,
+    )
+    return out if bias is None else out + bias[:, None, None]
+
+
+def _f64(t: Any) -> torch.Tensor:
+    return torch.as_tensor(t).detach().to(torch.float64)
+
+
+def _np64(t: Any) -> np.ndarray:
+    return _f64(t).numpy()
+
+
+def _call(prefix: str, cls: type, *args: Any, **kwargs: Any) -> tuple[Any, str]:
+    """``cls(*args, **kwargs)`` and how it reads as code."""
+    text = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+    return cls(*args, **kwargs), f"{prefix}{cls.__name__}({text})"
+
+
+# --------------------------------------------------------------------------- examples
 
 
 @dataclass
-class Row:
+class Example:
+    """What one example ran (``call``, as code), on what, and the two results to compare."""
+
     layer: str
+    call: str
+    input: Any
+    output: Any
+    reference: Any
+
+
+def _conv2d(img: torch.Tensor) -> Example:
+    args = dict(stride=(2, 1), padding=(1, 0), dilation=(2, 1), activation="relu")
+    conv, call = _call("nn.", onn.Conv2d, 3, 8, (3, 2), **args)
+    ref = F.conv2d(_f64(img), _f64(conv.weight), _f64(conv.bias), (2, 1), (1, 0), (2, 1))
+    return Example("Conv2d (relu)", f"{call}(image)", img, conv(img), ref.relu())
+
+
+def _conv2d_nhwc(img: torch.Tensor) -> Example:
+    conv, call = _call("nn.", onn.Conv2d, 3, 6, 3, padding="same", layout="NHWC", groups=3)
+    x = img.permute(0, 2, 3, 1).contiguous()
+    ref = F.conv2d(_f64(img), _f64(conv.weight), _f64(conv.bias), padding=1, groups=3)
+    return Example(
+        "Conv2d NHWC 'same'", f"{call}(image as NHWC)", x, conv(x), ref.permute(0, 2, 3, 1)
+    )
+
+
+def _conv_transpose2d(img: torch.Tensor) -> Example:
+    conv, call = _call("nn.", onn.ConvTranspose2d, 3, 4, 3, stride=2, padding=1)
+    out = conv(img, output_size=(64, 64))
+    ref = F.conv_transpose2d(_f64(img), _f64(conv.weight), _f64(conv.bias), 2, 1, 1)
+    return Example("ConvTranspose2d", f"{call}(image, output_size=(64, 64))", img, out, ref)
+
+
+def _deform_conv2d(img: torch.Tensor) -> Example:
+    dcn, call = _call("nn.", onn.DeformConv2d, 3, 4, 3, padding=1, deformable_groups=3)
+    x = img[:, :, :12, :12]
+    offset = 2 * torch.randn(1, 54, 12, 12)
+    mask = torch.rand(1, 27, 12, 12)
+    ref = reference_deform_conv2d(
+        _np64(x), _np64(offset), _np64(mask), _np64(dcn.weight), _np64(dcn.bias), 1
+    )
+    call += "(image[:, :, :12, :12], offset ~ N(0, 2²), mask ~ U(0, 1))"
+    return Example("DeformConv2d (v2)", call, x, dcn(x, offset, mask), ref)
+
+
+def _deform_conv2d_pack(img: torch.Tensor) -> Example:
+    pack, call = _call("nn.", onn.DeformConv2dPack, 3, 4, 3, padding=1)
+    x = img[:, :, :12, :12]
+    with torch.no_grad():
+        pack.conv_offset.weight.normal_(0, 0.3)
+    pred = _np64(pack.conv_offset(x))
+    mask = 2 / (1 + np.exp(-pred[:, 18:]))
+    ref = reference_deform_conv2d(
+        _np64(x), pred[:, :18], mask, _np64(pack.weight), _np64(pack.bias), 1
+    )
+    call += "(image[:, :, :12, :12]), conv_offset weights ~ N(0, 0.3²)"
+    return Example("DeformConv2dPack", call, x, pack(x), ref)
+
+
+def _img_conv_group(img: torch.Tensor) -> Example:
+    group, call = _call(
+        "nn.",
+        onn.ImgConvGroup,
+        3,
+        [4, 4],
+        pool_size=2,
+        conv_act="relu",
+        conv_with_batchnorm=[False, True],
+        pool_stride=2,
+    )
+    group.eval()
+    c0, c1 = cast(onn.Conv2d, group.conv0), cast(onn.Conv2d, group.conv1)
+    bn = cast(torch.nn.BatchNorm2d, group.bn1)
+    cast(torch.Tensor, bn.running_mean).uniform_(-0.5, 0.5)
+    cast(torch.Tensor, bn.running_var).uniform_(0.5, 2.0)
+    h = F.conv2d(_f64(img), _f64(c0.weight), _f64(c0.bias), padding=1).relu()
+    h = F.conv2d(h, _f64(c1.weight), _f64(c1.bias), padding=1)
+    h = F.batch_norm(
+        h, _f64(bn.running_mean), _f64(bn.running_var), _f64(bn.weight), _f64(bn.bias), eps=bn.eps
+    )
+    ref = F.max_pool2d(h.relu(), 2, 2)
+    call += ".eval()(image), BN running mean ~ U(-0.5, 0.5), var ~ U(0.5, 2)"
+    return Example("ImgConvGroup (eval)", call, img, group(img), ref)
+
+
+def _megengine_conv2d(img: torch.Tensor) -> Example:
+    """The example of MegEngine's ``Conv2d`` docstring, through omniconv's front-end."""
+    import omniconv.compat.megengine as mge
+    import omniconv.compat.megengine.module as M
+
+    m, call = _call("M.", M.Conv2d, in_channels=3, out_channels=1, kernel_size=3)
+    inp = mge.tensor(np.arange(0, 96).astype("float32").reshape(2, 3, 4, 4))
+    oup = m(inp).numpy()
+    weight, bias = _f64(m.weight.numpy()), _f64(m.bias.numpy())
+    ref = F.conv2d(_f64(inp.numpy()), weight.reshape(1, 3, 3, 3), bias.reshape(1))
+    call += "(mge.tensor(np.arange(0, 96).astype('float32').reshape(2, 3, 4, 4)))"
+    return Example("MegEngine M.Conv2d", call, inp, oup, ref)
+
+
+#: the examples, in the order they run
+EXAMPLES: list[Callable[[torch.Tensor], Example]] = [
+    _conv2d,
+    _conv2d_nhwc,
+    _conv_transpose2d,
+    _deform_conv2d,
+    _deform_conv2d_pack,
+    _img_conv_group,
+    _megengine_conv2d,
+]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass
+class Check:
+    """One example's outcome."""
+
+    layer: str
+    call: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     max_error: float
-    ms: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_error <= self.tolerance  # False for NaN too
 
 
-def _timed(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
-    fn()  # warm-up
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        out = fn()
-    return out, (time.perf_counter() - t0) * 1e3
+def _check(example: Example) -> Check:
+    out, ref = _np64(example.output), _np64(example.reference)
+    same = out.shape == ref.shape
+    err = float(np.abs(out - ref).max(initial=0.0)) if same else float("inf")
+    tol = RTOL * max(1.0, float(np.abs(ref).max(initial=0.0)))
+    shape = tuple(np.shape(example.input))
+    return Check(example.layer, example.call, shape, out.shape, err, tol)
 
 
-def _f64(t: torch.Tensor | None) -> torch.Tensor:
-    assert t is not None
-    return t.detach().to(torch.float64)
-
-
-def run_demo(seed: int = 0) -> list[Row]:
-    """Run every native layer in float32 and compare with its float64 reference."""
+def checks(seed: int = 0) -> Iterator[Check]:
+    """Run the examples in turn (parameters drawn from ``seed``), yielding each check as it
+    finishes."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     img = torch.from_numpy(sample_image()).float()
-    f = torch.nn.functional
-    rows: list[Row] = []
+    for example in EXAMPLES:
+        with torch.no_grad():
+            yield _check(example(img))
 
-    def add(name: str, inp: torch.Tensor, out: torch.Tensor, ref: torch.Tensor, ms: float) -> None:
-        err = float((out.double() - ref).abs().max()) if out.numel() else 0.0
-        rows.append(Row(name, tuple(inp.shape), tuple(out.shape), err, ms))
 
-    conv = onn.Conv2d(
-        3, 8, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(2, 1), activation="relu"
+# --------------------------------------------------------------------------- output
+
+
+class CompileNotice:
+    """Says so when numba starts compiling (the deformable-conv kernels, on their first use
+    on this machine; later runs load them from numba's on-disk cache), and keeps the time
+    compilation took. A no-op where numba does not load."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.seconds = 0.0
+        self._depth = 0
+        self._t0 = 0.0
+        self._listener: Any = None
+
+    def _start(self) -> None:
+        if self._depth == 0:
+            if not self.seconds:
+                print("compiling the numba kernels (first run only, ~10 s) ...", file=self.out)
+                self.out.flush()
+            self._t0 = time.perf_counter()
+        self._depth += 1
+
+    def _end(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.seconds += time.perf_counter() - self._t0
+
+    def __enter__(self) -> CompileNotice:
+        if backends.numba_available():
+            from numba.core import event
+
+            notice = self
+
+            class Listener(event.Listener):
+                def on_start(self, ev: Any) -> None:
+                    notice._start()
+
+                def on_end(self, ev: Any) -> None:
+                    notice._end()
+
+            self._listener = Listener()
+            event.register("numba:compile", self._listener)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._listener is not None:
+            from numba.core import event
+
+            event.unregister("numba:compile", self._listener)
+            self._listener = None
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+HEADER = f"{'layer':<20} {'input':<11} {'output':<11} {'max |error|':>11} {'tolerance':>9}"
+
+
+def format_check(c: Check) -> str:
+    """Two lines: the numbers, then what ran."""
+    verdict = "ok" if c.ok else "MISMATCH"
+    return (
+        f"{c.layer:<20} {_dims(c.input_shape):<11} {_dims(c.output_shape):<11} "
+        f"{c.max_error:>11.1e} {c.tolerance:>9.0e}  {verdict}\n    {c.call}"
     )
-    out, ms = _timed(lambda: conv(img))
-    ref = f.conv2d(_f64(img), _f64(conv.weight), _f64(conv.bias), (2, 1), (1, 0), (2, 1)).relu()
-    add("Conv2d (relu)", img, out, ref, ms)
-
-    nhwc = onn.Conv2d(3, 6, 3, padding="same", layout="NHWC", groups=3)
-    x_nhwc = img.permute(0, 2, 3, 1).contiguous()
-    out, ms = _timed(lambda: nhwc(x_nhwc))
-    pad = f.pad(_f64(img), (1, 1, 1, 1))
-    ref = f.conv2d(pad, _f64(nhwc.weight), _f64(nhwc.bias), groups=3).permute(0, 2, 3, 1)
-    add("Conv2d NHWC same", x_nhwc, out, ref, ms)
-
-    tconv = onn.ConvTranspose2d(3, 4, 3, stride=2, padding=1)
-    out, ms = _timed(lambda: tconv(img, output_size=(64, 64)))
-    ref = f.conv_transpose2d(_f64(img), _f64(tconv.weight), _f64(tconv.bias), 2, 1, 1)
-    add("ConvTranspose2d", img, out, ref, ms)
-
-    small = img[:, :, :12, :12].contiguous()
-    dcn = onn.DeformConv2d(3, 4, 3, padding=1, deformable_groups=3)
-    offset = torch.from_numpy(rng.normal(0, 2, (1, 54, 12, 12))).float()
-    mask = torch.from_numpy(rng.uniform(0, 1, (1, 27, 12, 12))).float()
-    out, ms = _timed(lambda: dcn(small, offset, mask))
-    ref_np = reference_deform_conv2d(
-        small.double().numpy(), offset.double().numpy(), mask.double().numpy(),
-        dcn.weight.detach().double().numpy(), dcn.bias.detach().double().numpy(),  # type: ignore[union-attr]
-        (1, 1), (1, 1), (1, 1),
-    )  # fmt: skip
-    add("DeformConv2d (v2)", small, out, torch.from_numpy(ref_np), ms)
-
-    pack = onn.DeformConv2dPack(3, 4, 3, padding=1)
-    with torch.no_grad():
-        pack.conv_offset.weight.normal_(0, 0.3)
-    out, ms = _timed(lambda: pack(small))
-    pred = _f64(pack.conv_offset(small))
-    ref_np = reference_deform_conv2d(
-        small.double().numpy(), pred[:, :18].numpy(), (2 * torch.sigmoid(pred[:, 18:])).numpy(),
-        pack.weight.detach().double().numpy(), pack.bias.detach().double().numpy(),  # type: ignore[union-attr]
-        (1, 1), (1, 1), (1, 1),
-    )  # fmt: skip
-    add("DeformConv2dPack", small, out, torch.from_numpy(ref_np), ms)
-
-    group = onn.ImgConvGroup(3, [4, 4], pool_size=2, conv_act="relu",
-                             conv_with_batchnorm=[False, True], pool_stride=2).eval()  # fmt: skip
-    out, ms = _timed(lambda: group(img))
-    c0, c1 = typing.cast(onn.Conv2d, group.conv0), typing.cast(onn.Conv2d, group.conv1)
-    bn = typing.cast(torch.nn.BatchNorm2d, group.bn1)
-    h = f.conv2d(_f64(img), _f64(c0.weight), _f64(c0.bias), padding=1).relu()
-    h = f.conv2d(h, _f64(c1.weight), _f64(c1.bias), padding=1)
-    h = (h - _f64(bn.running_mean)[:, None, None]) / torch.sqrt(
-        _f64(bn.running_var)[:, None, None] + bn.eps
-    ) * _f64(bn.weight)[:, None, None] + _f64(bn.bias)[:, None, None]
-    ref = f.max_pool2d(h.relu(), 2, 2)
-    add("ImgConvGroup (eval)", img, out, ref, ms)
-    return rows
 
 
-def format_table(rows: list[Row]) -> str:
-    head = f"{'layer':<22} {'input':<16} {'output':<16} {'max |err| vs f64 ref':>20} {'ms':>8}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r.layer:<22} {'x'.join(map(str, r.input_shape)):<16} "
-            f"{'x'.join(map(str, r.output_shape)):<16} {r.max_error:>20.2e} {r.ms:>8.2f}"
-        )
-    return "\n".join(lines)
+def main(seed: int = 0, out: TextIO | None = None) -> int:
+    """``omniconv demo``: print each check as it finishes; 0 when all match, else 1."""
+    out = out or sys.stdout
+    t0 = time.perf_counter()
+    print(
+        f"omniconv demo (seed {seed}): each layer in float32 against an independent float64 "
+        f"reference; tolerance = {RTOL:.0e} x max(1, max |reference|)",
+        file=out,
+    )
+    print(
+        "(nn = omniconv.nn, mge = omniconv.compat.megengine, M = omniconv.compat.megengine"
+        ".module; image: a 3-channel 32x32 test pattern)",
+        file=out,
+    )
+    print(HEADER, file=out)
+    print("-" * len(HEADER), file=out)
+    results = []
+    with CompileNotice(out) as notice:
+        for c in checks(seed):
+            print(format_check(c), file=out)
+            out.flush()
+            results.append(c)
+    bad = [c.layer for c in results if not c.ok]
+    compiled = f", {notice.seconds:.1f} s of it compiling kernels" if notice.seconds else ""
+    elapsed = f"{time.perf_counter() - t0:.1f} s{compiled}"
+    if bad:
+        print(f"FAILED: {', '.join(bad)} outside tolerance ({elapsed})", file=out)
+        return 1
+    print(f"all {len(results)} layers match their float64 references ({elapsed})", file=out)
+    return 0

@@ -1,0 +1,47 @@
+"""omniconv bench: time omniconv's deformable conv (DCNv2 3x3, padding 1, C_in = C_out,
+float32) against torch's dense conv of the same shape, and omniconv's conv wrappers
+against torch's modules.
+
+Shapes (N,C,H=W): 2,64,56  4,128,28  8,256,14  1,256,64 (--quick: 2,32,20), in NCHW and
+channels_last layout; one seeded draw of data per shape (offsets ~ N(0, 2^2), mask ~
+U(0, 1)).
+
+Method: each contender is timed against the dense conv in interleaved rounds of its own,
+in this process, after warm-up runs (which also trigger any JIT compilation); the two
+take turns to go first. A time is the median over the rounds; a ratio is the median over
+the rounds of the two times of a round, so a noisy neighbour slows both alike.
+Contenders: omniconv, and the baselines pure_torch (omniconv's pure-PyTorch kernel) and
+grid_sample (the usual DCN written with F.grid_sample).
+
+Peers (--peer NAME=PYTHON): another framework's deformable conv, in an interpreter of its
+own, on the same NCHW data, timed the same way against that framework's dense conv; its
+output and gradients are checked against omniconv's.
+
+Peak memory: the highest sum of live CPU tensor allocations during one forward+backward
+(torch.profiler's allocator records); memory that BLAS/oneDNN hold outside torch's
+allocator is not counted, for either side.
+
+Wrappers: Conv2d, ConvTranspose2d and NHWC Conv2d against torch's modules (the same op
+inside: only microseconds differ, so 12x the DCN rows' rounds, 4x with --quick), and
+ImgConvGroup in eval mode (BN folded into the conv) against its layers run one by one
+(3x, 1x with --quick).
+"""
+
+from ._contenders import grid_sample_deform_conv2d
+from ._data import QUICK_SHAPES, SHAPES
+from ._memory import peak_memory
+from ._peers import available_peers, run_peer
+from ._report import format_table
+from ._run import LAYOUTS, run_bench
+
+__all__ = [
+    "LAYOUTS",
+    "QUICK_SHAPES",
+    "SHAPES",
+    "available_peers",
+    "format_table",
+    "grid_sample_deform_conv2d",
+    "peak_memory",
+    "run_bench",
+    "run_peer",
+]

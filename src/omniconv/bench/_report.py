@@ -1,0 +1,154 @@
+"""What ``omniconv bench`` prints: a progress bar on stderr while it runs, then the tables."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+__all__ = ["Progress", "format_table"]
+
+MIB = 1 << 20
+PASS_LABELS = {"forward": "fwd", "forward_backward": "fwd+bwd"}
+
+
+class Progress:
+    """A plain-text progress bar on stderr (one line, redrawn)."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 28
+        fill = int(width * self.done / self.total)
+        elapsed = time.perf_counter() - self.t0
+        self.stream.write(
+            f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} "
+            f"{elapsed:5.1f}s {label[:40]:<40}"
+        )
+        if self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _grid(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+
+
+def _shape(shape: list[int]) -> str:
+    return ",".join(map(str, shape))
+
+
+def _peer_cell(row: dict[str, Any] | None, key: str, layout: str) -> str:
+    if layout != "NCHW" or row is None:
+        return "-"
+    if "error" in row:
+        return "error"
+    if key + "_ratio" not in row:
+        return "n/a"
+    return f"{row[key + '_ratio']:.2f}x" + ("" if row["agreement"]["ok"] else " (differs!)")
+
+
+def _dcn_table(result: dict[str, Any]) -> list[str]:
+    dcn = result["dcn"]
+    peer_rows = {
+        name: {tuple(r["shape"]): r for r in p.get("rows", [])}
+        for name, p in result.get("peers", {}).items()
+    }
+    extra = [k for k in dcn[0]["forward_ratio"] if k != "omniconv"] if dcn else []
+    head = ["N,C,H=W", "layout", "pass", "dense ms", "omniconv ms", "ratio"]
+    head += [f"{k} ratio" for k in extra] + [f"{k} ratio" for k in peer_rows]
+    rows = [head]
+    for r in dcn:
+        for key, label in PASS_LABELS.items():
+            cells = [_shape(r["shape"]), r["layout"], label]
+            cells += [
+                f"{r[key]['dense']['median_ms']:.2f}",
+                f"{r[key]['omniconv']['median_ms']:.2f}",
+            ]
+            cells += [f"{r[key + '_ratio'][k]:.2f}x" for k in ["omniconv", *extra]]
+            cells += [
+                _peer_cell(p.get(tuple(r["shape"])), key, r["layout"]) for p in peer_rows.values()
+            ]
+            rows.append(cells)
+    rounds = dcn[0]["rounds"] if dcn else 0
+    return [
+        f"DCNv2 3x3, padding 1, C_in = C_out, float32, {result['threads']} threads "
+        f"(fast path: {'numba' if result['fast_path'] else 'off'}); times: median ms of "
+        f"{rounds} rounds; ratio: median over rounds of time / dense conv2d of the same shape "
+        "in the same round",
+        *_grid(rows),
+    ]
+
+
+def _memory_lines(result: dict[str, Any]) -> list[str]:
+    lines = ["peak memory of one forward+backward (torch.profiler, live CPU tensors):"]
+    for r in result["dcn"]:
+        mem = r["peak_memory_bytes"]
+        lines.append(
+            f"  {_shape(r['shape'])} {r['layout']:<13} dense {mem['dense'] / MIB:7.1f} MiB  "
+            f"omniconv {mem['omniconv'] / MIB:7.1f} MiB"
+        )
+    return lines
+
+
+def _agreement_text(rows: list[dict[str, Any]]) -> str:
+    checked = [r for r in rows if "agreement" in r]
+    if not checked:
+        return "no output to check"
+    diffs = [v for r in checked for v in r["agreement"]["rel_diff"].values() if v is not None]
+    worst = max(diffs, default=float("nan"))
+    rtol = checked[0]["agreement"]["rtol"]
+    bad = [_shape(r["shape"]) for r in checked if not r["agreement"]["ok"]]
+    verdict = f"DIFFERS from omniconv at {' '.join(bad)}" if bad else "agrees with omniconv"
+    return f"{verdict} (max |theirs - ours| / max |ours|: {worst:.1e}, tolerance {rtol:g})"
+
+
+def _peer_lines(result: dict[str, Any]) -> list[str]:
+    peers = result.get("peers", {})
+    if not peers:
+        return []
+    lines = [
+        "peers (own interpreter, NCHW data of the rows above; ratio = their deformable conv / "
+        "their dense conv; outputs and gradients checked against omniconv's):"
+    ]
+    for name, p in peers.items():
+        if "error" in p:
+            lines.append(f"  {name}: failed: {p['error'].strip().splitlines()[-1:]}")
+            continue
+        ops = sorted({r["op"] for r in p["rows"] if "op" in r})
+        if any(r.get("border") == "clamp" for r in p["rows"]):
+            ops.append("clamped border: compared away from it")
+        lines.append(
+            f"  {name} ({', '.join([p['framework'], *ops])}): {_agreement_text(p['rows'])}"
+        )
+        lines += [f"  {name} {_shape(r['shape'])}: {r['error']}" for r in p["rows"] if "error" in r]
+    return lines
+
+
+def _wrapper_lines(result: dict[str, Any]) -> list[str]:
+    lines = ["wrappers (forward, no_grad) vs torch native; ratio = omniconv / torch:"]
+    for w in result.get("wrappers", []):
+        s = (
+            f"  {w['name']:<30} {_shape(w['shape']):<12} torch {w['torch_ms']:7.2f} ms  "
+            f"omniconv {w['omniconv_ms']:7.2f} ms  ratio {w['ratio']:.3f}"
+        )
+        if "speedup" in w:
+            s += f"  (speedup {w['speedup']:.2f}x, max |diff| {w['max_abs_diff']:.1e})"
+        lines.append(s)
+    return lines
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result of :func:`run_bench` as text."""
+    sections = [_dcn_table(result), _memory_lines(result), _peer_lines(result)]
+    sections.append(_wrapper_lines(result))
+    return "\n\n".join("\n".join(s) for s in sections if s)

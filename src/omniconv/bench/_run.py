@@ -1,0 +1,62 @@
+"""The driver of ``omniconv bench``: the DCN rows, the peers, the wrapper rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .. import backends
+from ._data import QUICK_SHAPES, SHAPES
+from ._dcn import bench_dcn
+from ._peers import peer_inputs, run_peer
+from ._report import Progress
+from ._wrappers import bench_wrappers
+
+__all__ = ["LAYOUTS", "run_bench"]
+
+LAYOUTS = ("NCHW", "channels_last")
+
+
+def run_bench(
+    quick: bool = False,
+    rounds: int | None = None,
+    layouts: Sequence[str] = LAYOUTS,
+    peers: Sequence[tuple[str, str]] = (),
+    baselines: bool = True,
+    progress: bool = True,
+    threads: int = 2,
+) -> dict[str, Any]:
+    """Run the benchmark and return its result (the JSON ``omniconv bench --json`` prints).
+
+    ``rounds``: of each DCN row (default 15, 3 with ``quick``); the peers take half as many
+    (at least 3) after one warm-up, the wrapper rows more (see ``_wrappers``). ``peers``:
+    ``(name, python)`` pairs, each run in the interpreter ``python``. ``baselines``: time
+    the in-process ``pure_torch`` and ``grid_sample`` DCNs too."""
+    torch.set_num_threads(threads)
+    shapes = list(QUICK_SHAPES if quick else SHAPES)
+    rounds = rounds or (3 if quick else 15)
+    warmup = 1 if quick else 3
+    bar = Progress(len(shapes) * len(layouts) + len(peers) + 1, enabled=progress)
+    result: dict[str, Any] = {
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "fast_path": backends.numba_available() and backends.get_deform_backend() != "torch",
+        "rounds": rounds,
+        "dcn": [],
+        "peers": {},
+    }
+    for shape in shapes:
+        for layout in layouts:
+            result["dcn"].append(bench_dcn(shape, layout, rounds, warmup, baselines))
+            bar.step(f"DCNv2 {shape} {layout}")
+    with peer_inputs(shapes if peers else []) as inputs:
+        for name, python in peers:
+            result["peers"][name] = run_peer(name, python, inputs, max(3, rounds // 2), 1)
+            bar.step(f"{name} peer")
+    # the ImgConvGroup row takes 3x the DCN rows' rounds (1x with quick), the conv wrapper
+    # rows 4x that: their differences are microseconds on milliseconds
+    result["wrappers"] = bench_wrappers(rounds if quick else 3 * rounds, warmup, quick)
+    bar.step("wrappers")
+    return result
