@@ -37,7 +37,7 @@ from reference import ref_deform_conv2d, ref_deform_offset_grad_explicit
 
 import omniconv.nn as onn
 from omniconv.functional import deform_conv2d
-from omniconv.kernels import deform_fast
+from omniconv.kernels import deform_cpu as deform_fast
 
 pytestmark = [
     pytest.mark.skipif(not deform_fast.available(), reason="numba not installed"),
@@ -159,7 +159,7 @@ def test_numba_missing_falls_back_to_pure_path():
         sys.modules["numba"] = None  # import numba -> ImportError
         import torch
         from omniconv.functional import deform_conv2d
-        from omniconv.kernels import deform_fast
+        from omniconv.kernels import deform_cpu as deform_fast
         g = torch.Generator().manual_seed(0)
         x = torch.randn(2, 4, 5, 5, dtype=torch.float64, generator=g, requires_grad=True)
         off = torch.randn(2, 18, 5, 5, dtype=torch.float64, generator=g, requires_grad=True)
@@ -286,7 +286,7 @@ def test_kernels_refuse_arrays_that_are_not_c_contiguous():
     """The kernels' own guard: a strided array is refused, not read as if it were flat."""
     import numpy as np
 
-    from omniconv.kernels import _deform_numba_impl as impl
+    from omniconv.kernels import _deform_numba as impl
 
     src = np.zeros((1, 4, 12), np.float32)
     impl.nchw_to_nhwc(src, np.zeros((1, 12, 4), np.float32))  # contiguous: fine

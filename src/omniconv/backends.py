@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from .kernels import deform_fast as _fast
+from .kernels import deform_cpu as _fast
 
 __all__ = ["BACKENDS", "deform_backend", "fused_gemm", "get_deform_backend", "numba_available"]
 

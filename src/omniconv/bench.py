@@ -230,7 +230,7 @@ def _fwd(fn: Callable[..., Tensor], tensors: list[Tensor]) -> Callable[[], Any]:
 
 def _dcn_contenders(d: _Data, with_pure: bool, with_grid: bool) -> dict[str, Any]:
     from .functional import deform_conv2d
-    from .kernels import deform_fast
+    from .kernels import deform_cpu as deform_fast
 
     def dense(x: Tensor, w: Tensor, b: Tensor, off: Tensor, m: Tensor) -> Tensor:
         return TF.conv2d(x, w, b, 1, 1)
@@ -513,7 +513,7 @@ def run_bench(
     warmup = 1 if quick else 3
     peers = [(k, p) for k, p in (("paddle", paddle_python), ("mxnet", mxnet_python)) if p]
     bar = Progress(len(shapes) * len(layouts) + len(peers) + 1, enabled=progress)
-    from .kernels import deform_fast
+    from .kernels import deform_cpu as deform_fast
 
     result: dict[str, Any] = {
         "threads": torch.get_num_threads(),

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import deform_fast, deform_torch
-from .deform_fast import output_memory_format
+from . import deform_cpu, deform_torch
+from .deform_cpu import output_memory_format
 
 __all__ = ["deform_conv2d"]
 
@@ -34,16 +34,16 @@ def deform_conv2d(
 ) -> Tensor:
     """Kernel entry point; arguments are already validated by the functional.
 
-    The numba CPU path (:mod:`.deform_fast`) where it applies, else the pure-PyTorch
+    The numba CPU path (:mod:`.deform_cpu`) where it applies, else the pure-PyTorch
     path (any device/dtype). The output has the input's memory format (channels_last
     in, channels_last out)."""
     args = (input, weight, offset, mask, bias,
             stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step)  # fmt: skip
-    if deform_fast.applicable(input, weight, offset, mask, bias):
+    if deform_cpu.applicable(input, weight, offset, mask, bias):
         try:
-            return deform_fast.deform_conv2d_forward(*args)
+            return deform_cpu.deform_conv2d_forward(*args)
         except Exception as exc:  # a JIT/cache failure: never worse than the pure path
-            deform_fast.disable(exc)
+            deform_cpu.disable(exc)
     out = deform_torch.deform_conv2d_forward(*args)
     return out.contiguous(memory_format=output_memory_format(input))
 
@@ -75,11 +75,11 @@ def deform_conv2d_backward(
     input's memory format, the others are contiguous."""
     args = (grad_out, input, weight, offset, mask, bias,
             stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step)  # fmt: skip
-    if deform_fast.applicable(grad_out, input, weight, offset, mask, bias):
+    if deform_cpu.applicable(grad_out, input, weight, offset, mask, bias):
         try:
-            return deform_fast.deform_conv2d_backward(*args)
+            return deform_cpu.deform_conv2d_backward(*args)
         except Exception as exc:
-            deform_fast.disable(exc)
+            deform_cpu.disable(exc)
     gi, gw, go, gm, gb = deform_torch.deform_conv2d_backward(*args)
     return gi.contiguous(memory_format=output_memory_format(input)), gw, go, gm, gb
 

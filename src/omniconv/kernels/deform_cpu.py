@@ -32,7 +32,7 @@ Chunk, tile and block sizes only bound memory (and order floating-point sums).
 Half-precision inputs are computed in float32 and rounded once at the end.
 
 This module imports numba lazily (:func:`available`); if numba is missing or fails to
-load, :mod:`omniconv.kernels.deform_conv2d` runs the pure-PyTorch path instead. The
+load, :mod:`omniconv.kernels.deform_op` runs the pure-PyTorch path instead. The
 backend can be forced with ``OMNICONV_DEFORM_BACKEND=torch|numba|auto`` or
 :func:`use_backend`; the fused kernels switched off with ``OMNICONV_DEFORM_GEMM=0`` or
 :func:`use_fused_gemm`.
@@ -122,7 +122,7 @@ def _load() -> ModuleType | None:
     if _impl is not None or _load_error is not None:
         return _impl
     try:
-        from . import _deform_numba_impl as impl
+        from . import _deform_numba as impl
     except Exception as exc:  # numba missing, broken, or no usable cache location
         _load_error = exc
         if _backend == "numba":
