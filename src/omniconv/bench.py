@@ -229,8 +229,8 @@ def _fwd(fn: Callable[..., Tensor], tensors: list[Tensor]) -> Callable[[], Any]:
 
 
 def _dcn_contenders(d: _Data, with_pure: bool, with_grid: bool) -> dict[str, Any]:
+    from . import backends
     from .functional import deform_conv2d
-    from .kernels import deform_cpu as deform_fast
 
     def dense(x: Tensor, w: Tensor, b: Tensor, off: Tensor, m: Tensor) -> Tensor:
         return TF.conv2d(x, w, b, 1, 1)
@@ -239,7 +239,7 @@ def _dcn_contenders(d: _Data, with_pure: bool, with_grid: bool) -> dict[str, Any
         return deform_conv2d(x, off, w, b, 1, 1, 1, m)
 
     def pure(x: Tensor, w: Tensor, b: Tensor, off: Tensor, m: Tensor) -> Tensor:
-        with deform_fast.use_backend("torch"):
+        with backends.deform_backend("torch"):
             return deform_conv2d(x, off, w, b, 1, 1, 1, m)
 
     def grid(x: Tensor, w: Tensor, b: Tensor, off: Tensor, m: Tensor) -> Tensor:
@@ -513,12 +513,12 @@ def run_bench(
     warmup = 1 if quick else 3
     peers = [(k, p) for k, p in (("paddle", paddle_python), ("mxnet", mxnet_python)) if p]
     bar = Progress(len(shapes) * len(layouts) + len(peers) + 1, enabled=progress)
-    from .kernels import deform_cpu as deform_fast
+    from . import backends
 
     result: dict[str, Any] = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "fast_path": deform_fast.available() and deform_fast.get_backend() != "torch",
+        "fast_path": backends.numba_available() and backends.get_deform_backend() != "torch",
         "repeats": repeats,
         "dcn": [],
         "peers": {},

@@ -1,113 +1,114 @@
-"""The ``omniconv::deform_conv2d`` custom op: one registration, kernels chosen inside.
+"""The ``omniconv::deform_conv2d`` op and its backward, registered with torch's dispatcher.
 
-Registering through :mod:`torch.library` (with a fake implementation and autograd)
-makes the op opaque to ``torch.compile`` / ``torch.export`` tracing, so traced graphs
-keep one node per deformable conv whatever kernel runs it.
+One :mod:`torch.library` op with a kernel per dispatch key, as torchvision registers its
+own ``deform_conv2d``:
+
+* ``CPU``: the numba kernels (:mod:`.deform_cpu`) where they run (see
+  :func:`.deform_cpu.runs`: numba works here, float tensors, and this thread did not force
+  the pure path through :func:`omniconv.backends.deform_backend`), else the pure kernel;
+* ``CompositeExplicitAutograd``, i.e. every other device (CUDA, MPS, XPU, ...): the
+  pure-PyTorch kernel (:mod:`.deform_torch`);
+* ``Meta`` / fake tensors: shapes and memory formats only; ``Autograd``: the backward op;
+  ``AutocastCPU`` / ``AutocastCUDA``: float32.
+
+Tracing (``torch.compile``, ``torch.export``) keeps one node per deformable conv whatever
+kernel runs it. An error inside a kernel propagates. Arguments: :mod:`._deform_args`
+(written once; the functional has checked them). The output and the input gradient have
+the input's memory format (channels_last in, channels_last out).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import deform_cpu, deform_torch
-from .deform_cpu import output_memory_format
+from ._deform_args import (
+    BACKWARD_SCHEMA,
+    FORWARD_SCHEMA,
+    DeformParams,
+    DeformTensors,
+    output_memory_format,
+    split_args,
+)
 
-__all__ = ["deform_conv2d"]
+__all__ = ["deform_conv2d", "deform_conv2d_backward"]
+
+_GRADS = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-@torch.library.custom_op("omniconv::deform_conv2d", mutates_args=())
-def deform_conv2d(
-    input: Tensor,
-    weight: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    bias: Tensor,
-    stride_h: int,
-    stride_w: int,
-    pad_h: int,
-    pad_w: int,
-    dil_h: int,
-    dil_w: int,
-    use_mask: bool,
-    im2col_step: int,
-) -> Tensor:
-    """Kernel entry point; arguments are already validated by the functional.
+def _forward_pure(t: DeformTensors, p: DeformParams) -> Tensor:
+    return deform_torch.forward(t, p).contiguous(memory_format=output_memory_format(t.input))
 
-    The numba CPU path (:mod:`.deform_cpu`) where it applies, else the pure-PyTorch
-    path (any device/dtype). The output has the input's memory format (channels_last
-    in, channels_last out)."""
-    args = (input, weight, offset, mask, bias,
-            stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step)  # fmt: skip
-    if deform_cpu.applicable(input, weight, offset, mask, bias):
-        try:
-            return deform_cpu.deform_conv2d_forward(*args)
-        except Exception as exc:  # a JIT/cache failure: never worse than the pure path
-            deform_cpu.disable(exc)
-    out = deform_torch.deform_conv2d_forward(*args)
-    return out.contiguous(memory_format=output_memory_format(input))
+
+def _backward_pure(grad_out: Tensor, t: DeformTensors, p: DeformParams) -> _GRADS:
+    gi, gw, go, gm, gb = deform_torch.backward(grad_out, t, p)
+    return gi.contiguous(memory_format=output_memory_format(t.input)), gw, go, gm, gb
+
+
+def _forward_composite(*args: Any) -> Tensor:
+    """Every device without a kernel of its own: the pure-PyTorch kernel."""
+    return _forward_pure(*split_args(args))
+
+
+def _backward_composite(grad_out: Tensor, *args: Any) -> _GRADS:
+    return _backward_pure(grad_out, *split_args(args))
+
+
+deform_conv2d = torch.library.custom_op(
+    "omniconv::deform_conv2d", _forward_composite, mutates_args=(), schema=FORWARD_SCHEMA
+)
+deform_conv2d_backward = torch.library.custom_op(
+    "omniconv::deform_conv2d_backward",
+    _backward_composite,
+    mutates_args=(),
+    schema=BACKWARD_SCHEMA,
+)
+
+
+@deform_conv2d.register_kernel("cpu")
+def _forward_cpu(*args: Any) -> Tensor:
+    t, p = split_args(args)
+    if deform_cpu.runs(*t):
+        return deform_cpu.forward(t, p)
+    return _forward_pure(t, p)
+
+
+@deform_conv2d_backward.register_kernel("cpu")
+def _backward_cpu(grad_out: Tensor, *args: Any) -> _GRADS:
+    t, p = split_args(args)
+    if deform_cpu.runs(grad_out, *t):
+        return tuple(deform_cpu.backward(grad_out, t, p))  # type: ignore[return-value]
+    return _backward_pure(grad_out, t, p)
 
 
 @deform_conv2d.register_fake
-def _(input, weight, offset, mask, bias, *args):
-    shape = (input.shape[0], weight.shape[0], offset.shape[2], offset.shape[3])
-    return input.new_empty(shape).contiguous(memory_format=output_memory_format(input))
-
-
-@torch.library.custom_op("omniconv::deform_conv2d_backward", mutates_args=())
-def deform_conv2d_backward(
-    grad_out: Tensor,
-    input: Tensor,
-    weight: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    bias: Tensor,
-    stride_h: int,
-    stride_w: int,
-    pad_h: int,
-    pad_w: int,
-    dil_h: int,
-    dil_w: int,
-    use_mask: bool,
-    im2col_step: int,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Gradients for (input, weight, offset, mask, bias); the input gradient has the
-    input's memory format, the others are contiguous."""
-    args = (grad_out, input, weight, offset, mask, bias,
-            stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, use_mask, im2col_step)  # fmt: skip
-    if deform_cpu.applicable(grad_out, input, weight, offset, mask, bias):
-        try:
-            return deform_cpu.deform_conv2d_backward(*args)
-        except Exception as exc:
-            deform_cpu.disable(exc)
-    gi, gw, go, gm, gb = deform_torch.deform_conv2d_backward(*args)
-    return gi.contiguous(memory_format=output_memory_format(input)), gw, go, gm, gb
+def _forward_fake(*args: Any) -> Tensor:
+    t, _ = split_args(args)
+    shape = (t.input.shape[0], t.weight.shape[0], t.offset.shape[2], t.offset.shape[3])
+    return t.input.new_empty(shape).contiguous(memory_format=output_memory_format(t.input))
 
 
 @deform_conv2d_backward.register_fake
-def _(grad_out, input, weight, offset, mask, bias, *args):
-    return (
-        torch.empty_like(input, memory_format=output_memory_format(input)),
-        torch.empty_like(weight, memory_format=torch.contiguous_format),
-        torch.empty_like(offset, memory_format=torch.contiguous_format),
-        torch.empty_like(mask, memory_format=torch.contiguous_format),
-        torch.empty_like(bias, memory_format=torch.contiguous_format),
-    )
+def _backward_fake(grad_out: Tensor, *args: Any) -> _GRADS:
+    t, _ = split_args(args)
+    gi = torch.empty_like(t.input, memory_format=output_memory_format(t.input))
+    gw, go, gm, gb = (torch.empty_like(x, memory_format=torch.contiguous_format) for x in t[1:])
+    return gi, gw, go, gm, gb
 
 
-def _setup_context(ctx, inputs, output):
-    input, weight, offset, mask, bias, *params = inputs
-    ctx.save_for_backward(input, weight, offset, mask, bias)
-    ctx.params = params
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    t, p = split_args(inputs)
+    ctx.save_for_backward(*t)
+    ctx.params = p
 
 
-def _backward(ctx, grad_out):
-    input, weight, offset, mask, bias = ctx.saved_tensors
-    use_mask = ctx.params[6]
-    gi, gw, go, gm, gb = deform_conv2d_backward(
-        grad_out, input, weight, offset, mask, bias, *ctx.params
-    )
-    return (gi, gw, go, gm if use_mask else None, gb) + (None,) * len(ctx.params)
+def _backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+    p: DeformParams = ctx.params
+    gi, gw, go, gm, gb = deform_conv2d_backward(grad_out, *ctx.saved_tensors, *p)
+    return (gi, gw, go, gm if p.use_mask else None, gb) + (None,) * len(p)
 
 
 deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
