@@ -3,6 +3,7 @@ dispatch, fallback and threads; ImgConvGroup's eval-mode BN folding."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -397,6 +398,42 @@ def test_kernels_refuse_arrays_that_are_not_c_contiguous():
         impl.nchw_to_nhwc(src[:, :, ::2], np.zeros((1, 6, 4), np.float32))
     with pytest.raises(ValueError, match="not C-contiguous"):
         impl.nchw_to_nhwc(src, np.zeros((1, 4, 12), np.float32).transpose(0, 2, 1))
+
+
+def test_kernels_are_cached_across_processes():
+    """The kernels take named tuples; numba's disk cache still serves them: a second
+    process loads every kernel it runs from the cache and compiles none."""
+    code = textwrap.dedent(
+        """
+        import json
+        import torch
+        from omniconv import backends
+        from omniconv.functional import deform_conv2d
+        from omniconv.kernels import _deform_numba as nb
+        names = ["nchw_to_nhwc", "sample_columns", "forward_fused", "backward_columns",
+                 "backward_fused"]
+        for fused in (True, False):
+            for fmt in (torch.contiguous_format, torch.channels_last):
+                x = torch.randn(2, 8, 6, 5).contiguous(memory_format=fmt).requires_grad_()
+                off = torch.randn(2, 18, 6, 5, requires_grad=True)
+                w = torch.randn(6, 8, 3, 3, requires_grad=True)
+                with backends.fused_gemm(fused):
+                    deform_conv2d(x, off, w, None, 1, 1, 1, torch.rand(2, 9, 6, 5)).sum().backward()
+        stats = {n: getattr(nb, n).stats for n in names}
+        print(json.dumps({n: [sum(s.cache_hits.values()), sum(s.cache_misses.values())]
+                          for n, s in stats.items()}))
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = []
+    for _ in range(2):  # the first run fills the cache where it is empty
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    used = {n for n, (hits, misses) in runs[0].items() if hits + misses}
+    assert {"nchw_to_nhwc", "sample_columns", "backward_columns"} <= used
+    assert all(runs[1][n][0] > 0 and runs[1][n][1] == 0 for n in used), runs[1]
 
 
 def test_expanded_weight_is_not_read_past_its_buffer():
