@@ -46,7 +46,6 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from types import ModuleType
 from typing import NamedTuple
 
@@ -219,8 +218,7 @@ def _out_array(t: Tensor) -> np.ndarray:
     return t.numpy()
 
 
-@dataclass(frozen=True)
-class _Dims:
+class _Dims(NamedTuple):
     """The sizes of one call, and the dtype the kernels compute in."""
 
     n: int
@@ -240,10 +238,9 @@ class _Dims:
     def of(cls, t: DeformTensors) -> _Dims:
         n, c, h, w = t.input.shape
         c_out, cg, kh, kw = t.weight.shape
-        ho, wo = t.offset.shape[2:]
+        _, c_off, ho, wo = t.offset.shape
         dtype = t.input.dtype if t.input.dtype in _NP_DTYPES else torch.float32
-        return cls(n, c, h, w, c_out, cg, kh, kw, t.offset.shape[1] // (2 * kh * kw), ho, wo,
-                   dtype)  # fmt: skip
+        return cls(n, c, h, w, c_out, cg, kh, kw, c_off // (2 * kh * kw), ho, wo, dtype)
 
     @property
     def k(self) -> int:
