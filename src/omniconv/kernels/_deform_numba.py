@@ -280,9 +280,13 @@ def nchw_to_nhwc(src, dst):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def sample_columns(x, geo, smp, chunk, col):  # pragma: no cover - compiled
-    """Write the column matrix ``col (rows, K*C)`` of ``chunk`` (every row, in parallel
-    over rows; see the module docstring), sampling ``x (N*H*W, C)``. ``rows`` is at most
-    the chunk's pixels times the images left from ``chunk.first_image``."""
+    """Sample the column matrix of ``chunk``, in parallel over its rows.
+
+    Layout: ``x (N*H*W, C)`` NHWC rows; ``col (rows, K*C)`` in the column layout of the
+    module docstring, ``rows`` at most the chunk's pixels times the images from
+    ``chunk.first_image`` on. All arrays C-contiguous (checked), one float dtype.
+
+    Writes every entry of ``col``, nothing else."""
     _require_c(x)
     _require_sampling(smp)
     _require_c(col)
@@ -356,9 +360,14 @@ def _gemm(fn, ints, scal, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # pra
 def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover - compiled
     """The whole forward, one parallel region.
 
-    Reads ``x (N*H*W, C)``, ``wt`` = ``W' (G, O/G, K*Cg)`` and ``bias (O,)``; writes every
-    element of ``out`` (an ``Output`` of ``N*O*Ho*Wo`` entries) and uses ``tiles.buffers``
-    ``(threads, tiles.rows*K*C [+ tiles.rows*O when not channels_last])`` as scratch.
+    Layout: ``x (N*H*W, C)`` NHWC rows; ``wt`` = ``W' (G, O/G, K*Cg)``, i.e.
+    ``weight.permute(0, 2, 3, 1)``; ``bias (O,)``; ``out`` an ``Output`` of ``N*O*Ho*Wo``
+    entries; ``tiles.buffers (threads, tiles.rows*K*C)``, plus ``tiles.rows*O`` per thread
+    unless ``out.channels_last``; ``blas`` the GEMM of the data dtype. All arrays
+    C-contiguous (checked), one float dtype.
+
+    Writes every entry of ``out.data``; ``tiles.buffers`` is scratch.
+
     Each thread takes a contiguous range of tiles (``tiles.rows`` output pixels of one
     image), samples a tile's column rows into its own buffer (cache-resident) and
     multiplies it by ``W'`` right away with one single-threaded BLAS GEMM per conv group
@@ -533,12 +542,16 @@ def _require_grads(grads):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma: no cover
-    """From ``gcol = d loss / d col`` of ``chunk`` (``(rows, K*C)``, the layout of
-    ``col``): rebuild ``col`` (for the weight gradient), add the input gradient into
-    ``gx`` (``(N*H*W, C)`` like ``x``) and the partial offset and mask gradients into
-    ``grads`` (zero-initialised ``OffsetGrads``).
+    """The numba sweep of the chunked backward over ``chunk``.
 
-    One thread per work item ``items[i] = (row from, row to, channel from, channel to,
+    Layout: ``x`` / ``gx (N*H*W, C)`` NHWC rows; ``gcol`` = d loss / d ``col`` and ``col``
+    ``(rows, K*C)`` as in :func:`sample_columns`; ``grads`` an ``OffsetGrads`` with a slot
+    for every slot named in ``items (m, 5)`` (int64). All arrays C-contiguous (checked),
+    one float dtype except ``items``.
+
+    Writes every entry of ``col`` (rebuilt, for the weight gradient); adds the input
+    gradient into ``gx`` and the offset and mask gradients into ``grads`` (the caller
+    zeroes both). One thread per work item ``items[i] = (row from, row to, channel from, channel to,
     slot)``: items either own whole images (disjoint input-gradient regions) or a channel
     block (disjoint channels), so scatters into ``gx`` never race; items sharing a slot of
     ``grads`` own distinct images."""
@@ -568,11 +581,16 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
     """The backward of one block of input channels (one conv group only), one parallel
     region.
 
-    ``x`` / ``gx`` are ``Rows`` of the same block of channels; ``grad_out`` an
-    ``Output``; ``w`` / ``gw`` the weight and its gradient as ``(O, C*K)`` (torch's
-    layout); ``grads`` zero-initialised ``OffsetGrads`` with one slot per thread;
-    ``edges (threads + 1,)`` the channel cuts; ``tiles.buffers[t]`` holds ``W_t``,
-    ``gW_t`` and two tiles of ``K*cb`` columns (``cb`` the widest thread's channels).
+    Layout: ``x`` / ``gx`` ``Rows`` of the block ``edges[0]:edges[-1]``; ``grad_out`` an
+    ``Output`` of ``N*O*Ho*Wo`` entries; ``w`` / ``gw (O, C*K)``, the weight and its
+    gradient in torch's layout; ``grads`` an ``OffsetGrads`` with a slot per thread;
+    ``edges (threads + 1,)`` int64 channel cuts; ``tiles.buffers (threads, 2*(O +
+    tiles.rows)*K*cb)``, ``cb`` the widest thread's channels (``W_t``, ``gW_t`` and two
+    tiles). All arrays C-contiguous (checked), one float dtype except ``edges``.
+
+    Writes columns ``c*K + k`` of ``gw`` for the block's channels ``c``; adds the block's
+    input gradient into ``gx`` and its offset and mask gradients into ``grads`` (the caller
+    zeroes both); ``tiles.buffers`` is scratch.
 
     Thread ``t`` owns channels ``edges[t]:edges[t + 1]`` (so its input-gradient scatters
     and weight-gradient columns are its own). It copies its slice of the weight to
