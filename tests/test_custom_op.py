@@ -44,6 +44,68 @@ def test_fake_tensor_shape_inference_on_meta_device():
     assert out.device.type == "meta" and out.shape == (3, 4, 3, 5)
 
 
+# ----------------------------------------------------------------------------- dispatch
+
+
+def _spy_kernels(monkeypatch):
+    from omniconv.kernels import deform_cpu, deform_torch
+
+    calls = []
+    for module, label in ((deform_cpu, "numba"), (deform_torch, "torch")):
+        for name in ("forward", "backward"):
+            real = getattr(module, name)
+
+            def run(*args, real=real, label=label, name=name):
+                calls.append((label, name))
+                return real(*args)
+
+            monkeypatch.setattr(module, name, run)
+    return calls
+
+
+@pytest.mark.parametrize("device", ["cuda", "xpu", "mps", "privateuseone"])
+@pytest.mark.parametrize("op", [OP, BACKWARD], ids=["forward", "backward"])
+def test_other_devices_dispatch_to_the_pure_kernel(monkeypatch, device, op):
+    """Only CPU has a kernel of its own; every other device gets the composite one, the
+    pure-PyTorch kernel (run here through the dispatcher's table on CPU tensors)."""
+    name = op.name()
+    key = torch._C._dispatch_key_for_device(device)
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CPU")
+    assert not torch._C._dispatch_has_kernel_for_dispatch_key(name, key)
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CompositeExplicitAutograd")
+    calls = _spy_kernels(monkeypatch)
+    x, w, off, mask, b, *params = _args(True, requires_grad=False)
+    args = (x, w, off, mask, b, *params)
+    if op is BACKWARD:
+        args = (torch.randn(2, 4, 3, 5, dtype=torch.float64), *args)
+    keyset = torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key))
+    got = torch.library.get_kernel(op, key).call_boxed(keyset, *args)
+    assert calls == [("torch", "forward" if op is OP else "backward")]
+    want = op(*args)  # the CPU kernel: numba where it runs
+    leaves = torch.utils._pytree.tree_leaves
+    for g, e in zip(leaves(got), leaves(want), strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-12)
+
+
+def test_meta_and_fake_tensors_run_no_kernel(monkeypatch):
+    """Meta and fake tensors get shapes and memory formats from the fake implementations."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    calls = _spy_kernels(monkeypatch)
+    x = torch.empty(3, 6, 7, 6, device="meta").contiguous(memory_format=torch.channels_last)
+    w = torch.empty(4, 3, 3, 2, device="meta")
+    off = torch.empty(3, 36, 3, 5, device="meta")
+    mask = torch.empty(3, 18, 3, 5, device="meta")
+    out = OF.deform_conv2d(x, off, w, None, (2, 1), (1, 0), (2, 1), mask)
+    assert out.device.type == "meta" and out.is_contiguous(memory_format=torch.channels_last)
+    with FakeTensorMode() as mode:
+        args = [mode.from_tensor(t) for t in _args(True)[:5]]
+        grads = BACKWARD(torch.empty(2, 4, 3, 5, dtype=torch.float64), *args, 2, 1, 1, 0, 2, 1,
+                         True, 64)  # fmt: skip
+    assert [g.shape for g in grads] == [t.shape for t in args]
+    assert calls == []
+
+
 def test_compile_fullgraph_forward_and_backward_match_eager():
     x, w, off, mask, b, *_ = _args(True, dtype=torch.float32)
 

@@ -3,10 +3,13 @@ dispatch, fallback and threads; ImgConvGroup's eval-mode BN folding."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -36,12 +39,13 @@ from _helpers import (
 from reference import ref_deform_conv2d, ref_deform_offset_grad_explicit
 
 import omniconv.nn as onn
+from omniconv import backends
 from omniconv.functional import deform_conv2d
-from omniconv.kernels import deform_fast
+from omniconv.kernels import deform_cpu, deform_torch
 
 pytestmark = [
-    pytest.mark.skipif(not deform_fast.available(), reason="numba not installed"),
-    # a fast-path failure falls back with a RuntimeWarning: here it must fail the test
+    pytest.mark.skipif(not backends.numba_available(), reason="numba not installed"),
+    # numba failing to load warns (RuntimeWarning): here that must fail the test
     pytest.mark.filterwarnings("error::RuntimeWarning"),
 ]
 
@@ -53,16 +57,16 @@ def gemm(request):
     """Both forms of the fast path: the fused kernels (BLAS per tile from the numba threads,
     where torch exports its BLAS) and the chunked columns multiplied by ``torch.addmm``."""
     fused = request.param == "fused"
-    if fused and deform_fast._blas_gemm() is None:
+    if fused and deform_cpu.find_blas() is None:
         pytest.skip("this torch build exports no BLAS GEMM: only the chunked path runs")
-    with deform_fast.use_fused_gemm(fused):
-        assert (deform_fast._blas_gemm() is not None) == fused
+    with backends.fused_gemm(fused):
+        assert (deform_cpu._blas_for(torch.float32) is not None) == fused
         yield request.param
 
 
 def _pure(fn):
     def run(*args):
-        with deform_fast.use_backend("torch"):
+        with backends.deform_backend("torch"):
             return fn(*args)
 
     return run
@@ -70,7 +74,7 @@ def _pure(fn):
 
 def _fast(fn):
     def run(*args):
-        assert deform_fast.applicable(*[a for a in args if a is not None])
+        assert deform_cpu.runs(*[a for a in args if a is not None])
         return fn(*args)
 
     return run
@@ -86,34 +90,144 @@ def _value_grads(fn, inputs, seed=1234):
 # ----------------------------------------------------------------------------- dispatch
 
 
-def test_fast_path_is_selected_on_cpu(monkeypatch):
+def _record(monkeypatch):
+    """Record which kernel each CPU call runs: ``(kernel, pass, thread id)``."""
     calls = []
-    real_fwd, real_bwd = deform_fast.deform_conv2d_forward, deform_fast.deform_conv2d_backward
-    monkeypatch.setattr(
-        deform_fast, "deform_conv2d_forward", lambda *a: calls.append("f") or real_fwd(*a)
-    )
-    monkeypatch.setattr(
-        deform_fast, "deform_conv2d_backward", lambda *a: calls.append("b") or real_bwd(*a)
-    )
+
+    def spy(module, name, label):
+        real = getattr(module, name)
+
+        def run(*args):
+            calls.append((label, name, threading.get_ident()))
+            return real(*args)
+
+        monkeypatch.setattr(module, name, run)
+
+    for name in ("forward", "backward"):
+        spy(deform_cpu, name, "numba")
+        spy(deform_torch, name, "torch")
+    return calls
+
+
+def test_fast_path_is_selected_on_cpu(monkeypatch):
+    calls = _record(monkeypatch)
+    me = threading.get_ident()
     x, off, wt, b, mask = leaves(*make_deform(*ASYM), dtype=torch.float32)
     out = deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
     out.sum().backward()
-    assert calls == ["f", "b"]
-    with deform_fast.use_backend("torch"):
-        deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
-    assert calls == ["f", "b"]
+    assert calls == [("numba", "forward", me), ("numba", "backward", me)]
+    with backends.deform_backend("torch"):
+        assert backends.get_deform_backend() == "torch"
+        out = deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
+        out.sum().backward()
+    assert calls[2:] == [("torch", "forward", me), ("torch", "backward", me)]
+    assert backends.get_deform_backend() == "auto"
 
 
 def test_fast_path_not_applicable_elsewhere():
     x = torch.zeros(1, 2, 3, 3)
-    assert deform_fast.applicable(x)
-    assert not deform_fast.applicable(x.to(torch.int32))
-    assert not deform_fast.applicable(torch.zeros(1, 2, 3, 3, device="meta"))
-    assert not deform_fast.applicable(x.to(torch.complex64))
-    with deform_fast.use_backend("torch"):
-        assert not deform_fast.applicable(x)
-    with pytest.raises(ValueError, match="backend"):
-        deform_fast.set_backend("cuda")
+    assert deform_cpu.runs(x)
+    assert not deform_cpu.runs(x.to(torch.int32))
+    assert not deform_cpu.runs(torch.zeros(1, 2, 3, 3, device="meta"))
+    assert not deform_cpu.runs(x.to(torch.complex64))
+    with backends.deform_backend("torch"):
+        assert not deform_cpu.runs(x)
+    with backends.deform_backend("numba"):
+        assert deform_cpu.runs(x)
+    with pytest.raises(ValueError, match="backend"), backends.deform_backend("cuda"):
+        pass
+
+
+def test_backend_choice_is_thread_local(monkeypatch):
+    """A thread's ``deform_backend("torch")`` / ``fused_gemm(False)`` block does not change
+    what another thread runs at the same time."""
+    calls = _record(monkeypatch)
+    inside, done = threading.Event(), threading.Event()
+    seen = {}
+    x, off, wt, b, mask = make_deform(*ASYM, seed=2)
+
+    def conv():
+        return deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
+
+    def other():
+        with backends.deform_backend("torch"), backends.fused_gemm(False):
+            seen["inside"] = (backends.get_deform_backend(), deform_cpu.FUSED_GEMM.get())
+            seen["out"] = conv()
+            inside.set()
+            done.wait(60)  # hold the block open while the main thread runs
+        seen["after"] = backends.get_deform_backend()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert inside.wait(60)
+        assert backends.get_deform_backend() == "auto" and deform_cpu.FUSED_GEMM.get()
+        mine = conv()
+    finally:
+        done.set()
+        thread.join(60)
+    assert seen["inside"] == ("torch", False) and seen["after"] == "auto"
+    assert calls == [
+        ("torch", "forward", thread.ident),
+        ("numba", "forward", threading.get_ident()),
+    ]
+    torch.testing.assert_close(mine, seen["out"], **TOL64)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("broken JIT cache"), MemoryError("no memory"), torch.OutOfMemoryError("oom")],
+    ids=["runtime", "memory", "torch-oom"],
+)
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_kernel_error_propagates(monkeypatch, error, where):
+    """An error inside the numba path (out-of-memory included) reaches the caller; the
+    fast path stays on for the next call."""
+    from omniconv.kernels import _deform_numba
+
+    def fail(*args):
+        raise error
+
+    kernels = {
+        "forward": ("forward_fused", "sample_columns"),
+        "backward": ("backward_fused", "backward_columns"),
+    }
+    x, off, wt, b, mask = leaves(*make_deform(*ASYM))
+    with monkeypatch.context() as patch:
+        for name in kernels[where]:
+            patch.setattr(_deform_numba, name, fail)
+        with pytest.raises(type(error), match=str(error)):
+            deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask).sum().backward()
+    assert backends.numba_available() and deform_cpu.runs(x)
+    calls = _record(monkeypatch)
+    deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
+    assert [c[0] for c in calls] == ["numba"]
+
+
+def test_numba_load_failure_warns_once(monkeypatch):
+    """numba installed but unable to run (here: its self-test fails) is decided at first
+    use and warned about once; calls then run the pure kernel."""
+
+    def broken(kernels):
+        raise RuntimeError("no threading layer")
+
+    monkeypatch.setattr(deform_cpu, "_loaded", None)  # first use again (restored after)
+    monkeypatch.setattr(deform_cpu, "_self_test", broken)
+    calls = _record(monkeypatch)
+    x, off, wt, b, mask = make_deform(*ASYM, seed=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outs = [deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask) for _ in range(3)]
+        assert not backends.numba_available()
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "no threading layer" in messages[0], messages
+    assert [c[0] for c in calls] == ["torch"] * 3
+    want = ref_deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
+    for out in outs:
+        torch.testing.assert_close(out, want, **TOL64)
+    # asked for by name, the numba backend says it is not running
+    with pytest.warns(RuntimeWarning, match="no threading layer"), backends.deform_backend("numba"):
+        pass
 
 
 def test_blas_gemm_found_and_checked(monkeypatch):
@@ -152,27 +266,34 @@ def test_numba_threads_follow_torch():
 
 
 def test_numba_missing_falls_back_to_pure_path():
-    """With numba unimportable the op still runs (pure path) and gives the same numbers."""
+    """With numba unimportable the op still runs (pure path), quietly (no warning), and
+    gives the same numbers."""
     code = textwrap.dedent(
         """
         import sys
-        sys.modules["numba"] = None  # import numba -> ImportError
+        sys.modules["numba"] = None  # import numba -> ModuleNotFoundError
         import torch
+        from omniconv import backends
         from omniconv.functional import deform_conv2d
-        from omniconv.kernels import deform_fast
+        from omniconv.kernels import deform_cpu
         g = torch.Generator().manual_seed(0)
         x = torch.randn(2, 4, 5, 5, dtype=torch.float64, generator=g, requires_grad=True)
         off = torch.randn(2, 18, 5, 5, dtype=torch.float64, generator=g, requires_grad=True)
         w = torch.randn(3, 4, 3, 3, dtype=torch.float64, generator=g)
         out = deform_conv2d(x, off, w, None, 1, 1)
         out.sum().backward()
-        assert not deform_fast.available() and not deform_fast.applicable(x)
+        assert not backends.numba_available() and not deform_cpu.runs(x)
+        assert "not installed" in deform_cpu.numba_problem()
         torch.save((out.detach(), x.grad, off.grad), sys.argv[1])
         """
     )
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"omniconv_nonumba_{os.getpid()}.pt"
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    subprocess.run([sys.executable, "-c", code, str(out_path)], check=True, env=env)
+    subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c", code, str(out_path)],
+        check=True,
+        env=env,
+    )
     try:
         out, gx, goff = torch.load(out_path)
     finally:
@@ -186,23 +307,6 @@ def test_numba_missing_falls_back_to_pure_path():
     torch.testing.assert_close(out, fast.detach(), **TOL64)
     torch.testing.assert_close(gx, x.grad, **TOL64)
     torch.testing.assert_close(goff, off.grad, **TOL64)
-
-
-def test_kernel_failure_falls_back_with_a_warning(monkeypatch):
-    class Broken:
-        def __getattr__(self, name):
-            def fail(*args):
-                raise RuntimeError("broken JIT cache")
-
-            return fail
-
-    monkeypatch.setattr(deform_fast, "_impl", Broken())
-    monkeypatch.setattr(deform_fast, "_load_error", None)
-    x, off, wt, b, mask = make_deform(*ASYM)
-    with pytest.warns(RuntimeWarning, match="broken JIT cache"):
-        out = deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask)
-    assert not deform_fast.available()  # off for the rest of the process (restored below)
-    torch.testing.assert_close(out, ref_deform_conv2d(x, off, wt, b, (2, 1), (1, 0), (2, 1), mask))
 
 
 # ----------------------------------------------------------------------------- exactness
@@ -286,7 +390,7 @@ def test_kernels_refuse_arrays_that_are_not_c_contiguous():
     """The kernels' own guard: a strided array is refused, not read as if it were flat."""
     import numpy as np
 
-    from omniconv.kernels import _deform_numba_impl as impl
+    from omniconv.kernels import _deform_numba as impl
 
     src = np.zeros((1, 4, 12), np.float32)
     impl.nchw_to_nhwc(src, np.zeros((1, 12, 4), np.float32))  # contiguous: fine
@@ -294,6 +398,42 @@ def test_kernels_refuse_arrays_that_are_not_c_contiguous():
         impl.nchw_to_nhwc(src[:, :, ::2], np.zeros((1, 6, 4), np.float32))
     with pytest.raises(ValueError, match="not C-contiguous"):
         impl.nchw_to_nhwc(src, np.zeros((1, 4, 12), np.float32).transpose(0, 2, 1))
+
+
+def test_kernels_are_cached_across_processes():
+    """The kernels take named tuples; numba's disk cache still serves them: a second
+    process loads every kernel it runs from the cache and compiles none."""
+    code = textwrap.dedent(
+        """
+        import json
+        import torch
+        from omniconv import backends
+        from omniconv.functional import deform_conv2d
+        from omniconv.kernels import _deform_numba as nb
+        names = ["nchw_to_nhwc", "sample_columns", "forward_fused", "backward_columns",
+                 "backward_fused"]
+        for fused in (True, False):
+            for fmt in (torch.contiguous_format, torch.channels_last):
+                x = torch.randn(2, 8, 6, 5).contiguous(memory_format=fmt).requires_grad_()
+                off = torch.randn(2, 18, 6, 5, requires_grad=True)
+                w = torch.randn(6, 8, 3, 3, requires_grad=True)
+                with backends.fused_gemm(fused):
+                    deform_conv2d(x, off, w, None, 1, 1, 1, torch.rand(2, 9, 6, 5)).sum().backward()
+        stats = {n: getattr(nb, n).stats for n in names}
+        print(json.dumps({n: [sum(s.cache_hits.values()), sum(s.cache_misses.values())]
+                          for n, s in stats.items()}))
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = []
+    for _ in range(2):  # the first run fills the cache where it is empty
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    used = {n for n, (hits, misses) in runs[0].items() if hits + misses}
+    assert {"nchw_to_nhwc", "sample_columns", "backward_columns"} <= used
+    assert all(runs[1][n][0] > 0 and runs[1][n][1] == 0 for n in used), runs[1]
 
 
 def test_expanded_weight_is_not_read_past_its_buffer():
@@ -394,7 +534,7 @@ def test_channels_last_in_channels_last_out(gemm):
     torch.testing.assert_close(out, plain, rtol=1e-6, atol=1e-5)
     torch.testing.assert_close(gx, gxn, rtol=1e-6, atol=1e-5)
     # the pure path gives the same memory formats (fake/real strides agree on every path)
-    with deform_fast.use_backend("torch"):
+    with backends.deform_backend("torch"):
         assert deform_conv2d(xc, off, wt, b, 1, 1, 1, mask).is_contiguous(
             memory_format=torch.channels_last
         )
@@ -423,8 +563,8 @@ def test_chunking_does_not_change_the_result(monkeypatch, gemm):
     data = list(make_deform(*case, seed=10))
     base = _value_grads(deform_impl(stride, padding, dilation, True, step=64), data)
     for budget, step in [(1 << 30, 1), (1 << 30, 2), (200, 64), (1000, 3), (8 * 24, 64)]:
-        monkeypatch.setattr(deform_fast, "CHUNK_BYTES", budget)
-        monkeypatch.setattr(deform_fast, "TILE_BYTES", budget)  # tiles of 1 row .. whole images
+        monkeypatch.setattr(deform_cpu, "CHUNK_BYTES", budget)
+        monkeypatch.setattr(deform_cpu, "TILE_BYTES", budget)  # tiles of 1 row .. whole images
         out, grads = _value_grads(deform_impl(stride, padding, dilation, True, step=step), data)
         torch.testing.assert_close(out, base[0], rtol=1e-12, atol=1e-12)
         for g, g0 in zip(grads, base[1], strict=True):
@@ -436,7 +576,7 @@ def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
     """80 channels: the fused backward of NCHW input works in blocks of 64 channels (the
     second block cuts a deformable group), split between threads; tiles of 1 row up to
     whole images; all give the reference's numbers."""
-    if deform_fast._blas_gemm() is None:
+    if deform_cpu.find_blas() is None:
         pytest.skip("this torch build exports no BLAS GEMM")
     case = (2, 80, 5, 6, 8, (3, 2), (2, 1), (1, 0), (2, 1), 1, 2)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
@@ -445,9 +585,9 @@ def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
     data[0] = data[0].contiguous(memory_format=fmt)
     fn = _fast(deform_impl(stride, padding, dilation, True))
     ref = _value_grads(deform_ref(stride, padding, dilation, True), data)
-    monkeypatch.setattr(deform_fast, "ROUND_BYTES", 1)  # the smallest blocks
+    monkeypatch.setattr(deform_cpu, "ROUND_BYTES", 1)  # the smallest blocks
     for tile_bytes in (1, 4096, 1 << 30):
-        monkeypatch.setattr(deform_fast, "BACKWARD_TILE_BYTES", tile_bytes)
+        monkeypatch.setattr(deform_cpu, "BACKWARD_TILE_BYTES", tile_bytes)
         out, grads = _value_grads(fn, data)
         torch.testing.assert_close(out, ref[0], **TOL64)
         for g, rg in zip(grads, ref[1], strict=True):

@@ -1,9 +1,16 @@
 """Which kernel runs omniconv's deformable convolution.
 
-* ``"auto"`` (the default): on CPU, the numba kernels where numba loads and the dtype is
-  supported; elsewhere (CUDA, other devices, no numba) the pure-PyTorch kernel.
-* ``"torch"``: always the pure-PyTorch kernel.
-* ``"numba"``: like ``"auto"``, but say so when numba cannot load.
+The op ``omniconv::deform_conv2d`` has a kernel per device in torch's dispatcher: on CPU
+the numba kernels (where numba works here and the dtype is a float one), on every other
+device (CUDA, MPS, ...) the pure-PyTorch kernel. Both give the same numbers; the numba
+kernels are several times faster. The settings below apply to the calls made in the
+current thread (or asyncio task) only: they are :mod:`contextvars`, so another thread's
+``with`` block never changes what this one runs.
+
+* ``deform_backend("auto")`` (the default): as described above.
+* ``deform_backend("torch")``: the pure-PyTorch kernel on CPU too.
+* ``deform_backend("numba")``: like ``"auto"``, but say (a ``RuntimeWarning``) when the
+  numba kernels cannot run here.
 
 ::
 
@@ -11,40 +18,64 @@
 
     with backends.deform_backend("torch"):
         out = deform_conv2d(x, offset, weight)   # pure PyTorch for calls made here
+
+Whether numba works is decided once per process, at first use: numba not installed means
+the pure kernel, quietly; numba installed but unable to load or compile is warned about
+once. An error inside a kernel is raised, never hidden by a switch to the other kernel.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
-from .kernels import deform_fast as _fast
+from .kernels import deform_cpu as _cpu
 
 __all__ = ["BACKENDS", "deform_backend", "fused_gemm", "get_deform_backend", "numba_available"]
 
-BACKENDS = _fast.BACKENDS
+#: the names :func:`deform_backend` accepts
+BACKENDS: tuple[str, ...] = _cpu.BACKENDS
 
 
 def get_deform_backend() -> str:
-    """The backend that deformable-conv calls made now use."""
-    return _fast.get_backend()
+    """The backend that deformable-conv calls made now, in this thread, use."""
+    return _cpu.BACKEND.get()
 
 
 @contextlib.contextmanager
 def deform_backend(name: str) -> Iterator[None]:
-    """Run the deformable-conv calls made inside the block with backend ``name``."""
-    with _fast.use_backend(name):
+    """Run the deformable-conv calls made inside the block, in this thread, with backend
+    ``name`` (one of :data:`BACKENDS`)."""
+    if name not in BACKENDS:
+        raise ValueError(f"`name` must be a backend, one of {BACKENDS}; received name={name!r}")
+    if name == "numba" and not numba_available():
+        warnings.warn(
+            f"omniconv: the numba kernels cannot run here ({_cpu.numba_problem()}); "
+            "deformable convolutions use the pure-PyTorch kernel",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    token = _cpu.BACKEND.set(name)
+    try:
         yield
+    finally:
+        _cpu.BACKEND.reset(token)
 
 
 @contextlib.contextmanager
 def fused_gemm(enabled: bool) -> Iterator[None]:
-    """Turn the fused CPU kernels (BLAS called per tile from the numba threads) on or off;
-    off, the sampled columns are multiplied by ``torch.addmm`` in chunks (same numbers)."""
-    with _fast.use_fused_gemm(enabled):
+    """Turn the fused CPU kernels (BLAS called per tile from the numba threads) on or off
+    for the calls made inside the block, in this thread; off, the sampled columns are
+    multiplied by ``torch.addmm`` in chunks (same numbers)."""
+    token = _cpu.FUSED_GEMM.set(bool(enabled))
+    try:
         yield
+    finally:
+        _cpu.FUSED_GEMM.reset(token)
 
 
 def numba_available() -> bool:
-    """Whether the numba CPU kernels load here (imports numba on first call)."""
-    return _fast.available()
+    """Whether the numba CPU kernels run here (imports numba and, the first time ever,
+    compiles a small kernel; decided once per process)."""
+    return _cpu.numba_kernels() is not None

@@ -12,7 +12,8 @@ Bilinear sampling is written with ``floor`` in pixel units, as the reference ker
 values and the same one-sided offset gradients. No Python loop runs over pixels,
 taps or channels: only over image chunks and the 4 bilinear corners.
 
-Both passes have one fixed signature; group counts come from the tensor shapes.
+Both passes take the op's arguments as :class:`DeformTensors` and :class:`DeformParams`;
+group counts come from the tensor shapes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["deform_conv2d_backward", "deform_conv2d_forward"]
+from ._deform_args import DeformParams, DeformTensors
+
+__all__ = ["backward", "forward"]
 
 
 class _Corner(NamedTuple):
@@ -120,93 +123,76 @@ def _columns(
     return col.reshape(n, c, -1)
 
 
+class _Dims(NamedTuple):
+    n: int
+    c: int
+    height: int
+    width: int
+    c_out: int
+    cg: int  # input channels per conv group
+    groups: int
+    kernel: tuple[int, int]
+    k: int  # taps
+    ho: int
+    wo: int
+
+    @classmethod
+    def of(cls, t: DeformTensors) -> _Dims:
+        n, c, height, width = t.input.shape
+        c_out, cg, kh, kw = t.weight.shape
+        ho, wo = t.offset.shape[2:]
+        return cls(n, c, height, width, c_out, cg, c // cg, (kh, kw), kh * kw, ho, wo)
+
+
 def _chunks(batch: int, step: int) -> list[tuple[int, int]]:
     return [(s, min(s + step, batch)) for s in range(0, batch, step)]
 
 
-def deform_conv2d_forward(
-    input: Tensor,
-    weight: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    bias: Tensor,
-    stride_h: int,
-    stride_w: int,
-    pad_h: int,
-    pad_w: int,
-    dil_h: int,
-    dil_w: int,
-    use_mask: bool,
-    im2col_step: int,
-) -> Tensor:
-    """Forward pass. ``mask`` is a placeholder when ``use_mask`` is False; ``bias`` is
-    always a tensor of ``C_out`` values (zeros when the layer has no bias)."""
-    n, c, height, width = input.shape
-    c_out, c_per_group, kh, kw = weight.shape
-    groups = c // c_per_group
-    ho, wo = offset.shape[2:]
-    k = kh * kw
-    out = input.new_empty((n, c_out, ho, wo))
-    w = weight.reshape(groups, c_out // groups, c_per_group * k)
-    for s, e in _chunks(n, im2col_step):
-        h_pos, w_pos = _sampling_grid(
-            offset[s:e], (kh, kw), (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w)
-        )
-        corners = _corners(h_pos, w_pos, height, width)
-        col = _columns(input[s:e], corners, mask[s:e] if use_mask else None)
-        col = col.view(e - s, groups, c_per_group * k, ho * wo)
+def _chunk_corners(t: DeformTensors, p: DeformParams, d: _Dims, s: int, e: int) -> list[_Corner]:
+    """The bilinear corners of images ``s:e``."""
+    h_pos, w_pos = _sampling_grid(t.offset[s:e], d.kernel, p.stride, p.padding, p.dilation)
+    return _corners(h_pos, w_pos, d.height, d.width)
+
+
+def forward(t: DeformTensors, p: DeformParams) -> Tensor:
+    """Forward pass (``mask`` is ignored when ``use_mask`` is false)."""
+    d = _Dims.of(t)
+    out = t.input.new_empty((d.n, d.c_out, d.ho, d.wo))
+    w = t.weight.reshape(d.groups, d.c_out // d.groups, d.cg * d.k)
+    for s, e in _chunks(d.n, p.im2col_step):
+        corners = _chunk_corners(t, p, d, s, e)
+        col = _columns(t.input[s:e], corners, t.mask[s:e] if p.use_mask else None)
+        col = col.view(e - s, d.groups, d.cg * d.k, d.ho * d.wo)
         res = torch.matmul(w, col)  # (n, g, O/g, L)
-        out[s:e] = res.reshape(e - s, c_out, ho, wo)
-    return out + bias.view(1, -1, 1, 1)
+        out[s:e] = res.reshape(e - s, d.c_out, d.ho, d.wo)
+    return out + t.bias.view(1, -1, 1, 1)
 
 
-def deform_conv2d_backward(
-    grad_out: Tensor,
-    input: Tensor,
-    weight: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    bias: Tensor,
-    stride_h: int,
-    stride_w: int,
-    pad_h: int,
-    pad_w: int,
-    dil_h: int,
-    dil_w: int,
-    use_mask: bool,
-    im2col_step: int,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Gradients ``(input, weight, offset, mask, bias)``; the mask gradient is a
-    placeholder-shaped zero tensor when ``use_mask`` is False."""
-    n, c, height, width = input.shape
-    c_out, c_per_group, kh, kw = weight.shape
-    groups = c // c_per_group
-    ho, wo = offset.shape[2:]
-    k = kh * kw
-    dg = offset.shape[1] // (2 * k)
-    cg = c // dg
+def backward(grad_out: Tensor, t: DeformTensors, p: DeformParams) -> DeformTensors:
+    """Gradients of the tensor arguments; the mask's is zero when ``use_mask`` is false."""
+    d = _Dims.of(t)
+    k, ho, wo = d.k, d.ho, d.wo
+    dg = t.offset.shape[1] // (2 * k)
+    cdg = d.c // dg  # input channels per deformable group
     grad_out = grad_out.contiguous()
-    grad_input = torch.zeros_like(input, memory_format=torch.contiguous_format)
-    grad_offset = torch.empty_like(offset, memory_format=torch.contiguous_format)
-    grad_mask = torch.empty_like(mask, memory_format=torch.contiguous_format)
-    w = weight.reshape(groups, c_out // groups, c_per_group * k)
+    grad_input = torch.zeros_like(t.input, memory_format=torch.contiguous_format)
+    grad_offset = torch.empty_like(t.offset, memory_format=torch.contiguous_format)
+    grad_mask = torch.empty_like(t.mask, memory_format=torch.contiguous_format)
+    w = t.weight.reshape(d.groups, d.c_out // d.groups, d.cg * k)
     grad_w = torch.zeros_like(w)
-    for s, e in _chunks(n, im2col_step):
+    for s, e in _chunks(d.n, p.im2col_step):
         m = e - s
-        h_pos, w_pos = _sampling_grid(
-            offset[s:e], (kh, kw), (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w)
-        )
-        corners = _corners(h_pos, w_pos, height, width)
-        mk = mask[s:e].reshape(m, dg, 1, -1) if use_mask else None
-        xg = input[s:e].reshape(m, dg, cg, -1)
-        go = grad_out[s:e].reshape(m, groups, c_out // groups, ho * wo)
+        corners = _chunk_corners(t, p, d, s, e)
+        mk = t.mask[s:e].reshape(m, dg, 1, -1) if p.use_mask else None
+        xg = t.input[s:e].reshape(m, dg, cdg, -1)
+        go = grad_out[s:e].reshape(m, d.groups, d.c_out // d.groups, ho * wo)
         # weight gradient: grad_out @ col^T, summed over the chunk
-        col = _columns(input[s:e], corners, mk).view(m, groups, c_per_group * k, ho * wo)
+        col = _columns(t.input[s:e], corners, mk).view(m, d.groups, d.cg * k, ho * wo)
         grad_w += torch.matmul(go, col.transpose(-1, -2)).sum(0)
         del col
-        # column gradient: W^T @ grad_out -> (m, dg, Cg, K*L)
-        gcol = torch.matmul(w.transpose(-1, -2), go).reshape(m, dg, cg, k * ho * wo)
-        gx = grad_input[s:e].view(m, dg, cg, height * width)
+        # column gradient: W^T @ grad_out -> (m, dg, C/dg, K*L)
+        gcol = torch.matmul(w.transpose(-1, -2), go).reshape(m, dg, cdg, k * ho * wo)
+        gx = grad_input[s:e].view(m, dg, cdg, d.height * d.width)
         gh = gw = gm = None
         for cor in corners:
             v = (_gather(xg, cor.flat) * gcol).sum(2, keepdim=True)  # (m, dg, 1, KL)
@@ -215,7 +201,7 @@ def deform_conv2d_backward(
             gw = tw if gw is None else gw + tw
             gm = tm if gm is None else gm + tm
             coef = cor.weight if mk is None else cor.weight * mk
-            gx.scatter_add_(3, cor.flat.expand(-1, -1, cg, -1), gcol * coef)
+            gx.scatter_add_(3, cor.flat.expand(-1, -1, cdg, -1), gcol * coef)
         assert gh is not None and gw is not None and gm is not None
         if mk is not None:
             gh = gh * mk
@@ -223,7 +209,7 @@ def deform_conv2d_backward(
             grad_mask[s:e] = gm.view(m, dg * k, ho, wo)
         gd = torch.stack((gh.view(m, dg, k, ho, wo), gw.view(m, dg, k, ho, wo)), dim=3)
         grad_offset[s:e] = gd.view(m, 2 * dg * k, ho, wo)
-    if not use_mask:
+    if not p.use_mask:
         grad_mask.zero_()
     grad_bias = grad_out.sum((0, 2, 3))
-    return grad_input, grad_w.view_as(weight), grad_offset, grad_mask, grad_bias
+    return DeformTensors(grad_input, grad_w.view_as(t.weight), grad_offset, grad_mask, grad_bias)

@@ -1,0 +1,672 @@
+"""Numba kernels of the fast CPU deformable convolution (imported lazily; needs numba).
+
+Every kernel takes the named structures of :mod:`._deform_structs` (``Geometry``,
+``Sampling``, ...) and plain arrays; its docstring states the layout it requires and what
+it writes. All arrays are C-contiguous (each kernel checks: it indexes flat memory and
+hands raw addresses to BLAS) and of one float dtype, float32 or float64.
+
+Layouts shared by the kernels:
+
+* ``x``: the input as NHWC rows ``(N*H*W, C)``: each bilinear corner is one contiguous
+  run of channels.
+* ``col``: the column matrix of a chunk of output pixels (see ``Chunk``),
+  ``(rows, G*K*Cg)``: column ``g*K*Cg + k*Cg + c`` is channel ``g*Cg + c`` (of conv
+  group ``g``) at tap ``k``, i.e. ``mask * bilinear(x)``; so ``col @ W'`` with
+  ``W' = weight.permute(0, 2, 3, 1)`` is one GEMM per conv group.
+
+The math is the floor convention of :mod:`omniconv.functional.deform_conv`. Every buffer
+comes from torch, so memory profiling sees it (the kernels allocate only a few scalars a
+thread for BLAS's by-reference arguments).
+
+Numba rule kept throughout: inside a ``prange`` loop, no array is *written* through a
+field of a structure (numba drops such writes: numba issues #5872 / #7135); the parallel
+kernels take the arrays they write as plain arguments or read the field into a local
+before the loop, and :func:`_backward_row` (a real call, not inlined) may write through
+its structures.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
+from numba.np.numpy_support import as_dtype
+
+from ._deform_structs import Rows
+
+_FM = {"reassoc", "contract"}  # let LLVM vectorise the channel reductions
+
+
+class _RowJob(NamedTuple):
+    """One call of :func:`_backward_row` (integers only, so passing it costs no reference
+    counting): output pixel ``(y, x)`` of image ``n``, input channels ``c_lo:c_hi``; tap
+    ``k``, channel ``c`` of conv group ``g`` of that pixel are element
+    ``start + g*(K - 1)*Cg + k*tap_stride + c - col_c0`` of the flat ``col`` / ``gcol``."""
+
+    n: int
+    y: int
+    x: int
+    c_lo: int
+    c_hi: int
+    start: int
+    tap_stride: int
+    col_c0: int
+
+
+def _one_like(x):  # pragma: no cover - replaced by the overload in compiled code
+    return type(x)(1)
+
+
+def _zero_like(x):  # pragma: no cover - replaced by the overload in compiled code
+    return type(x)(0)
+
+
+@overload(_one_like, inline="always")
+def _one_like_impl(x):  # pragma: no cover - compile time
+    """1 in the dtype of the scalar ``x`` (a bare ``1`` would promote float32 to float64)."""
+    one = as_dtype(x).type(1)
+    return lambda x: one
+
+
+@overload(_zero_like, inline="always")
+def _zero_like_impl(x):  # pragma: no cover - compile time
+    zero = as_dtype(x).type(0)
+    return lambda x: zero
+
+
+@njit(inline="always")
+def _require_c(arr):  # pragma: no cover - compiled
+    """Refuse an array that is not C-contiguous: the kernels index flat memory and pass
+    raw addresses to BLAS, so they check the layout they rely on instead of trusting it
+    (the Python side hands them ``.contiguous()`` tensors; this is the kernel's own guard)."""
+    if not arr.flags.c_contiguous:
+        raise ValueError("omniconv kernel: an array argument is not C-contiguous")
+
+
+@njit(inline="always")
+def _require_sampling(smp):  # pragma: no cover - compiled
+    _require_c(smp.base_h)
+    _require_c(smp.base_w)
+    _require_c(smp.offset)
+    _require_c(smp.mask)
+
+
+@njit(inline="always")
+def _point(smp, n, d, k, y, xo):  # pragma: no cover - compiled
+    """Sample position ``(h, w)`` and mask of tap ``k``, deformable group ``d``, at output
+    pixel ``(y, xo)`` of image ``n``."""
+    k_all = smp.base_h.shape[0]
+    # unsigned indices: no negative-index wraparound checks on this hot path
+    un, uy, ux, uk = np.uint64(n), np.uint64(y), np.uint64(xo), np.uint64(k)
+    ch = np.uint64(d * 2 * k_all + 2 * k)
+    h = smp.base_h[uk, uy] + smp.offset[un, ch, uy, ux]
+    w = smp.base_w[uk, ux] + smp.offset[un, ch + np.uint64(1), uy, ux]
+    m = smp.mask[un, np.uint64(d * k_all + k), uy, ux] if smp.use_mask else _one_like(h)
+    return h, w, m
+
+
+@njit(inline="always")
+def _corner(h, w, height, width):  # pragma: no cover - compiled
+    """Floor-convention bilinear: fractions, the top-left corner and which of the four
+    corners lie on the image (top row, bottom row, left column, right column)."""
+    h0 = np.floor(h)
+    w0 = np.floor(w)
+    hi = int(h0)
+    wi = int(w0)
+    return h - h0, w - w0, hi, wi, hi >= 0, hi + 1 <= height - 1, wi >= 0, wi + 1 <= width - 1
+
+
+@njit(inline="always")
+def _tap(geo, smp, n, d, k, y, xo):  # pragma: no cover - compiled
+    """Tap ``k`` of deformable group ``d`` at output pixel ``(y, xo)`` of image ``n``:
+    whether it samples the image at all (``-1 < h < H`` and ``-1 < w < W``), its mask, and
+    the corner setup of :func:`_corner` (meaningful only when inside)."""
+    h, w, m = _point(smp, n, d, k, y, xo)
+    inside = h > -1 and h < geo.height and w > -1 and w < geo.width
+    zero = _zero_like(h)
+    lh, lw, hi, wi, top, bot, lef, rig = _corner(
+        h if inside else zero, w if inside else zero, geo.height, geo.width
+    )
+    return inside, m, lh, lw, hi, wi, top, bot, lef, rig
+
+
+@njit(inline="always")
+def _bilinear(lh, lw, top, bot, lef, rig):  # pragma: no cover - compiled
+    """The four bilinear weights (top-left, top-right, bottom-left, bottom-right), zero for
+    corners off the image."""
+    one = _one_like(lh)
+    zero = _zero_like(lh)
+    hh = one - lh
+    hw = one - lw
+    a00 = hh * hw if (top and lef) else zero
+    a01 = hh * lw if (top and rig) else zero
+    a10 = lh * hw if (bot and lef) else zero
+    a11 = lh * lw if (bot and rig) else zero
+    return a00, a01, a10, a11
+
+
+@njit(inline="always")
+def _corner_pixels(img, hi, wi, height, width):  # pragma: no cover - compiled
+    """Flat pixel indices (rows of ``x``) of the four corners below/right of ``(hi, wi)``
+    in the image starting at row ``img``, clamped onto the image (off-image corners have
+    weight zero, so any in-bounds row will do)."""
+    ht = img + max(hi, 0) * width
+    hb = img + min(hi + 1, height - 1) * width
+    wl = max(wi, 0)
+    wr = min(wi + 1, width - 1)
+    return ht + wl, ht + wr, hb + wl, hb + wr
+
+
+@njit(inline="always")
+def _sample_row_plain(xf, colf, start, n, y, xo, geo, smp):  # pragma: no cover - compiled
+    """:func:`_sample_row` for one conv group and one deformable group (the usual DCN):
+    no group loops, so fewer live values around the channel loops."""
+    k_all = geo.taps
+    c_all = geo.channels
+    zero = xf.dtype.type(0)
+    img = n * geo.height * geo.width
+    nc = np.uint64(c_all)
+    for k in range(k_all):
+        inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, 0, k, y, xo)
+        pc = np.uint64(start + k * c_all)
+        if not inside:
+            for u in range(nc):
+                colf[pc + u] = zero
+            continue
+        a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
+        a00, a01, a10, a11 = a00 * m, a01 * m, a10 * m, a11 * m
+        i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
+        p00 = np.uint64(i00 * c_all)
+        p01 = np.uint64(i01 * c_all)
+        p10 = np.uint64(i10 * c_all)
+        p11 = np.uint64(i11 * c_all)
+        for u in range(nc):
+            colf[pc + u] = (
+                a00 * xf[p00 + u] + a01 * xf[p01 + u] + a10 * xf[p10 + u] + a11 * xf[p11 + u]
+            )
+
+
+@njit(inline="always")
+def _sample_row(xf, colf, start, n, y, xo, geo, smp):  # pragma: no cover - compiled
+    """The column row of output pixel ``(y, xo)`` of image ``n``, i.e. every tap and
+    channel of ``mask * bilinear(x)``, into ``colf[start : start + K*C]``; ``xf`` is the
+    flat ``x``."""
+    k_all = geo.taps
+    c_all = geo.channels
+    cg = geo.group_channels
+    cgd = geo.deform_channels
+    zero = xf.dtype.type(0)
+    img = n * geo.height * geo.width
+    for d in range(c_all // cgd):
+        c0 = d * cgd
+        c1 = c0 + cgd
+        g0, g1 = c0 // cg, (c1 - 1) // cg + 1  # conv groups (divisions out of the tap loop)
+        for k in range(k_all):
+            inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, d, k, y, xo)
+            if not inside:
+                for g in range(g0, g1):
+                    at = start + g * k_all * cg + k * cg - g * cg
+                    colf[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = zero
+                continue
+            a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
+            a00, a01, a10, a11 = a00 * m, a01 * m, a10 * m, a11 * m
+            i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
+            for g in range(g0, g1):
+                cs = max(c0, g * cg)
+                ce = min(c1, g * cg + cg)
+                base = g * k_all * cg + k * cg - g * cg
+                # flat unsigned indices: no wraparound checks, no array views
+                p00 = np.uint64(i00 * c_all + cs)
+                p01 = np.uint64(i01 * c_all + cs)
+                p10 = np.uint64(i10 * c_all + cs)
+                p11 = np.uint64(i11 * c_all + cs)
+                pc = np.uint64(start + base + cs)
+                for t in range(ce - cs):
+                    u = np.uint64(t)
+                    colf[pc + u] = (
+                        a00 * xf[p00 + u]
+                        + a01 * xf[p01 + u]
+                        + a10 * xf[p10 + u]
+                        + a11 * xf[p11 + u]
+                    )
+
+
+@njit(inline="always")
+def _sample_into(xf, colf, start, n, y, xo, geo, smp, plain):  # pragma: no cover - compiled
+    """:func:`_sample_row_plain` where ``plain`` (one conv group and one deformable
+    group), else :func:`_sample_row`."""
+    if plain:
+        _sample_row_plain(xf, colf, start, n, y, xo, geo, smp)
+    else:
+        _sample_row(xf, colf, start, n, y, xo, geo, smp)
+
+
+@njit(inline="always")
+def _is_plain(geo):  # pragma: no cover - compiled
+    return geo.group_channels == geo.channels and geo.deform_channels == geo.channels
+
+
+@njit(inline="always")
+def _chunk_pixel(chunk, r, wo):  # pragma: no cover - compiled
+    """Image, output row and output column of row ``r`` of ``chunk``'s column matrix."""
+    nl = chunk.end_pixel - chunk.first_pixel
+    q = r // nl
+    pix = chunk.first_pixel + r - q * nl
+    y = pix // wo
+    return chunk.first_image + q, y, pix - y * wo
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def nchw_to_nhwc(src, dst):  # pragma: no cover - compiled
+    """Write ``dst (N, H*W, C)`` = ``src (N, C, H*W)`` transposed (both C-contiguous), in
+    blocks of 32 pixels (each block's destination rows are one contiguous, cache-resident
+    run), in parallel over images x pixel blocks - on numba's threads, like the kernels
+    that read it."""
+    _require_c(src)
+    _require_c(dst)
+    n_img, c_all, pixels = src.shape
+    blocks = (pixels + 31) // 32
+    for job in prange(n_img * blocks):
+        n = job // blocks
+        p0 = (job - n * blocks) * 32
+        p1 = min(p0 + 32, pixels)
+        for c in range(c_all):
+            for p in range(p0, p1):
+                dst[n, p, c] = src[n, c, p]
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def sample_columns(x, geo, smp, chunk, col):  # pragma: no cover - compiled
+    """Sample the column matrix of ``chunk``, in parallel over its rows.
+
+    Layout: ``x (N*H*W, C)`` NHWC rows; ``col (rows, K*C)`` in the column layout of the
+    module docstring, ``rows`` at most the chunk's pixels times the images from
+    ``chunk.first_image`` on. All arrays C-contiguous (checked), one float dtype.
+
+    Writes every entry of ``col``, nothing else."""
+    _require_c(x)
+    _require_sampling(smp)
+    _require_c(col)
+    xf = x.ravel()
+    colf = col.ravel()
+    plain = _is_plain(geo)
+    for r in prange(col.shape[0]):
+        n, y, xo = _chunk_pixel(chunk, r, geo.out_width)
+        _sample_into(xf, colf, r * col.shape[1], n, y, xo, geo, smp, plain)
+
+
+@intrinsic
+def _call_gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Call the Fortran ``?gemm_`` at address ``fn``; every argument is an address."""
+    sig = types.void(fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover - compile time
+        ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [ptr] * 13)
+        callee = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(callee, [builder.inttoptr(v, ptr) for v in args[1:]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_set_threads(typingctx, fn, nthreads):
+    """``MKL_Set_Num_Threads_Local(nthreads)`` at address ``fn``; returns the old value."""
+    sig = types.int32(fn, nthreads)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover - compile time
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(i32, [i32])
+        callee = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(callee, [builder.trunc(args[1], i32)])
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _addr(arr):  # pragma: no cover - compiled
+    """The data address of ``arr`` as int64 (so offsets added to it stay integers)."""
+    return np.int64(arr.ctypes.data)
+
+
+@njit(inline="always")
+def _gemm(fn, ints, scal, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # pragma: no cover
+    """Column-major ``C (m, n) = op(A) @ op(B) + beta * C`` with ``op`` = transpose where
+    ``ta`` / ``tb`` is true, BLAS's own argument list; ``a``, ``b``, ``c`` are addresses,
+    ``ints`` (int32, 8) and ``scal`` (2, of the data dtype) are the caller's scratch for
+    by-reference arguments."""
+    ints[0] = 84 if ta else 78  # 'T' / 'N'
+    ints[1] = 84 if tb else 78
+    ints[2] = m
+    ints[3] = n
+    ints[4] = k
+    ints[5] = lda
+    ints[6] = ldb
+    ints[7] = ldc
+    scal[0] = 1
+    scal[1] = beta
+    p = _addr(ints)
+    s = _addr(scal)
+    # (mypy reads an intrinsic's typing-context parameter as an argument)
+    _call_gemm(fn, p, p + 4, p + 8, p + 12, p + 16, s, a, p + 20, b, p + 24, s + scal.itemsize,
+               c, p + 28)  # type: ignore[call-arg]  # fmt: skip
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover - compiled
+    """The whole forward, one parallel region.
+
+    Layout: ``x (N*H*W, C)`` NHWC rows; ``wt`` = ``W' (G, O/G, K*Cg)``, i.e.
+    ``weight.permute(0, 2, 3, 1)``; ``bias (O,)``; ``out`` an ``Output`` of ``N*O*Ho*Wo``
+    entries; ``tiles.buffers (threads, tiles.rows*K*C)``, plus ``tiles.rows*O`` per thread
+    unless ``out.channels_last``; ``blas`` the GEMM of the data dtype. All arrays
+    C-contiguous (checked), one float dtype.
+
+    Writes every entry of ``out.data``; ``tiles.buffers`` is scratch.
+
+    Each thread takes a contiguous range of tiles (``tiles.rows`` output pixels of one
+    image), samples a tile's column rows into its own buffer (cache-resident) and
+    multiplies it by ``W'`` right away with one single-threaded BLAS GEMM per conv group
+    into output rows ``(pixel, O)``: straight into a channels_last ``out``, else into the
+    rest of its buffer and from there, transposed, into ``out`` as ``(n, O, y, x)``; the
+    bias is added on the way."""
+    _require_c(x)
+    _require_sampling(smp)
+    _require_c(wt)
+    _require_c(bias)
+    outf = out.data  # written in the parallel loop: a local, not a field (module docstring)
+    bufs = tiles.buffers
+    _require_c(outf)
+    _require_c(bufs)
+    channels_last = out.channels_last
+    tile = tiles.rows
+    nt = bufs.shape[0]
+    n_img = smp.offset.shape[0]
+    per = smp.offset.shape[2] * smp.offset.shape[3]
+    groups, og, kcg = wt.shape
+    ncol = groups * kcg
+    c_out = groups * og
+    tiles_per_image = (per + tile - 1) // tile
+    total = n_img * tiles_per_image
+    xf = x.ravel()
+    item = outf.itemsize
+    wo = geo.out_width
+    plain = _is_plain(geo)
+    for t in prange(nt):
+        old: int = _call_set_threads(blas.set_threads, 1)  # type: ignore[call-arg]
+        colf = bufs[t, : tile * ncol]
+        ot = bufs[t, tile * ncol :]  # (tile, O) output rows, for NCHW output
+        ints = np.empty(8, np.int32)
+        scal = np.empty(2, outf.dtype)
+        for ti in range(total * t // nt, total * (t + 1) // nt):
+            n = ti // tiles_per_image
+            l0 = (ti - n * tiles_per_image) * tile
+            rows = min(tile, per - l0)
+            for r in range(rows):
+                y = (l0 + r) // wo
+                _sample_into(xf, colf, r * ncol, n, y, l0 + r - y * wo, geo, smp, plain)
+            # output rows (rows, O): straight into a channels_last output, else into this
+            # thread's tile, transposed into the NCHW output below (BLAS is faster this
+            # way round than writing (O, rows) blocks with leading dimension H*W)
+            rows_at = _addr(outf) + (n * per + l0) * c_out * item if channels_last else _addr(ot)
+            for g in range(groups):
+                a = _addr(colf) + g * kcg * item
+                w = _addr(wt) + g * og * kcg * item
+                # rows^T (og, rows), ld O  =  W'_g @ col_g^T
+                _gemm(blas.gemm, ints, scal, True, False, og, rows, kcg, w, kcg, a, ncol, 0,
+                      rows_at + g * og * item, c_out)  # fmt: skip
+            if channels_last:
+                for r in range(rows):
+                    at = (n * per + l0 + r) * c_out
+                    for o in range(c_out):
+                        outf[at + o] += bias[o]
+            else:
+                for o in range(c_out):
+                    at = (n * c_out + o) * per + l0
+                    for r in range(rows):
+                        outf[at + r] = ot[r * c_out + o] + bias[o]
+        _call_set_threads(blas.set_threads, old)
+
+
+@njit(inline="always")
+def _scatter_add(dst, at, src, src_at, count, scale):  # pragma: no cover - compiled
+    """``dst[at : at + count] += scale * src[src_at : src_at + count]`` (flat, unsigned
+    indices)."""
+    for t in range(count):
+        u = np.uint64(t)
+        dst[at + u] += src[src_at + u] * scale
+
+
+@njit(nogil=True, error_model="numpy", fastmath=_FM)  # a real call, not inlined
+def _backward_row(x, gx, col, gcol, job, geo, smp, grads, slot):  # pragma: no cover - compiled
+    """One row of the backward (see :class:`_RowJob`): from its entries of ``gcol``
+    rebuild its entries of ``col`` (both flat), add the input gradient into ``gx`` and the
+    offset / mask gradients into slot ``slot`` of ``grads``.
+
+    ``x`` / ``gx`` are ``Rows`` holding (at least) channels ``job.c_lo:job.c_hi``;
+    ``grads`` an ``OffsetGrads``."""
+    n, y, xo = job.n, job.y, job.x
+    k_all = geo.taps
+    cg = geo.group_channels
+    cgd = geo.deform_channels
+    xf, x_ld, x_c0 = x
+    gxf, gx_ld, gx_c0 = gx
+    zero = xf.dtype.type(0)
+    img = n * geo.height * geo.width
+    for d in range(geo.channels // cgd):
+        c0 = max(d * cgd, job.c_lo)
+        c1 = min(d * cgd + cgd, job.c_hi)
+        if c0 >= c1:
+            continue
+        g0, g1 = c0 // cg, (c1 - 1) // cg + 1
+        for k in range(k_all):
+            inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, d, k, y, xo)
+            if not inside:
+                for g in range(g0, g1):
+                    at = job.start + g * (k_all - 1) * cg + k * job.tap_stride - job.col_c0
+                    col[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = zero
+                continue
+            a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
+            i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
+            b00 = a00 * m
+            b01 = a01 * m
+            b10 = a10 * m
+            b11 = a11 * m
+            # per-corner sums of gcol * x: the mask and offset gradients are fixed linear
+            # combinations of these four, taken once per tap after the channel loop
+            s00 = zero
+            s01 = zero
+            s10 = zero
+            s11 = zero
+            for g in range(g0, g1):
+                cs = max(c0, g * cg)
+                ce = min(c1, g * cg + cg)
+                nc = ce - cs
+                # flat unsigned indices: no wraparound checks, no array views
+                p00 = np.uint64(i00 * x_ld + cs - x_c0)
+                p01 = np.uint64(i01 * x_ld + cs - x_c0)
+                p10 = np.uint64(i10 * x_ld + cs - x_c0)
+                p11 = np.uint64(i11 * x_ld + cs - x_c0)
+                q00 = np.uint64(i00 * gx_ld + cs - gx_c0)
+                q01 = np.uint64(i01 * gx_ld + cs - gx_c0)
+                q10 = np.uint64(i10 * gx_ld + cs - gx_c0)
+                q11 = np.uint64(i11 * gx_ld + cs - gx_c0)
+                pc = np.uint64(
+                    job.start + g * (k_all - 1) * cg + k * job.tap_stride + cs - job.col_c0
+                )
+                for t in range(nc):  # loads only: vectorises without alias checks
+                    u = np.uint64(t)
+                    gc = gcol[pc + u]
+                    s00 += gc * xf[p00 + u]
+                    s01 += gc * xf[p01 + u]
+                    s10 += gc * xf[p10 + u]
+                    s11 += gc * xf[p11 + u]
+                for t in range(nc):
+                    u = np.uint64(t)
+                    col[pc + u] = (
+                        b00 * xf[p00 + u] + b01 * xf[p01 + u] + b10 * xf[p10 + u]
+                        + b11 * xf[p11 + u]
+                    )  # fmt: skip
+                # one scatter stream per corner: each loop vectorises on its own
+                _scatter_add(gxf, q00, gcol, pc, nc, b00)
+                _scatter_add(gxf, q01, gcol, pc, nc, b01)
+                _scatter_add(gxf, q10, gcol, pc, nc, b10)
+                _scatter_add(gxf, q11, gcol, pc, nc, b11)
+            # d bilinear / dh and / dw per corner (zero off-image), as in the pure path
+            one = _one_like(lh)
+            hh = one - lh
+            hw = one - lw
+            s00 = s00 if (top and lef) else zero
+            s01 = s01 if (top and rig) else zero
+            s10 = s10 if (bot and lef) else zero
+            s11 = s11 if (bot and rig) else zero
+            acc_h = hw * (s10 - s00) + lw * (s11 - s01)
+            acc_w = hh * (s01 - s00) + lh * (s11 - s10)
+            grads.offset[slot, n, d * 2 * k_all + 2 * k, y, xo] += acc_h * m
+            grads.offset[slot, n, d * 2 * k_all + 2 * k + 1, y, xo] += acc_w * m
+            if smp.use_mask:
+                grads.mask[slot, n, d * k_all + k, y, xo] += (
+                    a00 * s00 + a01 * s01 + a10 * s10 + a11 * s11
+                )
+
+
+@njit(inline="always")
+def _require_grads(grads):  # pragma: no cover - compiled
+    _require_c(grads.offset)
+    _require_c(grads.mask)
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma: no cover
+    """The numba sweep of the chunked backward over ``chunk``.
+
+    Layout: ``x`` / ``gx (N*H*W, C)`` NHWC rows; ``gcol`` = d loss / d ``col`` and ``col``
+    ``(rows, K*C)`` as in :func:`sample_columns`; ``grads`` an ``OffsetGrads`` with a slot
+    for every slot named in ``items (m, 5)`` (int64). All arrays C-contiguous (checked),
+    one float dtype except ``items``.
+
+    Writes every entry of ``col`` (rebuilt, for the weight gradient); adds the input
+    gradient into ``gx`` and the offset and mask gradients into ``grads`` (the caller
+    zeroes both). One thread per work item ``items[i] = (row from, row to, channel from, channel to,
+    slot)``: items either own whole images (disjoint input-gradient regions) or a channel
+    block (disjoint channels), so scatters into ``gx`` never race; items sharing a slot of
+    ``grads`` own distinct images."""
+    _require_c(x)
+    _require_sampling(smp)
+    _require_c(gcol)
+    _require_c(col)
+    _require_c(gx)
+    _require_grads(grads)
+    _require_c(items)
+    ncol = col.shape[1]
+    xr = Rows(x.ravel(), x.shape[1], 0)
+    gxr = Rows(gx.ravel(), gx.shape[1], 0)
+    colf = col.ravel()
+    gcolf = gcol.ravel()
+    cg = geo.group_channels
+    for it in prange(items.shape[0]):
+        c_lo, c_hi, slot = items[it, 2], items[it, 3], items[it, 4]
+        for r in range(items[it, 0], items[it, 1]):
+            n, y, xo = _chunk_pixel(chunk, r, geo.out_width)
+            job = _RowJob(n, y, xo, c_lo, c_hi, r * ncol, cg, 0)
+            _backward_row(xr, gxr, colf, gcolf, job, geo, smp, grads, slot)
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):  # pragma: no cover
+    """The backward of one block of input channels (one conv group only), one parallel
+    region.
+
+    Layout: ``x`` / ``gx`` ``Rows`` of the block ``edges[0]:edges[-1]``; ``grad_out`` an
+    ``Output`` of ``N*O*Ho*Wo`` entries; ``w`` / ``gw (O, C*K)``, the weight and its
+    gradient in torch's layout; ``grads`` an ``OffsetGrads`` with a slot per thread;
+    ``edges (threads + 1,)`` int64 channel cuts; ``tiles.buffers (threads, 2*(O +
+    tiles.rows)*K*cb)``, ``cb`` the widest thread's channels (``W_t``, ``gW_t`` and two
+    tiles). All arrays C-contiguous (checked), one float dtype except ``edges``.
+
+    Writes columns ``c*K + k`` of ``gw`` for the block's channels ``c``; adds the block's
+    input gradient into ``gx`` and its offset and mask gradients into ``grads`` (the caller
+    zeroes both); ``tiles.buffers`` is scratch.
+
+    Thread ``t`` owns channels ``edges[t]:edges[t + 1]`` (so its input-gradient scatters
+    and weight-gradient columns are its own). It copies its slice of the weight to
+    ``W_t (O, K*cb)`` (taps outer, as its columns), then for every tile of output pixels
+    of every image:
+
+    1. ``gcol = grad_out_tile @ W_t`` (BLAS);
+    2. :func:`_backward_row` on each row: ``col``, the input gradient into ``gx``, the
+       offset / mask gradients into slot ``t`` of ``grads``;
+    3. ``gW_t += grad_out_tile^T @ col`` (BLAS);
+
+    and finally writes ``gW_t`` into its columns of ``gw`` (adds nothing else there)."""
+    _require_c(x.data)
+    _require_c(gx.data)
+    _require_sampling(smp)
+    gof = grad_out.data
+    bufs = tiles.buffers  # written in the parallel loop: a local, not a field
+    _require_c(gof)
+    _require_c(w)
+    _require_c(gw)
+    _require_grads(grads)
+    _require_c(edges)
+    _require_c(bufs)
+    channels_last = grad_out.channels_last
+    tile = tiles.rows
+    nt = edges.shape[0] - 1
+    n_img = smp.offset.shape[0]
+    per = smp.offset.shape[2] * smp.offset.shape[3]
+    k_all = geo.taps
+    c_out = w.shape[0]
+    tiles_per_image = (per + tile - 1) // tile
+    item = gof.itemsize
+    zero = gof.dtype.type(0)
+    wo = geo.out_width
+    for t in prange(nt):
+        c_lo = edges[t]
+        cb = edges[t + 1] - c_lo
+        if cb <= 0:
+            continue
+        old: int = _call_set_threads(blas.set_threads, 1)  # type: ignore[call-arg]
+        kc = k_all * cb
+        buf = bufs[t]
+        w_t = buf[: c_out * kc]
+        gw_t = buf[c_out * kc : 2 * c_out * kc]
+        gcol = buf[2 * c_out * kc : 2 * c_out * kc + tile * kc]
+        col = buf[2 * c_out * kc + tile * kc : 2 * c_out * kc + 2 * tile * kc]
+        for o in range(c_out):
+            for c in range(cb):
+                for k in range(k_all):
+                    w_t[o * kc + k * cb + c] = w[o, (c_lo + c) * k_all + k]
+                    gw_t[o * kc + k * cb + c] = zero
+        ints = np.empty(8, np.int32)
+        scal = np.empty(2, gof.dtype)
+        for ti in range(n_img * tiles_per_image):
+            n = ti // tiles_per_image
+            l0 = (ti - n * tiles_per_image) * tile
+            rows = min(tile, per - l0)
+            if channels_last:  # grad_out tile^T: (O, rows), ld O
+                g_at = _addr(gof) + (n * per + l0) * c_out * item
+                g_t, g_ld = False, c_out
+            else:  # grad_out tile: (rows, O), ld per
+                g_at = _addr(gof) + (n * c_out * per + l0) * item
+                g_t, g_ld = True, per
+            # 1. gcol^T (K*cb, rows) = W_t^T (K*cb, O) @ grad_out_tile^T (O, rows)
+            _gemm(blas.gemm, ints, scal, False, g_t, kc, rows, c_out, _addr(w_t), kc, g_at,
+                  g_ld, 0, _addr(gcol), kc)  # fmt: skip
+            # 2. col, gx, grads
+            for r in range(rows):
+                y = (l0 + r) // wo
+                job = _RowJob(n, y, l0 + r - y * wo, c_lo, c_lo + cb, r * kc, cb, c_lo)
+                _backward_row(x, gx, col, gcol, job, geo, smp, grads, t)
+            # 3. gW_t^T (K*cb, O) += col^T (K*cb, rows) @ grad_out_tile (rows, O)
+            _gemm(blas.gemm, ints, scal, False, not g_t, kc, c_out, rows, _addr(col), kc, g_at,
+                  g_ld, 1, _addr(gw_t), kc)  # fmt: skip
+        for o in range(c_out):
+            for c in range(cb):
+                for k in range(k_all):
+                    gw[o, (c_lo + c) * k_all + k] = gw_t[o * kc + k * cb + c]
+        _call_set_threads(blas.set_threads, old)

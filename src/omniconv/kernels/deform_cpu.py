@@ -1,0 +1,659 @@
+"""Fast CPU deformable convolution: channels-last sampling (numba) + GEMM.
+
+Design (what DCNv3/v4 taught: sample channels-last, no full im2col buffer, fuse the
+per-channel reductions):
+
+* forward, fused (where torch exports its BLAS, :mod:`._blas`): one numba parallel region;
+  each thread samples a tile of output pixels, ``mask * bilinear(x)`` for every tap and
+  channel, into its own cache-resident column buffer ``col (tile, K*C)`` — rows are output
+  pixels, columns ``(tap, channel)`` with channels innermost, so each bilinear corner is one
+  contiguous run of channels of the NHWC input — and multiplies it right away by
+  ``W' = weight.permute(0, 2, 3, 1)`` with one single-threaded BLAS GEMM per conv group,
+  straight into the output (channels_last for channels_last input, no copy; NCHW
+  otherwise), then adds the bias. No column matrix is ever materialised; the two thread
+  pools (numba's and torch's) never take turns. Elsewhere the same columns are sampled
+  per chunk and multiplied by ``torch.addmm`` (bias fused).
+* backward, fused (one conv group, torch's BLAS exported): one parallel region per block
+  of input channels; the threads split the block's channels (so input-gradient scatters
+  and weight-gradient columns never race) and walk all tiles of output pixels: per tile
+  ``gcol = grad_out_tile @ W_t`` (BLAS), one numba sweep that rebuilds ``col`` and adds
+  the input gradient (scatter) and the offset and mask gradients (reductions over
+  channels), then ``gW_t += grad_out_tile^T @ col`` (BLAS). For NCHW input each block is
+  copied to NHWC and its gradient written back block by block (``ROUND_BYTES``), so no
+  whole-tensor copy exists; the weight gradient is written in torch's layout directly.
+  Elsewhere (grouped conv, no BLAS symbols) the chunked form: ``gcol = grad_out @ W'``
+  (``torch.mm``), the same numba sweep over the chunk, ``grad_W' += grad_out^T @ col``.
+* threads: numba runs ``torch.get_num_threads()`` threads (never more), the fused kernels
+  calling single-threaded BLAS from them; the chunked backward splits whole images per
+  thread when a chunk holds enough of them (chunks take the same pixel range of several
+  images for that), else channel blocks — either way input-gradient scatters never race.
+
+Chunk, tile and block sizes only bound memory (and order floating-point sums).
+Half-precision inputs are computed in float32 and rounded once at the end.
+
+Which kernel runs is decided per call by :mod:`.deform_op`'s CPU kernel through
+:func:`runs`: the thread-local choice of :mod:`omniconv.backends` (:data:`BACKEND`), the
+dtypes, and whether numba works here (:func:`numba_kernels`, decided once per process at
+first use). :data:`FUSED_GEMM` (also set through :mod:`omniconv.backends`) switches the
+fused kernels off for the chunked ``torch.addmm`` form.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from contextvars import ContextVar
+from types import ModuleType
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import _blas
+from ._deform_args import DeformParams, DeformTensors, is_channels_last, output_memory_format
+from ._deform_structs import Blas, Chunk, Geometry, OffsetGrads, Output, Rows, Sampling, Tiles
+
+__all__ = [
+    "BACKEND",
+    "BACKENDS",
+    "FUSED_GEMM",
+    "backward",
+    "find_blas",
+    "forward",
+    "numba_kernels",
+    "numba_problem",
+    "runs",
+]
+
+#: the backends :func:`omniconv.backends.deform_backend` accepts
+BACKENDS = ("auto", "numba", "torch")
+#: the backend of this thread's (context's) calls; ``"torch"`` keeps CPU calls on the
+#: pure-PyTorch kernel
+BACKEND: ContextVar[str] = ContextVar("omniconv_deform_backend", default="auto")
+#: whether this thread's (context's) calls may use the fused kernels (BLAS per tile)
+FUSED_GEMM: ContextVar[bool] = ContextVar("omniconv_deform_fused_gemm", default=True)
+
+#: bytes of the backward's column-matrix chunk (it holds two: ``col`` and ``gcol``); the
+#: forward holds one buffer of twice this size, so fewer, larger GEMMs at the same peak
+CHUNK_BYTES = 2 << 20
+#: bytes of one thread's tile of column rows in the fused forward (stays in L2)
+TILE_BYTES = 1 << 20
+#: bytes of one thread's two tiles (gcol and col) in the fused backward
+BACKWARD_TILE_BYTES = 128 << 10
+#: bytes the fused backward of NCHW input holds per block of input channels (it works
+#: through them in blocks): the block's NHWC copies of x and of its gradient, and the
+#: threads' slices of the weight and of its gradient
+ROUND_BYTES = 1 << 20
+
+_FAST_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+_NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_NUMBA_PACKAGES = ("numba", "llvmlite")
+_log = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------- when numba runs
+
+_load_lock = threading.Lock()
+_loaded: tuple[ModuleType | None, str | None] | None = None  # (kernels, why not), once
+
+
+def numba_kernels() -> ModuleType | None:
+    """The numba kernel module, or ``None`` where numba cannot run here. Decided once per
+    process, at first use: numba not installed is a quiet fallback to the pure-PyTorch
+    kernel (a log message); numba installed but failing to load or compile (a broken
+    install, no writable cache, no threading layer) is warned about, once."""
+    global _loaded
+    if _loaded is None:
+        with _load_lock:
+            if _loaded is None:
+                _loaded = _load()
+    return _loaded[0]
+
+
+def numba_problem() -> str | None:
+    """Why :func:`numba_kernels` is ``None`` (after it was called), else ``None``."""
+    return None if _loaded is None else _loaded[1]
+
+
+def _load() -> tuple[ModuleType | None, str | None]:
+    try:
+        from . import _deform_numba
+
+        _self_test(_deform_numba)
+    except Exception as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name in _NUMBA_PACKAGES:
+            _log.info("omniconv: numba is not installed; deformable convolutions on CPU use "
+                      "the pure-PyTorch kernel")  # fmt: skip
+            return None, f"numba is not installed ({exc})"
+        warnings.warn(
+            f"omniconv: the numba CPU kernels cannot run here ({exc!r}); deformable "
+            "convolutions use the pure-PyTorch kernel in this process",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None, repr(exc)
+    return _deform_numba, None
+
+
+def _self_test(kernels: ModuleType) -> None:
+    """Compile (or load from numba's cache) and run one small parallel kernel."""
+    src = np.arange(2 * 3 * 40, dtype=np.float32).reshape(2, 3, 40)
+    dst = np.empty((2, 40, 3), np.float32)
+    _threads()
+    kernels.nchw_to_nhwc(src, dst)
+    if not np.array_equal(dst, src.transpose(0, 2, 1)):
+        raise RuntimeError("the numba self-test computed wrong numbers")
+
+
+def runs(*tensors: Tensor) -> bool:
+    """Whether a CPU call on ``tensors`` runs the numba kernels: unless this thread forced
+    the pure path (``omniconv.backends.deform_backend("torch")``), on plain strided CPU
+    tensors of float32/64 (and float16/bfloat16, computed in float32) where numba works."""
+    if BACKEND.get() == "torch":
+        return False
+    for t in tensors:
+        if t.device.type != "cpu" or t.dtype not in _FAST_DTYPES or t.layout != torch.strided:
+            return False
+        if type(t) is not torch.Tensor and not isinstance(t, torch.nn.Parameter):
+            return False  # subclasses (e.g. tensor wrappers) keep the plain path
+    return numba_kernels() is not None
+
+
+def _kernels() -> ModuleType:
+    kernels = numba_kernels()
+    if kernels is None:
+        raise RuntimeError(f"omniconv: the numba CPU kernels cannot run here: {numba_problem()}")
+    return kernels
+
+
+def _threads() -> int:
+    import numba
+
+    n = max(1, min(torch.get_num_threads(), int(numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+    numba.set_num_threads(n)
+    return n
+
+
+@functools.cache
+def find_blas() -> _blas.Gemm | None:
+    """torch's own BLAS GEMM (see :mod:`._blas`), if this build exports it."""
+    try:
+        return _blas.find()
+    except Exception:  # pragma: no cover - an unexpected ctypes failure
+        return None
+
+
+def _blas_for(dtype: torch.dtype) -> Blas | None:
+    """The BLAS entry points of the fused kernels for ``dtype``; ``None`` (the chunked
+    ``torch.addmm`` form) where torch exports none or this context switched them off."""
+    gemm = find_blas() if FUSED_GEMM.get() else None
+    if gemm is None:
+        return None
+    return Blas(gemm.sgemm if dtype == torch.float32 else gemm.dgemm, gemm.set_threads)
+
+
+# ----------------------------------------------------------------------------- preparation
+
+
+def _array(t: Tensor) -> np.ndarray:
+    """An input of the numba kernels or BLAS: ``t`` as a C-contiguous numpy array (a view
+    when ``t`` already is, else a contiguous copy made here). The kernels index flat memory
+    and hand raw addresses to BLAS, so no tensor reaches them with strides they did not
+    see checked (a transposed, sliced or expanded view would be read wrongly or past its
+    buffer)."""
+    return t.contiguous().numpy()
+
+
+def _out_array(t: Tensor) -> np.ndarray:
+    """A buffer the kernels write: it must already be C-contiguous (a copy would lose the
+    writes), so this checks rather than copies."""
+    if not t.is_contiguous():
+        raise RuntimeError(
+            f"omniconv internal error: a kernel output buffer of shape {tuple(t.shape)} "
+            f"has strides {t.stride()}, not C-contiguous"
+        )
+    return t.numpy()
+
+
+class _Dims(NamedTuple):
+    """The sizes of one call, and the dtype the kernels compute in."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    c_out: int
+    cg: int  # input channels per conv group
+    kh: int
+    kw: int
+    dg: int  # deformable groups
+    ho: int
+    wo: int
+    dtype: torch.dtype  # float32 or float64
+
+    @classmethod
+    def of(cls, t: DeformTensors) -> _Dims:
+        n, c, h, w = t.input.shape
+        c_out, cg, kh, kw = t.weight.shape
+        _, c_off, ho, wo = t.offset.shape
+        dtype = t.input.dtype if t.input.dtype in _NP_DTYPES else torch.float32
+        return cls(n, c, h, w, c_out, cg, kh, kw, c_off // (2 * kh * kw), ho, wo, dtype)
+
+    @property
+    def k(self) -> int:
+        return self.kh * self.kw
+
+    @property
+    def groups(self) -> int:
+        return self.c // self.cg
+
+    @property
+    def og(self) -> int:
+        return self.c_out // self.groups
+
+    @property
+    def per(self) -> int:
+        """Output pixels per image."""
+        return self.ho * self.wo
+
+    @property
+    def rows(self) -> int:
+        """Output pixels of the batch: the rows of the column matrix."""
+        return self.n * self.per
+
+    @property
+    def cols(self) -> int:
+        """Columns of the column matrix: ``K*C``."""
+        return self.k * self.c
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    def geometry(self) -> Geometry:
+        return Geometry(self.h, self.w, self.c, self.cg, self.c // self.dg, self.k, self.wo)
+
+
+@functools.lru_cache(maxsize=64)
+def _base_positions(
+    ho: int, wo: int, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int],
+    dilation: tuple[int, int], dtype: type[np.floating],
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Undeformed positions ``(K, Ho)`` / ``(K, Wo)`` in the offset dtype: the same (exact,
+    small-integer) numbers the pure path adds the offsets to. Read-only, cached."""
+    ys = np.arange(ho, dtype=dtype) * dtype(stride[0]) - dtype(padding[0])
+    xs = np.arange(wo, dtype=dtype) * dtype(stride[1]) - dtype(padding[1])
+    ti = np.repeat(np.arange(kh, dtype=dtype) * dtype(dilation[0]), kw)
+    tj = np.tile(np.arange(kw, dtype=dtype) * dtype(dilation[1]), kh)
+    base_h = np.ascontiguousarray(ti[:, None] + ys[None, :])
+    base_w = np.ascontiguousarray(tj[:, None] + xs[None, :])
+    base_h.flags.writeable = base_w.flags.writeable = False
+    return base_h, base_w
+
+
+def _sampling(t: DeformTensors, p: DeformParams, d: _Dims) -> Sampling:
+    """The base positions, offsets and mask in the compute dtype, checked C-contiguous."""
+    np_dtype = _NP_DTYPES[d.dtype]
+    base_h, base_w = _base_positions(
+        d.ho, d.wo, d.kh, d.kw, p.stride, p.padding, p.dilation, np_dtype
+    )
+    offset = _array(t.offset.to(d.dtype))
+    mask = _array(t.mask.to(d.dtype)) if p.use_mask else np.zeros((1, 1, 1, 1), np_dtype)
+    return Sampling(base_h, base_w, offset, mask, p.use_mask)
+
+
+def _nhwc_rows(input: Tensor, d: _Dims) -> Tensor:
+    """The input as NHWC rows ``(N*H*W, C)`` in the compute dtype: a view of channels_last
+    input; NCHW float input is transposed by a numba kernel (twice as fast here as
+    torch's copy)."""
+    x = input.to(d.dtype)
+    if x.is_contiguous() and x.numel():
+        rows = torch.empty(d.n * d.h * d.w, d.c, dtype=d.dtype)
+        _kernels().nchw_to_nhwc(_array(x.view(d.n, d.c, -1)), _out_array(rows.view(d.n, -1, d.c)))
+        return rows
+    return x.permute(0, 2, 3, 1).contiguous().view(-1, d.c)
+
+
+def _weight_columns(weight: Tensor, d: _Dims) -> Tensor:
+    """``W' (G, O/G, K*Cg)``: taps outer, channels inner, as the columns."""
+    return weight.to(d.dtype).permute(0, 2, 3, 1).reshape(d.groups, d.og, d.k * d.cg)
+
+
+def _offset_grad_slots(
+    t: DeformTensors, p: DeformParams, slots: int, d: _Dims
+) -> tuple[Tensor, Tensor]:
+    """Zeroed partial sums of the offset and mask gradients, one slot per worker (the
+    kernels see them as :class:`OffsetGrads`)."""
+    offset = torch.zeros((slots, *t.offset.shape), dtype=d.dtype)
+    shape = (slots, *t.mask.shape) if p.use_mask else (slots, 1, 1, 1, 1)
+    return offset, torch.zeros(shape, dtype=d.dtype)
+
+
+def _sum_slots(
+    goff: Tensor, gmsk: Tensor, t: DeformTensors, p: DeformParams
+) -> tuple[Tensor, Tensor]:
+    """The offset and mask gradients from their slots (zeros for the mask without one)."""
+    grad_offset = goff[0] if goff.shape[0] == 1 else goff.sum(0)
+    if not p.use_mask:
+        return grad_offset, torch.zeros_like(t.mask)
+    return grad_offset, gmsk[0] if gmsk.shape[0] == 1 else gmsk.sum(0)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+class _Span(NamedTuple):
+    """Pixels ``l0:l1`` of images ``n0:n1``: one chunk of the chunked passes."""
+
+    n0: int
+    n1: int
+    l0: int
+    l1: int
+
+    @property
+    def chunk(self) -> Chunk:
+        return Chunk(self.n0, self.l0, self.l1)
+
+    @property
+    def pixels(self) -> int:
+        return self.l1 - self.l0
+
+    @property
+    def rows(self) -> int:
+        return (self.n1 - self.n0) * self.pixels
+
+
+class _ChunkPlan:
+    """How the chunked passes cut the column matrix: chunks of at most ``rows`` rows,
+    within ``im2col_step`` images and a byte budget (``CHUNK_BYTES``; the forward holds one
+    buffer, the backward two)."""
+
+    def __init__(self, d: _Dims, im2col_step: int, threads: int, buffers: int) -> None:
+        self.d = d
+        self.step = max(1, im2col_step)
+        self.threads = threads
+        budget = 2 * CHUNK_BYTES // buffers
+        self.rows = max(1, min(d.rows, self.step * d.per, budget // (d.cols * d.itemsize)))
+
+    def _partial(self) -> tuple[int, int]:
+        group = max(1, min(self.d.n, self.threads, self.step))
+        return group, max(1, self.rows // group)
+
+    def buffer_rows(self) -> int:
+        """Rows of the largest chunk :meth:`spans` yields."""
+        if self.rows >= self.d.per:
+            return self.rows
+        group, span = self._partial()
+        return group * span
+
+    def spans(self) -> Iterator[_Span]:
+        """Whole images when one fits, else the same pixel range of several images (so the
+        backward can give each thread its own images)."""
+        per, n = self.d.per, self.d.n
+        if self.rows >= per:
+            imgs = self.rows // per
+            for n0 in range(0, n, imgs):
+                yield _Span(n0, min(n0 + imgs, n), 0, per)
+            return
+        group, span = self._partial()
+        for n0 in range(0, n, group):
+            for l0 in range(0, per, span):
+                yield _Span(n0, min(n0 + group, n), l0, min(l0 + span, per))
+
+
+def _work_items(images: int, pixels: int, channels: int, threads: int) -> Tensor:
+    """Rows ``(from, to)``, channels ``(from, to)`` and partial-sum slot of each chunked
+    backward work item: whole images per thread when the chunk has enough of them (no
+    redundant bilinear weights, full channel runs), else 16-aligned channel blocks (no
+    false sharing of input-gradient cache lines), else one item."""
+    if threads > 1 and images >= threads:
+        cuts = [images * i // threads for i in range(threads + 1)]
+        rows = [(cuts[i] * pixels, cuts[i + 1] * pixels, 0, channels, 0) for i in range(threads)]
+    elif threads > 1 and channels >= 32:
+        edges = _edges(0, channels, threads).tolist()
+        rows = [(0, images * pixels, edges[i], edges[i + 1], i) for i in range(threads)]
+    else:
+        rows = [(0, images * pixels, 0, channels, 0)]
+    return torch.tensor(rows, dtype=torch.int64)
+
+
+def _edges(c0: int, c1: int, parts: int) -> Tensor:
+    """``parts + 1`` cuts of channels ``c0:c1``, 16-aligned where possible (no false
+    sharing of input-gradient cache lines between threads)."""
+    cb = c1 - c0
+    cuts = [c0 + min(cb, (cb * i // parts + 15) // 16 * 16) for i in range(parts)] + [c1]
+    return torch.tensor(cuts, dtype=torch.int64)
+
+
+def _channel_rounds(d: _Dims, threads: int, channels_last: bool) -> list[Tensor]:
+    """The fused backward's blocks of input channels, each cut between the threads: all
+    channels at once for channels_last input, else blocks of about ``ROUND_BYTES`` (the
+    block's NHWC copies of x and of its gradient, each thread's W_t and gW_t)."""
+    if channels_last:
+        block = d.c
+    else:
+        per_channel = 2 * (d.n * d.h * d.w + d.c_out * d.k) * d.itemsize
+        unit = 16 * threads  # each thread's share stays 16-aligned
+        # at least 32 channels a thread: fewer makes each tap's setup dominate
+        block = max(2 * unit, ROUND_BYTES // per_channel // unit * unit)
+    return [_edges(b0, min(d.c, b0 + block), threads) for b0 in range(0, d.c, block)]
+
+
+# ----------------------------------------------------------------------------- passes
+
+
+def forward(t: DeformTensors, p: DeformParams) -> Tensor:
+    """The output, in the input's dtype and memory format."""
+    d = _Dims.of(t)
+    smp = _sampling(t, p, d)
+    threads = _threads() if d.rows else 1
+    channels_last = is_channels_last(t.input)
+    if channels_last:  # rows (n, y, x) x O: the GEMM writes the channels_last output
+        out_rows = torch.empty(d.rows, d.c_out, dtype=d.dtype)
+        out3 = out_rows.view(d.n, d.per, d.c_out).transpose(1, 2)
+    else:
+        out3 = torch.empty(d.n, d.c_out, d.per, dtype=d.dtype)
+    bias = t.bias.to(d.dtype)
+    blas = _blas_for(d.dtype)
+    if d.rows and blas is not None:
+        flat = (out_rows if channels_last else out3).view(-1)
+        _forward_fused(t, d, smp, bias, Output(_out_array(flat), channels_last), threads, blas)
+    elif d.rows:
+        _forward_chunked(t, p, d, smp, bias, out3, channels_last, threads)
+    if channels_last:
+        return out_rows.view(d.n, d.ho, d.wo, d.c_out).permute(0, 3, 1, 2).to(t.input.dtype)
+    return out3.view(d.n, d.c_out, d.ho, d.wo).to(t.input.dtype)
+
+
+def _forward_fused(
+    t: DeformTensors, d: _Dims, smp: Sampling, bias: Tensor, out: Output, threads: int,
+    blas: Blas,
+) -> None:  # fmt: skip
+    tile = max(1, min(d.per, TILE_BYTES // (d.cols * d.itemsize)))
+    # per thread: the column tile, and for NCHW output a (tile, O) block of output rows
+    extra = 0 if out.channels_last else tile * d.c_out
+    bufs = torch.empty(threads, tile * d.cols + extra, dtype=d.dtype)
+    _kernels().forward_fused(
+        _array(_nhwc_rows(t.input, d)), d.geometry(), smp, _array(_weight_columns(t.weight, d)),
+        _array(bias), out, Tiles(_out_array(bufs), tile), blas,
+    )  # fmt: skip
+
+
+def _forward_chunked(
+    t: DeformTensors, p: DeformParams, d: _Dims, smp: Sampling, bias: Tensor, out3: Tensor,
+    channels_last: bool, threads: int,
+) -> None:  # fmt: skip
+    """Columns sampled chunk by chunk, multiplied by ``torch.addmm`` (bias fused) into the
+    output ``out3 (N, O, Ho*Wo)`` (a transposed view of output rows ``(N*Ho*Wo, O)`` for
+    channels_last input)."""
+    kernels = _kernels()
+    out_rows = out3.transpose(1, 2).view(d.rows, d.c_out) if channels_last else out3
+    geo = d.geometry()
+    wt = _weight_columns(t.weight, d)
+    w2 = wt[0]
+    bcol = bias.view(-1, 1)
+    per = d.per
+    plan = _ChunkPlan(d, p.im2col_step, threads, buffers=1)
+    buf = torch.empty(plan.buffer_rows() * d.cols, dtype=d.dtype)
+    x = _array(_nhwc_rows(t.input, d))
+    for span in plan.spans():
+        n0, n1, l0, l1 = span
+        nl = span.pixels
+        col = buf[: span.rows * d.cols].view(span.rows, d.cols)
+        kernels.sample_columns(x, geo, smp, span.chunk, _out_array(col))
+        if d.groups == 1 and channels_last and nl == per:
+            torch.addmm(bias, col, w2.t(), out=out_rows[n0 * per : n1 * per])
+            continue
+        for n in range(n0, n1):
+            seg = col[(n - n0) * nl : (n - n0 + 1) * nl]
+            if d.groups == 1 and channels_last:
+                torch.addmm(bias, seg, w2.t(), out=out_rows[n * per + l0 : n * per + l1])
+            elif d.groups == 1:
+                if nl == per:
+                    torch.addmm(bcol, w2, seg.t(), out=out3[n])
+                else:
+                    out3[n, :, l0:l1] = torch.addmm(bcol, w2, seg.t())
+            else:  # (G, O/G, K*Cg) @ (G, K*Cg, l) -> (G, O/G, l)
+                segg = seg.view(nl, d.groups, -1).permute(1, 2, 0)
+                res = torch.baddbmm(bias.view(d.groups, d.og, 1), wt, segg)
+                out3[n, :, l0:l1] = res.view(d.c_out, nl)
+
+
+def backward(grad_out: Tensor, t: DeformTensors, p: DeformParams) -> DeformTensors:
+    """The gradients of the tensor arguments in their dtypes: the input's in the input's
+    memory format, the others contiguous (the mask's zero without ``use_mask``)."""
+    d = _Dims.of(t)
+    smp = _sampling(t, p, d)
+    threads = _threads() if d.rows else 1
+    blas = _blas_for(d.dtype)
+    if blas is not None and d.groups == 1 and d.rows:
+        return _backward_fused(grad_out, t, p, d, smp, threads, blas)
+    return _backward_chunked(grad_out, t, p, d, smp, threads)
+
+
+def _backward_chunked(
+    grad_out: Tensor, t: DeformTensors, p: DeformParams, d: _Dims, smp: Sampling, threads: int
+) -> DeformTensors:
+    """Per chunk: ``gcol = grad_out^T @ W'`` (torch), the numba sweep (``col``, input,
+    offset and mask gradients), ``grad W' += grad_out @ col`` (torch)."""
+    dt, per = d.dtype, d.per
+    go3 = grad_out.to(dt).reshape(d.n, d.c_out, per)  # a view for NCHW / channels_last
+    gx = torch.zeros(d.n * d.h * d.w, d.c, dtype=dt)
+    wt = _weight_columns(t.weight, d)
+    gwt = torch.zeros(d.groups, d.og, d.k * d.cg, dtype=dt)
+    if d.rows:
+        kernels = _kernels()
+        geo = d.geometry()
+        goff, gmsk = _offset_grad_slots(t, p, threads, d)
+        grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
+        plan = _ChunkPlan(d, p.im2col_step, threads, buffers=2)
+        buf = torch.empty(2, plan.buffer_rows() * d.cols, dtype=dt)
+        x = _array(_nhwc_rows(t.input, d))
+        for span in plan.spans():
+            n0, n1, l0, l1 = span
+            nl = span.pixels
+            gcol = buf[0, : span.rows * d.cols].view(span.rows, d.cols)
+            col = buf[1, : span.rows * d.cols].view(span.rows, d.cols)
+            for n in range(n0, n1):  # gcol = grad_out^T @ W'
+                g = go3[n, :, l0:l1]
+                at = (n - n0) * nl
+                if d.groups == 1:
+                    torch.mm(g.t(), wt[0], out=gcol[at : at + nl])
+                else:
+                    gg = g.reshape(d.groups, d.og, nl).transpose(1, 2)  # (G, l, O/G)
+                    gcol[at : at + nl].view(nl, d.groups, -1).copy_(
+                        torch.bmm(gg, wt).transpose(0, 1)
+                    )
+            items = _work_items(n1 - n0, nl, d.c, threads)
+            kernels.backward_columns(
+                x, geo, smp, span.chunk, _array(gcol), _out_array(col), _out_array(gx), grads,
+                _array(items),
+            )  # fmt: skip
+            for n in range(n0, n1):  # grad W' += grad_out @ col
+                g = go3[n, :, l0:l1]
+                seg = col[(n - n0) * nl : (n - n0 + 1) * nl]
+                if d.groups == 1:
+                    gwt[0].addmm_(g, seg)
+                else:
+                    gg = g.reshape(d.groups, d.og, nl)
+                    gwt.baddbmm_(gg, seg.view(nl, d.groups, -1).transpose(0, 1))
+        del buf, x, grads
+        grad_offset, grad_mask = _sum_slots(goff, gmsk, t, p)
+        del goff, gmsk
+    else:
+        grad_offset = torch.zeros(t.offset.shape, dtype=dt)
+        grad_mask = torch.zeros(t.mask.shape, dtype=dt)
+    grad_input = gx.view(d.n, d.h, d.w, d.c).permute(0, 3, 1, 2)
+    del gx
+    fmt = output_memory_format(t.input)
+    grad_weight = gwt.view(d.c_out, d.kh, d.kw, d.cg).permute(0, 3, 1, 2)
+    del gwt
+    contiguous = torch.contiguous_format
+    return DeformTensors(
+        grad_input.to(dtype=t.input.dtype, memory_format=fmt),
+        grad_weight.to(dtype=t.weight.dtype, memory_format=contiguous),
+        grad_offset.to(dtype=t.offset.dtype, memory_format=contiguous),
+        grad_mask.to(dtype=t.mask.dtype, memory_format=contiguous),
+        go3.sum((0, 2)).to(t.bias.dtype),
+    )
+
+
+def _backward_fused(
+    grad_out: Tensor, t: DeformTensors, p: DeformParams, d: _Dims, smp: Sampling, threads: int,
+    blas: Blas,
+) -> DeformTensors:  # fmt: skip
+    """The fused backward (one conv group): the threads split the input channels, in
+    rounds of channel blocks for NCHW input (each round copies its block of the input to
+    NHWC and writes its block of the input gradient back, so neither is copied whole)."""
+    kernels = _kernels()
+    dt, c = d.dtype, d.c
+    channels_last = is_channels_last(t.input)
+    go_cl = is_channels_last(grad_out)
+    go = grad_out.to(dt)
+    go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
+    w = t.weight.to(dt).contiguous().view(d.c_out, c * d.k)
+    gw = torch.zeros(d.c_out, c * d.k, dtype=dt)
+    goff, gmsk = _offset_grad_slots(t, p, threads, d)
+    pixels = d.n * d.h * d.w
+    if channels_last:
+        gi = torch.zeros(d.n, d.h, d.w, c, dtype=dt)
+    else:
+        gi = torch.empty(d.n, c, d.h, d.w, dtype=dt)
+    rounds = _channel_rounds(d, threads, channels_last)
+    widest = max(int((edges[1:] - edges[:-1]).max()) for edges in rounds)
+    kc = d.k * widest
+    tile = max(1, min(d.per, BACKWARD_TILE_BYTES // (2 * kc * d.itemsize)))
+    bufs = torch.empty(threads, 2 * (d.c_out + tile) * kc, dtype=dt)  # W_t, gW_t, gcol, col
+    geo = d.geometry()
+    grad_output = Output(_array(go), go_cl)
+    grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
+    tiles = Tiles(_out_array(bufs), tile)
+    for edges in rounds:
+        b0, b1 = int(edges[0]), int(edges[-1])
+        if channels_last:
+            x, gx = _nhwc_rows(t.input, d), gi.view(pixels, c)
+        else:
+            x = t.input[:, b0:b1].to(dt).permute(0, 2, 3, 1).contiguous().view(pixels, b1 - b0)
+            gx = torch.zeros(pixels, b1 - b0, dtype=dt)
+        kernels.backward_fused(
+            Rows(_array(x).reshape(-1), b1 - b0, b0), Rows(_out_array(gx).reshape(-1), b1 - b0, b0),
+            geo, smp, grad_output, _array(w),
+            _out_array(gw), grads, _array(edges), tiles, blas,
+        )  # fmt: skip
+        if not channels_last:
+            gi[:, b0:b1] = gx.view(d.n, d.h, d.w, b1 - b0).permute(0, 3, 1, 2)
+        del x, gx
+    del bufs, tiles, grads
+    if channels_last:
+        gi = gi.permute(0, 3, 1, 2)
+    grad_offset, grad_mask = _sum_slots(goff, gmsk, t, p)
+    return DeformTensors(
+        gi.to(t.input.dtype),
+        gw.view(t.weight.shape).to(t.weight.dtype),
+        grad_offset.to(t.offset.dtype),
+        grad_mask.to(t.mask.dtype),
+        grad_out.sum((0, 2, 3), dtype=dt).to(t.bias.dtype),
+    )
