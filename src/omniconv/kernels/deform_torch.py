@@ -113,11 +113,10 @@ def _columns(
     n, c = x.shape[:2]
     dg = corners[0].flat.shape[1]
     xg = x.reshape(n, dg, c // dg, -1)
-    col = None
-    for cor in corners:
-        term = _gather(xg, cor.flat) * cor.weight
-        col = term if col is None else col + term
-    assert col is not None
+    first, *rest = corners
+    col = _gather(xg, first.flat) * first.weight
+    for cor in rest:
+        col = col + _gather(xg, cor.flat) * cor.weight
     if mask is not None:
         col = col * mask.reshape(n, dg, 1, -1)
     return col.reshape(n, c, -1)
@@ -193,16 +192,16 @@ def backward(grad_out: Tensor, t: DeformTensors, p: DeformParams) -> DeformTenso
         # column gradient: W^T @ grad_out -> (m, dg, C/dg, K*L)
         gcol = torch.matmul(w.transpose(-1, -2), go).reshape(m, dg, cdg, k * ho * wo)
         gx = grad_input[s:e].view(m, dg, cdg, d.height * d.width)
-        gh = gw = gm = None
+        # per-corner sums over channels; d/dh, d/dw and the mask gradient are their
+        # combinations with each corner's weight derivatives
+        gh = gw = gm = gcol.new_zeros(m, dg, 1, k * ho * wo)
         for cor in corners:
             v = (_gather(xg, cor.flat) * gcol).sum(2, keepdim=True)  # (m, dg, 1, KL)
-            th, tw, tm = v * cor.dh, v * cor.dw, v * cor.weight
-            gh = th if gh is None else gh + th
-            gw = tw if gw is None else gw + tw
-            gm = tm if gm is None else gm + tm
+            gh = gh + v * cor.dh
+            gw = gw + v * cor.dw
+            gm = gm + v * cor.weight
             coef = cor.weight if mk is None else cor.weight * mk
             gx.scatter_add_(3, cor.flat.expand(-1, -1, cdg, -1), gcol * coef)
-        assert gh is not None and gw is not None and gm is not None
         if mk is not None:
             gh = gh * mk
             gw = gw * mk
