@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,3 +24,27 @@ def test_readme_starts_with_the_two_commands():
 def test_ci_runs_the_readme_test_command_exactly():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _readme_commands()[1] in ci_lines
+
+
+def _readme_snippets() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.+?)\n```", text, flags=re.S)
+
+
+def test_readme_has_the_quick_start_snippets():
+    snippets = _readme_snippets()
+    assert len(snippets) >= 5
+    imports = "\n".join(snippets)
+    for front_end in (
+        "omniconv.compat.paddle",
+        "omniconv.compat.gluon",
+        "omniconv.compat.megengine",
+    ):
+        assert front_end in imports
+
+
+@pytest.mark.parametrize("index", range(len(_readme_snippets())))
+def test_readme_snippet_runs(index):
+    """Each quick-start snippet runs as written, on its own (its asserts are the checks)."""
+    code = _readme_snippets()[index]
+    exec(compile(code, f"README.md snippet {index}", "exec"), {"__name__": f"readme_{index}"})
