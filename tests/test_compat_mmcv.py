@@ -651,6 +651,8 @@ def test_call_errors_modulated_deform_conv2d():
             "invalid number of channels of offset; received offset.shape[1]=36, "
             "deform_groups*2*kH*kW=72",
             lambda: modulated_deform_conv2d(x, off, mask, wt, b, 1, 1, 1, 1, 4))  # fmt: skip
+    _raises(TypeError, "`bias` must be a torch.Tensor; received bias=<list>",
+            lambda: modulated_deform_conv2d(x, off, mask, wt, [0.0], 1, 1, 1, 1, 2))  # fmt: skip
     m = ModulatedDeformConv2d(4, 4, 3, padding=1, deform_groups=2).double()
     _raises(TypeError, "`mask` must be a torch.Tensor; received mask=<NoneType>",
             lambda: m(x, off, None))  # fmt: skip

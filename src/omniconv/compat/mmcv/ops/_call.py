@@ -65,6 +65,8 @@ def deform_call(
     weight = _tensor(weight, "weight")
     if modulated:
         mask = _tensor(mask, "mask")
+    if bias is not None:
+        bias = _tensor(bias, "bias")
     if input.dim() != 4:
         raise ValueError(f"Expected 4D tensor as input, got {input.dim()}D tensor instead.")
     if offset.is_floating_point():  # else the functional reports the offset's dtype
