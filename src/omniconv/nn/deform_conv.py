@@ -99,11 +99,12 @@ class DeformConv2d(nn.Module):
         torch_default_init(self.weight, self.bias)
 
     def _fixed_deformable_groups(self) -> int:
+        """The deformable groups; an ``AttributeError`` (so ``hasattr`` is False) when they
+        are read from each offset."""
         if self.deformable_groups is None:
-            fail(
-                "deformable_groups",
-                "an int to know the offset and mask channels (None: read from each offset)",
-                None,
+            raise AttributeError(
+                "a layer with deformable_groups=None reads its offset and mask channels "
+                "from each call's offset"
             )
         return self.deformable_groups
 
@@ -169,7 +170,10 @@ class DeformConv2dPack(DeformConv2d):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.modulated is None:  # it predicts the mask or not: DCNv2 or DCNv1
+        # it predicts the offsets, and the mask or not
+        if self.deformable_groups is None:
+            fail("deformable_groups", "an int for DeformConv2dPack", None, exc=TypeError)
+        if self.modulated is None:
             fail("modulated", "True or False for DeformConv2dPack", None, exc=TypeError)
         out = self.offset_channels + (self.mask_channels if self.modulated else 0)
         self.conv_offset = Conv2d(
