@@ -485,6 +485,27 @@ def test_trace_compile_and_export():
     torch.testing.assert_close(ep.module()(x, off, mask), want, rtol=0, atol=0)
 
 
+def test_fx_symbolic_trace_keeps_one_call():
+    """``torch.fx.symbolic_trace`` through the layer records the functional as one call
+    (its checks need real tensors), and the graph module computes the same."""
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dcn = _layer()
+
+        def forward(self, x, off, mask):
+            return self.dcn(x, off, mask).relu()
+
+    net = Net()
+    gm = torch.fx.symbolic_trace(net)
+    calls = [n for n in gm.graph.nodes if n.op == "call_function"]
+    assert len(calls) == 1 and calls[0].target.__name__ == "deform_conv2d"
+    x, off, _, _, mask = make_deform(*ASYM, seed=16)
+    with torch.no_grad():
+        assert torch.equal(gm(x, off, mask), net(x, off, mask))
+
+
 # ----------------------------------------------------------------------------- autocast
 
 

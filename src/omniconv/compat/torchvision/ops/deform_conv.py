@@ -99,6 +99,10 @@ def deform_conv2d(
     return out if out.dtype == input.dtype else out.to(input.dtype)
 
 
+# torch.fx.symbolic_trace records a call of it as one node (its checks need real tensors)
+torch.fx.wrap("deform_conv2d")
+
+
 @torch.jit.unused
 def _python_arguments(
     input: Any,
