@@ -29,11 +29,12 @@ def kernel_extent(kernel: int, dilation: int) -> int:
 
 
 def conv_output_size(
-    in_size: Sequence[int], kernel: Pair, stride: Pair, padding: Pad4, dilation: Pair
+    in_size: Pair, kernel: Pair, stride: Pair, padding: Pad4, dilation: Pair
 ) -> Pair:
     """``floor((H + top + bottom - (d*(k-1)+1)) / s) + 1`` per dimension.
 
-    May be <= 0 when the kernel does not fit; callers decide what that means.
+    May be <= 0 when the kernel does not fit; callers decide what that means. TorchScript
+    compiles it (the torchvision front-end's scriptable checks call it).
     """
     h, w = in_size
     top, bottom, left, right = padding

@@ -20,16 +20,18 @@ class DeformConv2d(nn.Module):
     """Deformable convolution; see :func:`omniconv.functional.deform_conv2d` for the math.
 
     ``forward(x, offset, mask=None)``: ``offset`` ``(N, 2*dg*kh*kw, H_out, W_out)``,
-    ``mask`` ``(N, dg*kh*kw, H_out, W_out)``, required when ``modulated`` (DCNv2) and
-    refused otherwise (DCNv1).
+    ``mask`` ``(N, dg*kh*kw, H_out, W_out)``, required when ``modulated`` (DCNv2),
+    refused when not (DCNv1), optional at each call when ``modulated=None``.
 
     Args:
         in_channels, out_channels: channel counts; ``in_channels`` divisible by
             ``groups`` and by ``deformable_groups``.
         kernel_size, stride, padding, dilation: an int or a pair (padding symmetric).
         groups: convolution groups. deformable_groups: offset groups, each a contiguous
-            block of input channels.
-        bias: add a learnable bias. modulated: DCNv2 (with mask) or DCNv1.
+            block of input channels; None reads them from the offset at each call
+            (``offset.shape[1] / (2*kh*kw)``, as ``torchvision.ops.DeformConv2d`` does).
+        bias: add a learnable bias. modulated: DCNv2 (with mask), DCNv1, or None (the
+            mask is optional at each call, as in torchvision).
         im2col_step: images sampled at a time (memory bound only; same result).
 
     Initialisation: PyTorch's (as ``torch.nn.Conv2d`` and ``torchvision.ops.DeformConv2d``):
@@ -51,9 +53,9 @@ class DeformConv2d(nn.Module):
         padding: Any = 0,
         dilation: Any = 1,
         groups: int = 1,
-        deformable_groups: int = 1,
+        deformable_groups: int | None = 1,
         bias: bool = True,
-        modulated: bool = True,
+        modulated: bool | None = True,
         im2col_step: int = 64,
         device: Any = None,
         dtype: Any = None,
@@ -66,13 +68,17 @@ class DeformConv2d(nn.Module):
         self.padding = to_pair(padding, "padding", minimum=0)
         self.dilation = to_pair(dilation, "dilation")
         self.groups = check_positive_int(groups, "groups")
-        self.deformable_groups = check_positive_int(deformable_groups, "deformable_groups")
-        self.modulated = bool(modulated)
+        self.deformable_groups = (
+            None
+            if deformable_groups is None
+            else check_positive_int(deformable_groups, "deformable_groups")
+        )
+        self.modulated = None if modulated is None else bool(modulated)
         self.im2col_step = check_positive_int(im2col_step, "im2col_step")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value % self.groups:
                 fail(name, f"divisible by groups={self.groups}", value)
-        if self.in_channels % self.deformable_groups:
+        if self.deformable_groups is not None and self.in_channels % self.deformable_groups:
             fail(
                 "in_channels",
                 f"divisible by deformable_groups={self.deformable_groups}",
@@ -92,13 +98,23 @@ class DeformConv2d(nn.Module):
     def reset_parameters(self) -> None:
         torch_default_init(self.weight, self.bias)
 
+    def _fixed_deformable_groups(self) -> int:
+        """The deformable groups; an ``AttributeError`` (so ``hasattr`` is False) when they
+        are read from each offset."""
+        if self.deformable_groups is None:
+            raise AttributeError(
+                "a layer with deformable_groups=None reads its offset and mask channels "
+                "from each call's offset"
+            )
+        return self.deformable_groups
+
     @property
     def offset_channels(self) -> int:
-        return deform_offset_channels(self.deformable_groups, self.kernel_size)
+        return deform_offset_channels(self._fixed_deformable_groups(), self.kernel_size)
 
     @property
     def mask_channels(self) -> int:
-        return deform_mask_channels(self.deformable_groups, self.kernel_size)
+        return deform_mask_channels(self._fixed_deformable_groups(), self.kernel_size)
 
     def _conv_forward(
         self,
@@ -108,12 +124,13 @@ class DeformConv2d(nn.Module):
         weight: Tensor,
         bias: Tensor | None,
     ) -> Tensor:
-        if (mask is None) == self.modulated:  # the one check the functional cannot make
+        # the one check the functional cannot make
+        if self.modulated is not None and (mask is None) == self.modulated:
             if self.modulated:
                 fail("mask", "a tensor when modulated=True (DCNv2)", None, exc=TypeError)
             fail("mask", "None when modulated=False (DCNv1)", type_name(mask), exc=TypeError)
         # groups and deformable_groups given: the functional checks the channels against
-        # them (rather than inferring them from the tensors, as torchvision does)
+        # them (deformable_groups None: it infers them from the offset, as torchvision does)
         return deform_conv2d_canonical(
             input, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
             self.im2col_step, self.groups, self.deformable_groups,
@@ -153,6 +170,11 @@ class DeformConv2dPack(DeformConv2d):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # it predicts the offsets, and the mask or not
+        if self.deformable_groups is None:
+            fail("deformable_groups", "an int for DeformConv2dPack", None, exc=TypeError)
+        if self.modulated is None:
+            fail("modulated", "True or False for DeformConv2dPack", None, exc=TypeError)
         out = self.offset_channels + (self.mask_channels if self.modulated else 0)
         self.conv_offset = Conv2d(
             self.in_channels, out, self.kernel_size, self.stride, self.padding, self.dilation,

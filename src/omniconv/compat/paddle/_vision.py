@@ -138,7 +138,7 @@ class DeformConv2D(FrontendMixin, onn.DeformConv2d):
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor | None = None) -> Tensor:
         """DCNv1 without ``mask``, DCNv2 with one (Paddle's checks, then one functional
         call with the stored, canonical arguments)."""
-        _check_channels(x, offset, self.weight, mask, self.groups, self.deformable_groups)
+        _check_channels(x, offset, self.weight, mask, self.groups, self._fixed_deformable_groups())
         return deform_conv2d_canonical(
             x, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask,
             self.im2col_step, self.groups, self.deformable_groups,
