@@ -113,7 +113,7 @@ class MMCVDeformConv(FrontendMixin, onn.DeformConv2d):
     @property
     def deform_groups(self) -> int:
         """mmcv's name of the deformable-group count."""
-        return self.deformable_groups
+        return self._fixed_deformable_groups()
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"

@@ -115,7 +115,7 @@ class DeformConv2d(MMCVDeformConv):
     def forward(self, x: Tensor, offset: Tensor) -> Tensor:  # type: ignore[override]
         return deform_call(
             x, offset, None, self.weight, None, self.stride, self.padding, self.dilation,
-            self.groups, self.deformable_groups, self.im2col_step,
+            self.groups, self.deform_groups, self.im2col_step,
         )  # fmt: skip
 
 
@@ -136,7 +136,7 @@ class DeformConv2dPack(LegacyOffsetKeys, DeformConv2d):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conv_offset = onn.Conv2d(
-            self.in_channels, deform_offset_channels(self.deformable_groups, self.kernel_size),
+            self.in_channels, deform_offset_channels(self.deform_groups, self.kernel_size),
             self.kernel_size, self.stride, self.padding, self.dilation, bias=True,
         )  # fmt: skip
         self.init_offset()
@@ -149,5 +149,5 @@ class DeformConv2dPack(LegacyOffsetKeys, DeformConv2d):
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return deform_call(
             x, self.conv_offset(x), None, self.weight, None, self.stride, self.padding,
-            self.dilation, self.groups, self.deformable_groups, self.im2col_step,
+            self.dilation, self.groups, self.deform_groups, self.im2col_step,
         )  # fmt: skip

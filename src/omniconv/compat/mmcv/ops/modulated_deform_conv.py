@@ -116,7 +116,7 @@ class ModulatedDeformConv2d(MMCVDeformConv):
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
         return deform_call(
             x, offset, mask, self.weight, self.bias, self.stride, self.padding, self.dilation,
-            self.groups, self.deformable_groups, None,
+            self.groups, self.deform_groups, None,
         )  # fmt: skip
 
 
@@ -158,5 +158,5 @@ class ModulatedDeformConv2dPack(LegacyOffsetKeys, ModulatedDeformConv2d):
         k = self.mask_channels  # o1, o2, mask = out.chunk(3, 1); offset = cat(o1, o2)
         return deform_call(
             x, out[:, : 2 * k], torch.sigmoid(out[:, 2 * k :]), self.weight, self.bias,
-            self.stride, self.padding, self.dilation, self.groups, self.deformable_groups, None,
+            self.stride, self.padding, self.dilation, self.groups, self.deform_groups, None,
         )  # fmt: skip
