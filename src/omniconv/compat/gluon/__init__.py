@@ -33,7 +33,7 @@ from .init import (
     Xavier,
     Zero,
 )
-from .nn import Activation, Conv2D
+from .nn import Activation, Conv2D, Conv2DTranspose
 from .parameter import Parameter, ParameterDict
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Block",
     "Constant",
     "Conv2D",
+    "Conv2DTranspose",
     "DeferredInitializationError",
     "GluonAssertionError",
     "HybridBlock",
