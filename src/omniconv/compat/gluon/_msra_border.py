@@ -58,13 +58,13 @@ def msra_offset_and_mask(
     kh, kw = kernel
     n, _, ho, wo = offset.shape
     taps = offset.reshape(n, deformable_groups, kh, kw, 2, ho, wo)
-    opts = {"dtype": offset.dtype, "device": offset.device}
+    dtype, device = offset.dtype, offset.device
     # sampling rows / columns of the undeformed grid: tap row i, output row y
-    rows = torch.arange(kh, **opts)[:, None] * dilation[0] + (
-        torch.arange(ho, **opts)[None, :] * stride[0] - padding[0]
+    rows = torch.arange(kh, dtype=dtype, device=device)[:, None] * dilation[0] + (
+        torch.arange(ho, dtype=dtype, device=device)[None, :] * stride[0] - padding[0]
     )
-    cols = torch.arange(kw, **opts)[:, None] * dilation[1] + (
-        torch.arange(wo, **opts)[None, :] * stride[1] - padding[1]
+    cols = torch.arange(kw, dtype=dtype, device=device)[:, None] * dilation[1] + (
+        torch.arange(wo, dtype=dtype, device=device)[None, :] * stride[1] - padding[1]
     )
     base_h = rows[:, None, :, None]  # (kh, 1, ho, 1)
     base_w = cols[None, :, None, :]  # (1, kw, 1, wo)

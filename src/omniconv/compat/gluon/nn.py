@@ -10,7 +10,7 @@ Gluon's default initialisers) plus the Gluon block machinery.
 from __future__ import annotations
 
 import numbers
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -98,6 +98,13 @@ class _GluonConv(FrontendMixin, HybridBlock):
     _kwargs: dict[str, Any]
     _op: ClassVar[str]
     _infers_in_channels = True  # in_channels=0: Gluon's deferred initialisation
+    # the omniconv.nn module's attributes (as torch's _ConvNd declares them; Gluon's
+    # weight / bias are Gluon Parameters over them)
+    weight: Tensor
+    bias: Tensor | None
+    activation: torch.nn.Module | None
+    groups: int
+    in_channels: int
     param_views: ClassVar[dict[str, ParamView]] = {"weight": ParamView(_to_gluon, _to_torch)}
     default_initializers: ClassVar[dict[str, Initializer]] = {
         "weight": _uniform_007,
@@ -157,7 +164,8 @@ class _GluonConv(FrontendMixin, HybridBlock):
         """A deferred parameter gets its Gluon shape (from data, a file or ``set_data``);
         only the tensors materialised here get the default values."""
         if attr == "weight":
-            materialized = self._materialize_parameters(self._in_channels_of(shape))  # type: ignore[attr-defined]
+            module: Any = self  # the omniconv.nn module
+            materialized = module._materialize_parameters(self._in_channels_of(shape))
         else:  # the bias: its shape does not depend on in_channels
             with torch.no_grad():
                 self._parameters["bias"].materialize(self._bias_shape())  # type: ignore[union-attr]
@@ -198,7 +206,7 @@ class _GluonConv(FrontendMixin, HybridBlock):
         nhwc = self.gluon_layout == "NHWC"
         c = x.shape[3] if nhwc else x.shape[1]
         size = (x.shape[1], x.shape[2]) if nhwc else (x.shape[2], x.shape[3])
-        groups: int = self.groups  # type: ignore[attr-defined]
+        groups = self.groups
         if c % groups:
             return groups_error(c, groups)
         problem = self._size_error(size)
@@ -225,7 +233,8 @@ class _GluonConv(FrontendMixin, HybridBlock):
         return out if act is None else act(out)
 
     def _eager_conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        return self._conv_forward(x, weight, bias)  # type: ignore[attr-defined,no-any-return]
+        module: Any = self  # the omniconv.nn module
+        return cast(Tensor, module._conv_forward(x, weight, bias))
 
     def forward(self, x: Any, *args: Any) -> Any:
         return HybridBlock.forward(self, x, *args)

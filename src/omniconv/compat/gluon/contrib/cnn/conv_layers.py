@@ -163,8 +163,8 @@ class _Deformable(HybridBlock):
                 bias_initializer,
                 use_bias,
             )
-            order = ("offset", "deformable_conv")
-            specs = (offset, deformable)
+            order = ["offset", "deformable_conv"]
+            specs: list[tuple[Any, ...]] = [offset, deformable]
             if self._per_tap == 3:  # MXNet registers the modulated block's params the other way
                 order, specs = order[::-1], specs[::-1]
             for name, (wshape, nbias, winit, binit, with_bias) in zip(order, specs, strict=True):
