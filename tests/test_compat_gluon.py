@@ -1637,3 +1637,23 @@ def test_deformable_first_forward_errors():
         )
     with pytest.raises(gluon.MXNetValueError, match=r"^Input offset should be 4D"):
         _ndarray.contrib.DeformableConvolution(x, torch.zeros(18, 5, 5), w, **kwargs)
+
+
+def test_family_import_paths_mirror_mxnet():
+    import importlib
+
+    layers = importlib.import_module("omniconv.compat.gluon.contrib.cnn.conv_layers")
+    assert gluon.contrib.cnn is cnn and gluon.nn.Conv2DTranspose is gluon.Conv2DTranspose
+    assert cnn.DeformableConvolution is layers.DeformableConvolution
+    assert cnn.ModulatedDeformableConvolution is layers.ModulatedDeformableConvolution
+    with gluon.NameManager():
+        net = nn.HybridSequential()
+        with net.name_scope():
+            net.add(cnn.DeformableConvolution(4, 3, padding=1, in_channels=2))
+    net.initialize()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        net.summary(torch.ones(1, 2, 5, 5))
+    # as MXNet 1.9.1 prints it: the offset conv (18*2*9 + 18), the deformable (4*2*9 + 4)
+    assert "DeformableConvolution-1" in buf.getvalue()
+    assert "Total params: 418" in buf.getvalue()
