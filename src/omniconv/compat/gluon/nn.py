@@ -295,11 +295,7 @@ class Conv2D(_GluonConv, _onn.Conv2d):
         in_channels: int = 0,
         **kwargs: Any,
     ) -> None:
-        prefix = kwargs.pop("prefix", None)
-        params = kwargs.pop("params", None)
-        kwargs.pop("op_name", None)
-        if kwargs:
-            raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+        prefix, params = pop_block_kwargs(kwargs)
         check_layout(layout)
         kernel_size = expand(kernel_size, 2)
         check_two(kernel_size, "kernel_size")
@@ -307,16 +303,9 @@ class Conv2D(_GluonConv, _onn.Conv2d):
         check_op_args(channels, kernel_size, strides, padding, dilation, groups, in_channels)
         if activation is not None:
             _ndarray.check_act_type(activation, "activation")
-        self._kwargs = {
-            "kernel": kernel_size,
-            "stride": strides,
-            "dilate": dilation,
-            "pad": padding,
-            "num_filter": channels,
-            "num_group": groups,
-            "no_bias": not use_bias,
-            "layout": layout,
-        }
+        self._kwargs = op_kwargs(
+            kernel_size, strides, dilation, padding, channels, groups, use_bias, layout
+        )
         super().__init__(
             prefix=prefix, params=params, in_channels=in_channels or None,
             out_channels=channels, kernel_size=tuple(kernel_size), stride=tuple(strides),
@@ -384,11 +373,7 @@ class Conv2DTranspose(_GluonConv, _onn.ConvTranspose2d):
         in_channels: int = 0,
         **kwargs: Any,
     ) -> None:
-        prefix = kwargs.pop("prefix", None)
-        params = kwargs.pop("params", None)
-        kwargs.pop("op_name", None)
-        if kwargs:
-            raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+        prefix, params = pop_block_kwargs(kwargs)
         check_layout(layout)
         kernel_size, output_padding = expand(kernel_size, 2), expand(output_padding, 2)
         check_two(kernel_size, "kernel_size")
@@ -400,17 +385,10 @@ class Conv2DTranspose(_GluonConv, _onn.ConvTranspose2d):
         )  # fmt: skip
         if activation is not None:
             _ndarray.check_act_type(activation, "activation")
-        self._kwargs = {
-            "kernel": kernel_size,
-            "stride": strides,
-            "dilate": dilation,
-            "pad": padding,
-            "num_filter": channels,
-            "num_group": groups,
-            "no_bias": not use_bias,
-            "layout": layout,
-            "adj": output_padding,
-        }
+        self._kwargs = op_kwargs(
+            kernel_size, strides, dilation, padding, channels, groups, use_bias, layout,
+            adj=output_padding,
+        )  # fmt: skip
         super().__init__(
             prefix=prefix, params=params, in_channels=in_channels or None,
             out_channels=channels, kernel_size=tuple(kernel_size), stride=tuple(strides),
@@ -498,7 +476,44 @@ def inconsistent_error(shape: Any, axis: int, value: int) -> str:
     return f"Shape inconsistent, Provided = {_shape_str(shape)}, inferred shape={inferred}"
 
 
-# -- construction checks ----------------------------------------------------------------
+# -- construction ---------------------------------------------------------------------------
+
+
+def pop_block_kwargs(kwargs: dict[str, Any]) -> tuple[str | None, Any]:
+    """Gluon's ``prefix=`` / ``params=`` from a layer's ``**kwargs`` (``op_name=`` is
+    accepted and ignored); any other keyword is Python's unexpected-keyword error."""
+    prefix = kwargs.pop("prefix", None)
+    params = kwargs.pop("params", None)
+    kwargs.pop("op_name", None)
+    if kwargs:
+        raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    return prefix, params
+
+
+def op_kwargs(
+    kernel: Any,
+    stride: Any,
+    dilate: Any,
+    pad: Any,
+    num_filter: Any,
+    num_group: Any,
+    use_bias: bool,
+    layout: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A convolution operator's keyword arguments as the Gluon layer passes them (values as
+    given: ``repr`` and ``export`` show them so)."""
+    return {
+        "kernel": kernel,
+        "stride": stride,
+        "dilate": dilate,
+        "pad": pad,
+        "num_filter": num_filter,
+        "num_group": num_group,
+        "no_bias": not use_bias,
+        "layout": layout,
+        **extra,
+    }
 
 
 def check_layout(layout: Any) -> None:

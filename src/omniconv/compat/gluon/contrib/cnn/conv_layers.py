@@ -43,6 +43,7 @@ from ...nn import (
     inconsistent_error,
     input_4d_error,
     kernel_size_error,
+    op_kwargs,
 )
 from ...parameter import Parameter
 
@@ -124,27 +125,11 @@ class _Deformable(HybridBlock):
         self._channels = channels
         self._in_channels = in_channels
         self._op_name = op_name or self._default_op_name
-        self._kwargs_offset = {
-            "kernel": kernel_size,
-            "stride": strides,
-            "dilate": dilation,
-            "pad": padding,
-            "num_filter": offset_channels,
-            "num_group": groups,
-            "no_bias": not offset_use_bias,
-            "layout": layout,
-        }
-        self._kwargs_deformable_conv = {
-            "kernel": kernel_size,
-            "stride": strides,
-            "dilate": dilation,
-            "pad": padding,
-            "num_filter": channels,
-            "num_group": groups,
-            "num_deformable_group": dg,
-            "no_bias": not use_bias,
-            "layout": layout,
-        }
+        geometry = (kernel_size, strides, dilation, padding)
+        self._kwargs_offset = op_kwargs(*geometry, offset_channels, groups, offset_use_bias, layout)
+        self._kwargs_deformable_conv = op_kwargs(
+            *geometry, channels, groups, use_bias, layout, num_deformable_group=dg
+        )
         kh, kw = kernel_size
         with self.name_scope():
             offset = (
