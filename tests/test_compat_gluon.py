@@ -1657,3 +1657,15 @@ def test_family_import_paths_mirror_mxnet():
     # as MXNet 1.9.1 prints it: the offset conv (18*2*9 + 18), the deformable (4*2*9 + 4)
     assert "DeformableConvolution-1" in buf.getvalue()
     assert "Total params: 418" in buf.getvalue()
+
+
+@pytest.mark.parametrize("cls", [cnn.DeformableConvolution, cnn.ModulatedDeformableConvolution])
+def test_deformable_blocks_gradcheck(cls):
+    """The whole block (offset conv, offsets and mask from the data, deformable conv) with
+    random offset weights: no sample sits on a kink of the sampling rule."""
+    torch.manual_seed(9)
+    net = _deform_layer(cls, 2, 2, kernel_size=(2, 3), strides=(1, 2), padding=1,
+                        num_deformable_group=2)  # fmt: skip
+    x = torch.randn(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert net(x).shape == (1, 2, 5, 3)
+    torch.autograd.gradcheck(net, (x,))
