@@ -1669,3 +1669,25 @@ def test_deformable_blocks_gradcheck(cls):
     x = torch.randn(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
     assert net(x).shape == (1, 2, 5, 3)
     torch.autograd.gradcheck(net, (x,))
+
+
+def test_eager_operators_for_user_blocks():
+    """``F.Deconvolution`` (NCHW and NHWC, whose weight is ``(I, kh, kw, O/groups)``) and
+    ``F.slice_axis`` as a user ``hybrid_forward`` calls them."""
+    from omniconv.compat.gluon import _ndarray
+
+    g = torch.Generator().manual_seed(10)
+    x = torch.randn(2, 4, 3, 5, dtype=torch.float64, generator=g)
+    w = torch.randn(4, 3, 3, 2, dtype=torch.float64, generator=g)
+    b = torch.randn(6, dtype=torch.float64, generator=g)
+    kw = dict(kernel=(3, 2), stride=(2, 1), dilate=(1, 2), pad=(1, 0), adj=(1, 0),
+              num_filter=6, num_group=2, no_bias=False)  # fmt: skip
+    want = ref_conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0), 2, (1, 2))
+    got = _ndarray.Deconvolution(x, w, b, layout="NCHW", **kw)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    nhwc = _ndarray.Deconvolution(
+        x.permute(0, 2, 3, 1), w.permute(0, 2, 3, 1), b, layout="NHWC", **kw
+    )
+    torch.testing.assert_close(nhwc.permute(0, 3, 1, 2), want, rtol=1e-10, atol=1e-10)
+    assert torch.equal(_ndarray.slice_axis(x, axis=1, begin=1, end=None), x[:, 1:])
+    assert torch.equal(_ndarray.slice_axis(x, axis=-1, begin=-3, end=-1), x[..., -3:-1])
