@@ -15,8 +15,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from _helpers import F64, TOL32, TOL64, compare, rand
-from reference import ref_conv2d
+from _helpers import (
+    F64,
+    H_B,
+    TOL32,
+    TOL64,
+    W_B,
+    away_from_integers,
+    border_offsets,
+    compare,
+    out_size,
+    rand,
+    relayout,
+)
+from reference import ref_conv2d, ref_conv_transpose2d, ref_deform_conv2d
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import omniconv.compat.megengine as mge
@@ -593,3 +605,377 @@ def test_init_functions():
     assert abs(big.std().item() / math.sqrt(2 / 500) - 1) < 0.03
     init.xavier_uniform_(big, gain=2.0)
     assert big.abs().max() <= 2 * math.sqrt(6 / 500)
+
+
+# =========================================================================== ConvTranspose2d
+
+# (in, out, kernel, stride, padding, output_padding, dilation, groups, bias)
+CONFIGS_T = [
+    (3, 5, 3, 1, 0, 0, 1, 1, True),
+    (4, 6, (3, 2), (2, 3), (1, 0), (1, 2), (2, 1), 2, True),
+    (6, 6, 3, 2, 1, 1, 1, 6, False),  # depthwise
+    (4, 8, (1, 3), (1, 2), (0, 2), (0, 1), (1, 2), 4, True),
+]
+
+
+def _to_ref_t(w, b, groups):
+    """MegEngine's transposed weight (dense (I, O, kh, kw) or (G, I/G, O/G, kh, kw)) and
+    (1, O, 1, 1) bias in the reference's (I, O/G, kh, kw) and (O,)."""
+    w4 = w if groups == 1 else w.reshape(-1, *w.shape[2:])
+    return w4, None if b is None else b.reshape(-1)
+
+
+def _pair(v):
+    return v if isinstance(v, tuple) else (v, v)
+
+
+def test_conv_transpose_documented_example_runs_with_only_the_import_changed(capsys):
+    # MegEngine 1.13's ConvTranspose2d docstring example; only the import differs
+    src = textwrap.dedent(
+        """
+        import torch
+        import omniconv.compat.megengine as megengine
+        conv_transpose = megengine.module.conv.ConvTranspose2d(3, 64, 3, stride=2, padding=1)
+        input = megengine.tensor(torch.randn(16, 3, 32, 32))
+        output = conv_transpose.forward(input)
+        print(output.numpy().shape)
+        """
+    )
+    scope: dict = {}
+    exec(compile(src, "<megengine example>", "exec"), scope)
+    assert capsys.readouterr().out == "(16, 64, 63, 63)\n"
+    m, inp, out = scope["conv_transpose"], scope["input"], scope["output"]
+    assert m.weight.shape == (3, 64, 3, 3) and m.bias.shape == (1, 64, 1, 1)
+    x = inp[:2].double()  # a slice of the batch against the float64 reference
+    expect = ref_conv_transpose2d(x, m.weight.detach().double(), None, 2, 1, 0, 1, 1)
+    torch.testing.assert_close(out[:2].as_subclass(torch.Tensor).double(), expect, **TOL32)
+    assert expect.abs().max() > 0.5
+
+
+@pytest.mark.parametrize(("cin", "cout", "k", "s", "p", "op", "d", "g", "bias"), CONFIGS_T)
+def test_conv_transpose_module_and_functional_against_the_reference(
+    cin, cout, k, s, p, op, d, g, bias
+):
+    """Values and every gradient (input, MegEngine-layout weight and bias) against the
+    float64 reference, module and functional, float64 and float32."""
+    m = M.ConvTranspose2d(cin, cout, k, s, p, op, d, g, bias).double()
+    kh, kw = _pair(k)
+    assert tuple(m.weight.shape) == ((cin, cout, kh, kw) if g == 1 else
+                                     (g, cin // g, cout // g, kh, kw))  # fmt: skip
+    assert (m.bias is None) == (not bias) and (not bias or m.bias.shape == (1, cout, 1, 1))
+    x = rand(2, cin, 5, 4, seed=1)
+    w = rand(*m.weight.shape, seed=2)
+    b = rand(1, cout, 1, 1, seed=3) if bias else None
+    m.load_state_dict({"weight": w, **({"bias": b} if bias else {})})
+
+    def ref(x, w, b=None):
+        w4, b1 = _to_ref_t(w, b, g)
+        return ref_conv_transpose2d(x, w4, b1, _pair(s), _pair(p), _pair(op), g, _pair(d))
+
+    def functional(x, w, b=None):
+        return MF.conv_transpose2d(x, w, b, s, p, op, d, g)
+
+    def module(x, w, b=None):
+        return m.calc_conv_transpose2d(x, w, b)
+
+    inputs = [x, w, b] if bias else [x, w]
+    out, _ = compare(functional, ref, inputs)
+    assert out.shape[2:] == tuple(
+        (n - 1) * ss - 2 * pp + dd * (kk - 1) + 1 + oo
+        for n, ss, pp, dd, kk, oo in zip(
+            (5, 4), _pair(s), _pair(p), _pair(d), (kh, kw), _pair(op), strict=True
+        )
+    )
+    compare(module, ref, inputs)
+    compare(functional, ref, inputs, impl_dtype=torch.float32, tol=TOL32)
+    torch.testing.assert_close(m(x).as_subclass(torch.Tensor), ref(x, w, b), **TOL64)
+
+
+def test_conv_transpose_megengine_bugs_are_not_reproduced():
+    """MegEngine 1.12-1.13's functional applies ``output_padding`` only when its height
+    entry is non-zero (``output_pad_h != 0 or output_pad_h != 0``), indexes ``stride[0]``
+    (an int stride crashes) and sizes the output from ``weight.shape[1:3]`` (wrong for a
+    5-D weight): here the width entry applies alone, int arguments work and grouped
+    weights are sized right."""
+    x = rand(1, 4, 3, 3, seed=4)
+    w = rand(4, 2, 3, 3, seed=5)
+    out = MF.conv_transpose2d(x, w, None, 2, 1, (0, 1))
+    assert out.shape == (1, 2, 5, 6)  # MegEngine: (1, 2, 5, 5), the output padding dropped
+    torch.testing.assert_close(
+        out.as_subclass(torch.Tensor), ref_conv_transpose2d(x, w, None, 2, 1, (0, 1), 1, 1), **TOL64
+    )
+    wg = rand(2, 2, 3, 3, 3, seed=6)  # (G, I/G, O/G, kh, kw)
+    out = MF.conv_transpose2d(x, wg, None, 2, 1, 1, 1, groups=2)
+    expect = ref_conv_transpose2d(x, wg.reshape(4, 3, 3, 3), None, 2, 1, 1, 2, 1)
+    assert out.shape == (1, 6, 6, 6)
+    torch.testing.assert_close(out.as_subclass(torch.Tensor), expect, **TOL64)
+
+
+def test_conv_transpose_conv_mode_and_compute_mode():
+    x, w, b = rand(2, 4, 4, 5, seed=7), rand(2, 2, 3, 3, 2, seed=8), rand(1, 6, 1, 1, seed=9)
+    conv = MF.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0), 1, 2, conv_mode="CONVOLUTION")
+    w4, b1 = _to_ref_t(w, b, 2)
+    expect = ref_conv_transpose2d(x, w4.flip(-1, -2), b1, (2, 1), (1, 0), (1, 0), 2, 1)
+    torch.testing.assert_close(conv.as_subclass(torch.Tensor), expect, **TOL64)
+    corr = MF.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0), 1, 2)
+    assert not torch.allclose(conv, corr)
+    m = M.ConvTranspose2d(4, 6, (3, 2), (2, 1), (1, 0), (1, 0), groups=2, conv_mode="Convolution")
+    m.double().load_state_dict({"weight": w, "bias": b})
+    torch.testing.assert_close(m(x), conv, **TOL64)
+    # compute_mode='float32' on float16: the transposed conv runs in float32, cast back
+    xh, wh = x.half(), (w * 0.3).half()
+    with _ConvDtypes() as seen:
+        out = MF.conv_transpose2d(xh, wh, None, 2, 1, 1, 1, 2, compute_mode="float32")
+    assert seen.dtypes == [torch.float32] and out.dtype == torch.float16
+    expect = TF.conv_transpose2d(xh.float(), wh.reshape(4, 3, 3, 2).float(), None, 2, 1, 1, 2)
+    assert torch.equal(out.as_subclass(torch.Tensor), expect.half())
+    with mge.config._override(compute_mode="float32"), _ConvDtypes() as seen:
+        MF.conv_transpose2d(xh, wh, None, 2, 1, 1, 1, 2)
+    assert seen.dtypes == [torch.float32]
+
+
+def test_conv_transpose_errors():
+    _raises(
+        AE,
+        "output_padding[0] shoule be less than stride[0]; received output_padding=2, stride=(2, 2)",
+        lambda: M.ConvTranspose2d(2, 2, 3, stride=2, output_padding=2),
+    )
+    _raises(  # MegEngine would not even look at the width entry (its typo)
+        AE,
+        "output_padding[1] shoule be less than stride[1]; received output_padding=(0, 1), "
+        "stride=(1, 1)",
+        lambda: M.ConvTranspose2d(2, 2, 3, output_padding=(0, 1)),
+    )
+    _raises(
+        AE,
+        "output_padding[0] shoule be less than stride[0]; received output_padding=1, "
+        "stride=(1, 1)",  # MegEngine's rule, whatever the dilation (torch: < max(s, d))
+        lambda: MF.conv_transpose2d(
+            torch.ones(1, 2, 3, 3), torch.ones(2, 2, 3, 3), output_padding=1, dilation=2
+        ),
+    )
+    _raises(
+        AE,
+        "invalid value: (-1, -1); received output_padding=-1",
+        lambda: M.ConvTranspose2d(2, 2, 3, stride=2, output_padding=-1),
+    )
+    _raises(
+        ValueError,
+        "out_channels must be divisible by groups; received out_channels=3, groups=2",
+        lambda: M.ConvTranspose2d(4, 3, 3, groups=2),
+    )
+    _raises(
+        ValueError,
+        "`conv_mode` must be one of 'cross_correlation', 'convolution' (any case); received "
+        "conv_mode='corr'",
+        lambda: M.ConvTranspose2d(4, 4, 3, conv_mode="corr"),
+    )
+    with pytest.raises(TypeError, match="unexpected keyword argument 'padding_mode'"):
+        M.ConvTranspose2d(4, 4, 3, padding_mode="zeros")
+    with pytest.raises(ValueError, match=r"^`weight.shape` must be 5-D \(groups, I/groups, "):
+        MF.conv_transpose2d(torch.ones(1, 4, 3, 3), torch.ones(4, 2, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"^`weight.shape` must be 4-D \(I, O, kh, kw\)"):
+        MF.conv_transpose2d(torch.ones(1, 4, 3, 3), torch.ones(2, 2, 2, 3, 3))
+
+
+def test_conv_transpose_init_repr_and_state_dicts():
+    torch.manual_seed(3)
+    m = M.ConvTranspose2d(64, 256, 3, groups=4)
+    std = math.sqrt(1 / (3 * 3 * 256))  # MegEngine: fan_in = kh*kw*out_channels
+    w = m.weight.detach().double()
+    assert m.weight.shape == (4, 16, 64, 3, 3)
+    assert abs(w.std().item() / std - 1) < 0.03 and torch.count_nonzero(m.bias) == 0
+    assert repr(M.ConvTranspose2d(4, 6, 3, 2, 1, 1, 2, 2, False)) == (
+        "ConvTranspose2d(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), "
+        "dilation=(2, 2), groups=2, bias=False)"
+    )
+    m = M.ConvTranspose2d(4, 6, (3, 2), 2, (1, 0), 1, groups=2).double()
+    sd = m.state_dict()
+    assert list(sd) == ["bias", "weight"] and isinstance(sd["weight"], np.ndarray)
+    assert sd["weight"].shape == (2, 2, 3, 3, 2) and sd["bias"].shape == (1, 6, 1, 1)
+    x = rand(2, 4, 5, 4, seed=10)
+    torch_conv = torch.nn.ConvTranspose2d(4, 6, (3, 2), 2, (1, 0), 1, groups=2).double()
+    torch_conv.load_state_dict(m.torch_state_dict())
+    torch.testing.assert_close(m(x).as_subclass(torch.Tensor), torch_conv(x), **TOL64)
+    fresh = M.ConvTranspose2d(4, 6, (3, 2), 2, (1, 0), 1, groups=2).double()
+    fresh.load_state_dict(sd)
+    torch.testing.assert_close(fresh(x), m(x), **TOL64)
+    again = M.ConvTranspose2d(4, 6, (3, 2), 2, (1, 0), 1, groups=2).double()
+    again.load_torch_state_dict(torch_conv.state_dict())
+    torch.testing.assert_close(again(x), m(x), **TOL64)
+    assert isinstance(m, torch.nn.ConvTranspose2d)
+
+
+def test_conv_transpose_gradcheck_batch0_and_layouts():
+    m = M.ConvTranspose2d(2, 4, (2, 3), (1, 2), (0, 1), (0, 1), groups=2).double()
+    x = rand(1, 2, 3, 3, seed=11).requires_grad_(True)
+    torch.autograd.gradcheck(lambda x: m(x).as_subclass(torch.Tensor), (x,))
+    empty = torch.zeros(0, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    out = m(empty)
+    assert out.shape == (0, 4, 4, 6)
+    out.sum().backward()
+    assert empty.grad.shape == empty.shape and torch.count_nonzero(m.weight.grad) == 0
+    x = rand(2, 2, 4, 5, seed=12)
+    want = m(x)
+    for layout in ("channels_last", "strided", "transposed"):
+        torch.testing.assert_close(m(relayout(x, layout)), want, **TOL64)
+
+
+# ========================================================================== DeformableConv2d
+
+# (in, out, kernel, stride, padding, dilation, groups, deformable groups, bias)
+CONFIGS_D = [
+    (4, 6, 3, 1, 1, 1, 1, 2, True),
+    (4, 6, (3, 2), (2, 1), (1, 0), (2, 1), 2, 2, True),
+    (6, 6, (2, 2), 2, 1, (1, 2), 3, 3, False),
+    (2, 4, (1, 3), (1, 2), (0, 1), 1, 1, 1, True),
+]
+
+
+def _deform_inputs(cin, cout, k, s, p, d, g, dg, seed, h=6, w=5, border=False):
+    kh, kw = _pair(k)
+    ho, wo = out_size(h, w, (kh, kw), s, p, d)
+    x = rand(2, cin, h, w, seed=seed)
+    wshape = (cout, cin, kh, kw) if g == 1 else (g, cout // g, cin // g, kh, kw)
+    weight = rand(*wshape, seed=seed + 1)
+    if border:  # every sample exactly on -1, 0, H-1, H, halfway outside, ...
+        offset = border_offsets(2, dg, (kh, kw), ho, wo, s, p, d, seed=seed + 2)
+    else:
+        offset = away_from_integers(rand(2, 2 * dg * kh * kw, ho, wo, seed=seed + 2, scale=1.5))
+    mask = torch.rand(2, dg * kh * kw, ho, wo, dtype=F64,
+                      generator=torch.Generator().manual_seed(seed + 3)) * 1.5  # fmt: skip
+    return x, weight, offset, mask
+
+
+@pytest.mark.parametrize(("cin", "cout", "k", "s", "p", "d", "g", "dg", "bias"), CONFIGS_D)
+def test_deformable_module_and_functional_against_the_reference(cin, cout, k, s, p, d, g, dg, bias):
+    """megdnn's DeformableConv is DCNv2 with torchvision's conventions: values and every
+    gradient (input, MegEngine-layout weight, offset, mask, bias) against the float64
+    reference, deformable groups read from the offset, module and functional."""
+    m = M.DeformableConv2d(cin, cout, k, s, p, d, g, bias).double()
+    x, w, offset, mask = _deform_inputs(cin, cout, k, s, p, d, g, dg, seed=20)
+    assert tuple(m.weight.shape) == tuple(w.shape)
+    b = rand(1, cout, 1, 1, seed=30) if bias else None
+    m.load_state_dict({"weight": w, **({"bias": b} if bias else {})})
+
+    def ref(x, w, offset, mask, b=None):
+        w4 = w if g == 1 else w.reshape(-1, *w.shape[2:])
+        return ref_deform_conv2d(x, offset, w4, None if b is None else b.reshape(-1), s, p, d,
+                                 mask)  # fmt: skip
+
+    def functional(x, w, offset, mask, b=None):
+        return MF.deformable_conv2d(x, w, offset, mask, b, s, p, d, g)
+
+    def module(x, w, offset, mask, b=None):
+        return m.calc_conv(x, w, offset, mask, b)
+
+    inputs = [x, w, offset, mask] + ([b] if bias else [])
+    compare(functional, ref, inputs)
+    compare(module, ref, inputs)
+    compare(functional, ref, inputs, impl_dtype=torch.float32, tol=TOL32)
+    torch.testing.assert_close(m(x, offset, mask).as_subclass(torch.Tensor),
+                               ref(x, w, offset, mask, b), **TOL64)  # fmt: skip
+
+
+def test_deformable_border_samples_follow_megdnn():
+    """Samples exactly on -1, 0, H-1, H and halfway outside: megdnn's naive kernel's rule
+    (zero outside (-1, H) x (-1, W), zero corners, the floor convention of its gradients)
+    is the reference's, values and gradients."""
+    x, w, offset, mask = _deform_inputs(4, 4, 3, 1, 1, 1, 1, 2, seed=40, h=H_B, w=W_B,
+                                        border=True)  # fmt: skip
+
+    def ref(x, w, offset, mask):
+        return ref_deform_conv2d(x, offset, w, None, 1, 1, 1, mask)
+
+    compare(lambda x, w, o, m: MF.deformable_conv2d(x, w, o, m, padding=1), ref,
+            [x, w, offset, mask])  # fmt: skip
+
+
+def test_deformable_rules_and_errors():
+    x, w, offset, mask = _deform_inputs(4, 6, 3, 1, 1, 1, 1, 2, seed=50)
+    _raises(  # megdnn: dg (read from the offset) must divide the output channels
+        mge.MegEngineRuntimeError,
+        "oc % deformable_group != 0; received weight.shape=(3, 4, 3, 3), deformable_group=2",
+        lambda: MF.deformable_conv2d(x, w[:3], offset, mask, padding=1),
+    )
+    assert issubclass(mge.MegEngineRuntimeError, RuntimeError)
+    _raises(
+        TypeError,
+        "`mask` must be a Tensor (MegEngine's deformable convolution always takes a mask); "
+        "received mask=<NoneType>",
+        lambda: MF.deformable_conv2d(x, w, offset, None, padding=1),
+    )
+    for mode in ("convolution", "corr", None):
+        _raises(
+            AE,
+            f"only support CROSS_CORRELATION mode; received conv_mode={mode!r}",
+            lambda mode=mode: M.DeformableConv2d(4, 6, 3, conv_mode=mode),
+        )
+    _raises(
+        AE,
+        "only support CROSS_CORRELATION mode; received conv_mode='convolution'",
+        lambda: MF.deformable_conv2d(x, w, offset, mask, padding=1, conv_mode="convolution"),
+    )
+    M.DeformableConv2d(4, 6, 3, conv_mode="CROSS_CORRELATION")  # any case
+    _raises(
+        ValueError,
+        "in_channels must be divisible by groups; received in_channels=4, groups=3",
+        lambda: M.DeformableConv2d(4, 6, 3, groups=3),
+    )
+    with pytest.raises(ValueError, match=r"`mask.shape` must be \(2, 18, 6, 5\)"):
+        MF.deformable_conv2d(x, w, offset, mask[:, :9], padding=1)
+    # offset and mask of another dtype are cast to the input's (MegEngine: float32)
+    xf, wf = x.float(), w.float()
+    got = MF.deformable_conv2d(xf, wf, offset, mask, padding=1)
+    want = MF.deformable_conv2d(xf, wf, offset.float(), mask.float(), padding=1)
+    assert got.dtype == torch.float32 and torch.equal(got, want)
+    ints = MF.deformable_conv2d(xf, wf, offset.round().int(), mask, padding=1)
+    torch.testing.assert_close(
+        ints, MF.deformable_conv2d(xf, wf, offset.round().float(), mask, padding=1)
+    )
+
+
+def test_deformable_init_repr_state_dicts_and_tooling():
+    torch.manual_seed(5)
+    m = M.DeformableConv2d(64, 128, 3, padding=1, groups=4)
+    std = math.sqrt(1 / (3 * 3 * 64))  # MegEngine: fan_in = kh*kw*in_channels
+    assert m.weight.shape == (4, 32, 16, 3, 3) and m.bias.shape == (1, 128, 1, 1)
+    assert abs(m.weight.detach().double().std().item() / std - 1) < 0.03
+    assert torch.count_nonzero(m.bias) == 0
+    assert not isinstance(m, torch.nn.Conv2d)
+    assert repr(M.DeformableConv2d(4, 6, (3, 2), 2, 1, 2, 2, bias=False)) == (
+        "DeformableConv2d(4, 6, kernel_size=(3, 2), stride=(2, 2), padding=(1, 1), "
+        "dilation=(2, 2), groups=2, bias=False)"
+    )
+    m = M.DeformableConv2d(4, 6, 3, padding=1, groups=2).double()
+    x, _, offset, mask = _deform_inputs(4, 6, 3, 1, 1, 1, 2, 2, seed=60)
+    want = m(x, offset, mask)
+    sd = m.state_dict()
+    assert list(sd) == ["bias", "weight"] and sd["weight"].shape == (2, 3, 2, 3, 3)
+    fresh = M.DeformableConv2d(4, 6, 3, padding=1, groups=2).double()
+    fresh.load_state_dict(sd)
+    torch.testing.assert_close(fresh(x, offset, mask), want, **TOL64)
+    # the torch layouts are omniconv.nn.DeformConv2d's
+    from omniconv.nn import DeformConv2d
+
+    plain = DeformConv2d(4, 6, 3, padding=1, groups=2, deformable_groups=2, dtype=F64)
+    plain.load_state_dict(m.torch_state_dict())
+    torch.testing.assert_close(plain(x, offset, mask), want.as_subclass(torch.Tensor), **TOL64)
+    back = M.DeformableConv2d(4, 6, 3, padding=1, groups=2).double()
+    back.load_torch_state_dict(plain.state_dict())
+    torch.testing.assert_close(back(x, offset, mask), want, **TOL64)
+
+
+def test_deformable_gradcheck_batch0_and_layouts():
+    m = M.DeformableConv2d(2, 4, (2, 3), (1, 2), (1, 1), (2, 1), groups=2).double()
+    x, _, offset, mask = _deform_inputs(2, 4, (2, 3), (1, 2), (1, 1), (2, 1), 2, 2, seed=70,
+                                        h=4, w=5)  # fmt: skip
+    x, offset, mask = x[:1], offset[:1], mask[:1]
+    leaves = [t.clone().requires_grad_(True) for t in (x, offset, mask)]
+    torch.autograd.gradcheck(lambda *t: m(*t).as_subclass(torch.Tensor), leaves)
+    out = m(x[:0], offset[:0], mask[:0])
+    assert out.shape == (0, 4, *offset.shape[2:])
+    want = m(x, offset, mask)
+    for layout in ("channels_last", "strided", "transposed"):
+        got = m(relayout(x, layout), relayout(offset, layout), relayout(mask, layout))
+        torch.testing.assert_close(got, want, **TOL64)

@@ -84,16 +84,24 @@ class DeformConv2d(nn.Module):
                 f"divisible by deformable_groups={self.deformable_groups}",
                 in_channels,
             )
-        kh, kw = self.kernel_size
         factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(
-            torch.empty(out_channels, in_channels // self.groups, kh, kw, **factory)
-        )
+        self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory))
         if bias:
-            self.bias: nn.Parameter | None = nn.Parameter(torch.empty(out_channels, **factory))
+            self.bias: nn.Parameter | None = nn.Parameter(
+                torch.empty(self._bias_shape(), **factory)
+            )
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        """The stored weight's shape, ``(C_out, C_in/groups, kh, kw)`` (a front-end may
+        store its framework's shape, as for the dense convs)."""
+        kh, kw = self.kernel_size
+        return (self.out_channels, self.in_channels // self.groups, kh, kw)
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (self.out_channels,)
 
     def reset_parameters(self) -> None:
         torch_default_init(self.weight, self.bias)

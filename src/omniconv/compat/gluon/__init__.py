@@ -1,5 +1,8 @@
 """MXNet Gluon (1.9.1) on PyTorch: ``from omniconv.compat.gluon import nn`` works like
-``from mxnet.gluon import nn``; ``omniconv.compat.gluon.init`` is ``mxnet.init``.
+``from mxnet.gluon import nn`` (``Conv2D``, ``Conv2DTranspose``),
+``from omniconv.compat.gluon.contrib import cnn`` like ``from mxnet.gluon.contrib import cnn``
+(``DeformableConvolution``, ``ModulatedDeformableConvolution``), and
+``omniconv.compat.gluon.init`` is ``mxnet.init``.
 
 Blocks are ``torch.nn.Module`` s; parameters are Gluon :class:`Parameter` views of the
 torch parameters; ``save_parameters`` / ``load_parameters`` / ``export`` read and write
@@ -10,7 +13,7 @@ Errors have MXNet's words and types, each also a ``ValueError`` / ``TypeError``:
 :class:`GluonAssertionError` (where Gluon asserts: an ``AssertionError``).
 """
 
-from . import init, nn
+from . import contrib, init, nn
 from ._errors import (
     DeferredInitializationError,
     GluonAssertionError,
@@ -33,7 +36,7 @@ from .init import (
     Xavier,
     Zero,
 )
-from .nn import Activation, Conv2D
+from .nn import Activation, Conv2D, Conv2DTranspose
 from .parameter import Parameter, ParameterDict
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "Block",
     "Constant",
     "Conv2D",
+    "Conv2DTranspose",
     "DeferredInitializationError",
     "GluonAssertionError",
     "HybridBlock",
@@ -61,6 +65,7 @@ __all__ = [
     "Uniform",
     "Xavier",
     "Zero",
+    "contrib",
     "init",
     "load_bytes",
     "nn",

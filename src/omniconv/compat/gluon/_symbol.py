@@ -78,6 +78,9 @@ class Symbol:
         return self._binary(other, "elemwise_sub", "_minus")
 
     def __mul__(self, other: Any) -> Symbol:
+        if isinstance(other, int | float) and not isinstance(other, bool):
+            # MXNet's ``symbol * scalar``: a ``_mul_scalar`` node (``{"scalar": "2"}``)
+            return _op("_mul_scalar", None, {"scalar": str(other)}, [self], "_mulscalar")
         return self._binary(other, "elemwise_mul", "_mul")
 
     def _topo(self) -> list[_Node]:
@@ -157,6 +160,34 @@ def _tuple(v: Any) -> str:
     return str(tuple(int(i) for i in v))
 
 
+def _conv_attrs(
+    kernel: Any,
+    stride: Any,
+    dilate: Any,
+    pad: Any,
+    num_filter: int,
+    num_group: int,
+    no_bias: bool,
+    layout: str,
+    **extra: Any,
+) -> dict[str, str]:
+    """A convolution node's attributes as MXNet writes them (each a string)."""
+    attrs = {
+        "kernel": _tuple(kernel),
+        "stride": _tuple(stride),
+        "dilate": _tuple(dilate),
+        "pad": _tuple(pad),
+        "num_filter": str(num_filter),
+        "num_group": str(num_group),
+        "no_bias": str(bool(no_bias)),
+        "layout": layout,
+    }
+    for key, value in extra.items():
+        if value is not None:
+            attrs[key] = _tuple(value) if isinstance(value, tuple | list) else str(value)
+    return attrs
+
+
 def Convolution(
     data: Symbol,
     weight: Symbol,
@@ -170,20 +201,99 @@ def Convolution(
     num_group: int,
     no_bias: bool,
     layout: str,
+    cudnn_off: bool | None = None,
     name: str | None = None,
 ) -> Symbol:
-    attrs = {
-        "kernel": _tuple(kernel),
-        "stride": _tuple(stride),
-        "dilate": _tuple(dilate),
-        "pad": _tuple(pad),
-        "num_filter": str(num_filter),
-        "num_group": str(num_group),
-        "no_bias": str(bool(no_bias)),
-        "layout": layout,
-    }
+    attrs = _conv_attrs(
+        kernel, stride, dilate, pad, num_filter, num_group, no_bias, layout, cudnn_off=cudnn_off
+    )
     inputs = [data, weight] + ([] if bias is None else [bias])
     return _op("Convolution", name, attrs, inputs)
+
+
+def Deconvolution(
+    data: Symbol,
+    weight: Symbol,
+    bias: Symbol | None = None,
+    *,
+    kernel: Any,
+    stride: Any,
+    dilate: Any,
+    pad: Any,
+    adj: Any,
+    num_filter: int,
+    num_group: int,
+    no_bias: bool,
+    layout: str,
+    name: str | None = None,
+) -> Symbol:
+    attrs = _conv_attrs(
+        kernel, stride, dilate, pad, num_filter, num_group, no_bias, layout, adj=adj
+    )
+    inputs = [data, weight] + ([] if bias is None else [bias])
+    return _op("Deconvolution", name, attrs, inputs)
+
+
+class contrib:  # MXNet's ``F.contrib`` namespace
+    """``F.contrib``: the deformable convolutions (``_contrib_*`` nodes)."""
+
+    @staticmethod
+    def DeformableConvolution(
+        data: Symbol,
+        offset: Symbol,
+        weight: Symbol,
+        bias: Symbol | None = None,
+        *,
+        kernel: Any,
+        stride: Any,
+        dilate: Any,
+        pad: Any,
+        num_filter: int,
+        num_group: int,
+        num_deformable_group: int,
+        no_bias: bool,
+        layout: str,
+        name: str | None = None,
+    ) -> Symbol:
+        attrs = _conv_attrs(
+            kernel, stride, dilate, pad, num_filter, num_group, no_bias, layout,
+            num_deformable_group=num_deformable_group,
+        )  # fmt: skip
+        inputs = [data, offset, weight] + ([] if bias is None else [bias])
+        return _op("_contrib_DeformableConvolution", name, attrs, inputs)
+
+    @staticmethod
+    def ModulatedDeformableConvolution(
+        data: Symbol,
+        offset: Symbol,
+        mask: Symbol,
+        weight: Symbol,
+        bias: Symbol | None = None,
+        *,
+        kernel: Any,
+        stride: Any,
+        dilate: Any,
+        pad: Any,
+        num_filter: int,
+        num_group: int,
+        num_deformable_group: int,
+        no_bias: bool,
+        layout: str,
+        name: str | None = None,
+    ) -> Symbol:
+        attrs = _conv_attrs(
+            kernel, stride, dilate, pad, num_filter, num_group, no_bias, layout,
+            num_deformable_group=num_deformable_group,
+        )  # fmt: skip
+        inputs = [data, offset, mask, weight] + ([] if bias is None else [bias])
+        return _op("_contrib_ModulatedDeformableConvolution", name, attrs, inputs)
+
+
+def slice_axis(
+    data: Symbol, axis: int, begin: int, end: int | None, name: str | None = None
+) -> Symbol:
+    attrs = {"axis": str(axis), "begin": str(begin), "end": str(end)}
+    return _op("slice_axis", name, attrs, [data])
 
 
 def Activation(data: Symbol, act_type: str, name: str | None = None) -> Symbol:

@@ -525,12 +525,12 @@ class HybridBlock(Block):
             )
         with open(f"{path}-symbol.json", "w") as f:
             f.write(graph.tojson())
-        arg_names = set(graph.list_arguments())
-        arrays = {}
-        for name, param in self.collect_params().items():
-            if name in arg_names:
-                arrays[f"arg:{name}"] = param._reduce()
-            else:
+        # MXNet writes the parameters in the graph's argument order (its cached op's)
+        arguments = graph.list_arguments()
+        params = self.collect_params()
+        arrays = {f"arg:{name}": params[name]._reduce() for name in arguments if name in params}
+        for name in params:
+            if name not in arguments:
                 warnings.warn(f'Parameter "{name}" is not found in the graph. ', stacklevel=2)
         with open(f"{path}-{epoch:04d}.params", "wb") as f:
             f.write(dumps(arrays))

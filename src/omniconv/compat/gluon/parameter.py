@@ -59,7 +59,7 @@ def numpy_type(dtype: torch.dtype) -> type:
     return _NP_DTYPES[dtype].type
 
 
-def shape_is_known(shape: tuple[int, ...] | None) -> bool:
+def shape_is_known(shape: tuple[int, ...] | list[int] | None) -> bool:
     return shape is not None and all(d > 0 for d in shape)
 
 
@@ -90,7 +90,11 @@ class Parameter:
         self.name = name
         if isinstance(shape, int):
             shape = (shape,)
-        self._shape: tuple[int, ...] | None = None if shape is None else tuple(shape)
+        # kept as given (MXNet shows a list shape, e.g. a deformable conv's deferred
+        # ``[8, 0, 3, 3]``, as a list until the shape is known)
+        self._shape: tuple[int, ...] | list[int] | None = (
+            None if shape is None else shape if isinstance(shape, list) else tuple(shape)
+        )
         self._torch_dtype = torch_dtype(dtype)
         self._dtype: Any = dtype  # shown as given (np.float32, or 'float16' after cast)
         self.lr_mult = lr_mult
@@ -155,7 +159,7 @@ class Parameter:
 
     # -- attributes ------------------------------------------------------------------
     @property
-    def shape(self) -> tuple[int, ...] | None:
+    def shape(self) -> tuple[int, ...] | list[int] | None:
         if self._materialized():
             return tuple(self._to_framework(self._torch()).shape)
         return self._shape
@@ -302,7 +306,7 @@ class Parameter:
                     f"Cannot initialize Parameter '{self.name}' because it has invalid shape: "
                     f"{shape}."
                 )
-            self._materialize(shape)
+            self._materialize(tuple(shape))
         self._finish_deferred_init()
 
     def _finish_deferred_init(self) -> None:

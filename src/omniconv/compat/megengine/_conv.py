@@ -19,6 +19,10 @@ __all__ = [
     "check_mode",
     "compute_mode_of_call",
     "conv2d_megengine",
+    "finish",
+    "in_compute_dtype",
+    "torch_weight",
+    "weight_groups",
     "wrap",
 ]
 
@@ -48,18 +52,49 @@ def compute_mode_of_call(compute_mode: str) -> str:
     return check_mode(config._compute_mode, "config._compute_mode", COMPUTE_MODES)
 
 
-def _torch_weight(weight: Any, groups: int) -> torch.Tensor:
-    """MegEngine's 4-D dense or 5-D grouped weight as torch's ``(O, I/G, kh, kw)`` view."""
+def torch_weight(
+    weight: Any,
+    groups: int,
+    dense: str = "(O, I, kh, kw)",
+    grouped: str = "(groups, O/groups, I/groups, kh, kw)",
+) -> torch.Tensor:
+    """MegEngine's 4-D dense or 5-D grouped weight (layouts ``dense`` / ``grouped``, for
+    the messages) as torch's 4-D view (the first two dimensions merged)."""
     if not isinstance(weight, torch.Tensor):
         fail("weight", "a Tensor", type_name(weight), exc=TypeError)
     if groups == 1 and weight.dim() != 4:
-        fail("weight.shape", "4-D (O, I, kh, kw) when groups == 1", tuple(weight.shape))
+        fail("weight.shape", f"4-D {dense} when groups == 1", tuple(weight.shape))
     if groups != 1:
         if weight.dim() != 5:
-            rule = "5-D (groups, O/groups, I/groups, kh, kw) when groups != 1"
-            fail("weight.shape", rule, tuple(weight.shape))
+            fail("weight.shape", f"5-D {grouped} when groups != 1", tuple(weight.shape))
         weight = weight.flatten(0, 1)
     return weight
+
+
+def weight_groups(weight: torch.Tensor, groups: int) -> int:
+    """The group count MegEngine uses: 1 (dense), else the 5-D weight's first dimension."""
+    return 1 if groups == 1 else weight.shape[0]
+
+
+def in_compute_dtype(
+    compute: str, inp: torch.Tensor, *tensors: torch.Tensor
+) -> tuple[torch.dtype | None, list[torch.Tensor]]:
+    """``compute_mode='float32'`` on float16 data: ``(torch.float16, [tensors in float32])``
+    (the result is cast back); otherwise ``(None, [inp, *tensors])`` unchanged."""
+    all_ = [inp, *tensors]
+    if compute == "float32" and all(t.dtype == torch.float16 for t in all_):
+        return torch.float16, [t.float() for t in all_]
+    return None, all_
+
+
+def finish(out: torch.Tensor, out_dtype: torch.dtype | None, bias: Any) -> Tensor:
+    """Cast back (``compute_mode='float32'``), then ``output += bias`` by broadcasting, as
+    MegEngine adds the bias after the operator."""
+    if out_dtype is not None:
+        out = out.to(out_dtype)
+    if bias is not None:
+        out = out + bias
+    return wrap(out)
 
 
 def conv2d_megengine(
@@ -78,20 +113,13 @@ def conv2d_megengine(
     global override, applied here). ``padding_mode`` is the module's, applied by the
     functional exactly as MegEngine's ``pad`` + conv does."""
     compute = compute_mode_of_call(compute_mode)
-    w = _torch_weight(weight, groups)
-    actual_groups = 1 if groups == 1 else weight.shape[0]  # MegEngine: from the weight
+    w = torch_weight(weight, groups)
     if conv_mode == "convolution":
         w = w.flip(-2, -1)
-    x = inp
-    out_dtype = None
-    if compute == "float32" and inp.dtype == torch.float16 and w.dtype == torch.float16:
-        out_dtype, x, w = torch.float16, inp.float(), w.float()
+    out_dtype, (x, w) = in_compute_dtype(compute, inp, w)
     ph, pw = padding
     out = conv2d_canonical(
-        x, w, None, stride, (ph, ph, pw, pw), dilation, actual_groups, padding_mode, "NCHW"
-    )
-    if out_dtype is not None:
-        out = out.to(out_dtype)
-    if bias is not None:
-        out = out + bias  # MegEngine: ``output += bias`` after the conv, by broadcasting
-    return wrap(out)
+        x, w, None, stride, (ph, ph, pw, pw), dilation, weight_groups(weight, groups),
+        padding_mode, "NCHW",
+    )  # fmt: skip
+    return finish(out, out_dtype, bias)

@@ -11,65 +11,39 @@ importers use too).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any, cast
 
 from torch import Tensor, nn
 
-from ...._args import Pair, check_positive_int
+from ...._args import Pair
 from ....nn import Conv2d as _Conv2d
 from ..._errors import received
-from ..._frontend import FrontendMixin, ParamView
+from ..._frontend import FrontendMixin
 from .._conv import COMPUTE_MODES, CONV_MODES, check_mode, conv2d_megengine
 from .._errors import MegEngineAssertionError
+from ._common import (
+    MEGENGINE_VIEWS,
+    check_channels,
+    get_ndtuple,
+    info_string,
+    init_bias,
+    pair,
+    unexpected,
+)
+from .conv_transpose import ConvTranspose2d
+from .deformable_conv import DeformableConv2d
 from .module import Module
 
-__all__ = ["Conv2d", "get_ndtuple"]
+# MegEngine's ``megengine.module.conv`` holds all three (its docstring examples use it)
+__all__ = ["Conv2d", "ConvTranspose2d", "DeformableConv2d", "get_ndtuple"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate")
-
-
-def get_ndtuple(value: Any, *, n: int, allow_zero: bool = True, name: str) -> tuple[int, ...]:
-    """MegEngine's ``get_ndtuple``: a scalar is ``int()``-ed (floats truncate) and repeated;
-    an iterable (a string too) must have length ``n`` and is mapped with ``int``;
-    every entry must be >= 0 (``allow_zero``) or >= 1. Failures are
-    :class:`MegEngineAssertionError` s with MegEngine's texts and the argument ``name``."""
-    if not isinstance(value, Iterable):
-        out = (int(value),) * n
-    else:
-        if len(value) != n:  # type: ignore[arg-type]
-            message = f"tuple len is not equal to n: {value}"
-            raise MegEngineAssertionError(received(message, **{name: value}))
-        out = tuple(map(int, value))
-    if min(out) < (0 if allow_zero else 1):
-        raise MegEngineAssertionError(received(f"invalid value: {out}", **{name: value}))
-    return out
-
-
-def _pair(value: Any, name: str, allow_zero: bool) -> tuple[int, int]:
-    a, b = get_ndtuple(value, n=2, allow_zero=allow_zero, name=name)
-    return a, b
-
-
-def _weight_to_megengine(t: Tensor, layer: nn.Module) -> Tensor:
-    g = cast("Conv2d", layer).groups
-    if g == 1:
-        return t
-    return t.view(g, t.shape[0] // g, *t.shape[1:])
-
-
-def _weight_to_torch(t: Tensor, layer: nn.Module) -> Tensor:
-    return t if cast("Conv2d", layer).groups == 1 else t.reshape(-1, *t.shape[2:])
 
 
 def _init_weight(t: Tensor, layer: nn.Module) -> None:
     conv = cast("Conv2d", layer)
     kh, kw = conv.kernel_size
     t.normal_(0.0, math.sqrt(1.0 / (kh * kw * conv.in_channels)))  # full C_in, not C_in/G
-
-
-def _init_bias(t: Tensor, layer: nn.Module) -> None:
-    t.zero_()
 
 
 class Conv2d(FrontendMixin, Module, _Conv2d):
@@ -97,12 +71,9 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
     (:meth:`Module.torch_state_dict` into a ``torch.nn.Conv2d``).
     """
 
-    param_views = {  # noqa: RUF012 (FrontendMixin's declared class table)
-        "weight": ParamView(_weight_to_megengine, _weight_to_torch),
-        "bias": ParamView(lambda t, layer: t.view(1, -1, 1, 1), lambda t, layer: t.reshape(-1)),
-    }
+    param_views = MEGENGINE_VIEWS
     param_layout = "framework"
-    default_initializers = {"weight": _init_weight, "bias": _init_bias}  # noqa: RUF012
+    default_initializers = {"weight": _init_weight, "bias": init_bias}  # noqa: RUF012
     padding: Pair  # MegEngine's (ph, pw): symmetric only
 
     def __init__(
@@ -120,23 +91,13 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
         padding_mode: str = "zeros",
         **kwargs: Any,
     ) -> None:
-        kernel_size = _pair(kernel_size, "kernel_size", allow_zero=False)
-        stride = _pair(stride, "stride", allow_zero=False)
-        padding = _pair(padding, "padding", allow_zero=True)
-        dilation = _pair(dilation, "dilation", allow_zero=False)
+        kernel_size = pair(kernel_size, "kernel_size", allow_zero=False)
+        stride = pair(stride, "stride", allow_zero=False)
+        padding = pair(padding, "padding", allow_zero=True)
+        dilation = pair(dilation, "dilation", allow_zero=False)
         name = kwargs.pop("name", None)
-        if kwargs:
-            raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
-        for arg, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("groups", groups),
-        ):
-            check_positive_int(value, arg)  # before the divisions (groups=0, None)
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if value % groups != 0:
-                message = f"{arg} must be divisible by groups"
-                raise ValueError(received(message, **{arg: value, "groups": groups}))
+        unexpected(kwargs)
+        check_channels(in_channels, out_channels, groups)
         if padding_mode not in PADDING_MODES:  # MegEngine: a bare assert in forward
             message = "padding_mode must be one of 'zeros', 'reflect', 'replicate'"
             raise MegEngineAssertionError(received(message, padding_mode=padding_mode))
@@ -159,15 +120,4 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
         )  # fmt: skip
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        if self.stride != (1, 1):
-            s += f", stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return info_string(self)
