@@ -145,7 +145,11 @@ def _deform_geometry(
             )
     p = tuple(pad)
     ho, wo = conv_output_size(
-        data.shape[2:], tuple(kernel), tuple(stride), (p[0], p[0], p[1], p[1]), tuple(dilate)
+        (data.shape[2], data.shape[3]),
+        tuple(kernel),
+        tuple(stride),
+        (p[0], p[0], p[1], p[1]),
+        tuple(dilate),
     )
     kernel2 = (int(kernel[0]), int(kernel[1]))
     for what, t in maps[1:]:
