@@ -119,7 +119,7 @@ class Conv2DTranspose(FrontendMixin, onn.ConvTranspose2d):
         """Paddle's rule and words: ``infer <= output_size < infer + stride``."""
         hw = (int(input.shape[2]), int(input.shape[3]))
         infer = conv_transpose_output_size(
-            hw, self.kernel_size, self.stride, self.padding, self.dilation
+            hw, self.kernel_size, self.stride, self._resolved_padding, self.dilation
         )
         for i in range(2):
             s = self.stride[i]
