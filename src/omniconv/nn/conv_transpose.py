@@ -58,6 +58,12 @@ class ConvTranspose2d(ConvSetup, nn.ConvTranspose2d):
             padding_mode, output_padding, layout, activation, device, dtype,
         )  # fmt: skip
 
+    def _padding_for(self, input: Tensor) -> Pad4:
+        """The ``(top, bottom, left, right)`` padding of a call: the one resolved at
+        construction. A subclass whose framework pads by the input size (Paddle's
+        ``'SAME'`` with a stride) overrides this."""
+        return self._resolved_padding
+
     def _conv_forward(
         self, input: Tensor, weight: Tensor, bias: Tensor | None, output_size: Any = None
     ) -> Tensor:
@@ -65,7 +71,7 @@ class ConvTranspose2d(ConvSetup, nn.ConvTranspose2d):
         if self.layout == "NHWC":
             weight = weight.permute(0, 2, 3, 1)  # the functional's NHWC weight: (I, kh, kw, O/g)
         return conv_transpose2d_canonical(
-            input, weight, bias, self.stride, self._resolved_padding, output_padding,
+            input, weight, bias, self.stride, self._padding_for(input), output_padding,
             self.groups, self.dilation, output_size, self.layout,
         )  # fmt: skip
 
