@@ -400,8 +400,9 @@ _TYPES = {
 
 def _normalise(text: str) -> str:
     """Paddle prints shapes as ``paddle.Size([2, 4])`` (dygraph) or ``(2, 4)`` (static),
-    omniconv as a list; both sides are compared with tuples written as lists. The 3.x static conv2d_transpose names its op path
-    ``paddle.static.nn.layers``, 1.8's fluid.layers one ``fluid.layers``."""
+    omniconv as a list; both sides are compared with tuples written as lists. The 3.x
+    static conv2d_transpose names its op path ``paddle.static.nn.layers``, 1.8's
+    ``fluid.layers``."""
     text = re.sub(r"paddle\.Size\((\[[^\]]*\])\)", r"\1", text)
     text = re.sub(r"\((\d+(?:, \d+)+),?\)", r"[\1]", text)
     text = re.sub(r"\((\d+),\)", r"[\1]", text)
