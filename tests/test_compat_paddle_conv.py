@@ -12,11 +12,11 @@ import itertools
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers import FIXTURES, close_to_fixture, load_fixture
 from reference import ref_conv2d, ref_conv_transpose2d, ref_deform_conv2d
 
 from omniconv.compat import paddle as P
@@ -25,27 +25,7 @@ from omniconv.compat.paddle import nn as pnn
 from omniconv.compat.paddle.nn import functional as PF
 from omniconv.compat.paddle.vision.ops import DeformConv2D, deform_conv2d
 
-FIXTURES = Path(__file__).parent / "fixtures"
 F64 = torch.float64
-
-
-def _load(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
-
-
-def _close(actual, expected, name, tol=None):
-    expected = np.asarray(expected)
-    tol = tol if tol is not None else (1e-10 if expected.dtype == np.float64 else 1e-5)
-    scale = max(1.0, float(np.abs(expected).max()))
-    assert tuple(actual.shape) == expected.shape, (name, tuple(actual.shape), expected.shape)
-    torch.testing.assert_close(
-        actual.detach().double(),
-        torch.from_numpy(expected.astype(np.float64)),
-        rtol=tol,
-        atol=tol * scale,
-        msg=lambda m: f"{name}: {m}",
-    )
 
 
 def _torch_dtype(z):
@@ -56,14 +36,14 @@ def _check_grads(out, named, z):
     grads = torch.autograd.grad(out, list(named.values()), torch.tensor(z["grad_out"]))
     for k, g in zip(named, grads, strict=True):
         assert g.dtype == named[k].dtype
-        _close(g, z[f"grad_{k}"], f"grad_{k}")
+        close_to_fixture(g, z[f"grad_{k}"], f"grad_{k}")
 
 
 def test_fixture_inventory():
     files = sorted(FIXTURES.glob("paddle_family_*.npz"))
     assert len(files) == 26
     for f in files:
-        z = _load(f)
+        z = load_fixture(f)
         assert (str(z["framework"]), str(z["version"])) == ("paddlepaddle", "3.3.1"), f.name
     assert sum(f.stat().st_size for f in files) < 500_000
 
@@ -76,7 +56,7 @@ NN = sorted(FIXTURES.glob("paddle_family_nn_*.npz"))
 
 @pytest.mark.parametrize("path", NN, ids=[p.stem.removeprefix("paddle_family_") for p in NN])
 def test_nn_layers_and_functionals_match_paddle(path):
-    z = _load(path)
+    z = load_fixture(path)
     dtype = _torch_dtype(z)
     kwargs = json.loads(str(z["kwargs"]))
     fkwargs = json.loads(str(z["forward_kwargs"]))
@@ -91,7 +71,7 @@ def test_nn_layers_and_functionals_match_paddle(path):
     x = torch.tensor(z["x"]).requires_grad_(True)
     out = layer(x, **fkwargs)
     assert out.dtype == dtype
-    _close(out, z["out"], "layer out")
+    close_to_fixture(out, z["out"], "layer out")
     _check_grads(out, {"x": x, **dict(layer.named_parameters())}, z)
 
     if kwargs.get("padding_mode", "zeros") != "zeros":
@@ -107,20 +87,20 @@ def test_nn_layers_and_functionals_match_paddle(path):
         out2 = PF.conv2d_transpose(x2, w, b, **args, **fkwargs)
     else:
         out2 = PF.conv2d(x2, w, b, **args)
-    _close(out2, z["out"], "functional out")
+    close_to_fixture(out2, z["out"], "functional out")
     _check_grads(out2, {"x": x2, "weight": w, **({"bias": b} if b is not None else {})}, z)
 
 
 def test_nn_float32_fixtures_also_in_float64():
     """float32 fixtures upcast to float64 agree at Paddle's float32 rounding."""
     for path in NN:
-        z = _load(path)
+        z = load_fixture(path)
         if z["x"].dtype != np.float32:
             continue
         layer = getattr(pnn, str(z["layer"]))(**json.loads(str(z["kwargs"]))).to(F64)
         layer.load_state_dict({k: torch.tensor(z[k]).double() for k in ("weight", "bias")})
         out = layer(torch.tensor(z["x"]).double())
-        _close(out, z["out"], path.stem, tol=1e-5)
+        close_to_fixture(out, z["out"], path.stem, tol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,7 +114,7 @@ STATIC = sorted(FIXTURES.glob("paddle_family_static_*.npz"))
     "path", STATIC, ids=[p.stem.removeprefix("paddle_family_") for p in STATIC]
 )
 def test_fluid_layers_match_paddle_static_layers(path):
-    z = _load(path)
+    z = load_fixture(path)
     dtype = str(z["x"].dtype)
     func = getattr(fluid.layers, str(z["func"]))
     kwargs = json.loads(str(z["kwargs"]))
@@ -150,7 +130,7 @@ def test_fluid_layers_match_paddle_static_layers(path):
     assert list(net.state_dict()) == names  # Paddle's parameter names, in its order
     net.load_state_dict({n: z["weight" if n.endswith(".w_0") else "bias"] for n in names})
     out = net(x)
-    _close(out, z["out"], "out")
+    close_to_fixture(out, z["out"], "out")
     layer = next(iter(net.layers.values()))
     named = {"x": x, "weight": layer.weight}
     if layer.bias is not None:
@@ -161,7 +141,7 @@ def test_fluid_layers_match_paddle_static_layers(path):
 def test_fluid_dygraph_conv2d_matches_paddle():
     """fluid.dygraph.Conv2D (pair padding, act) against the same conv as Paddle's static
     conv2d fixture."""
-    z = _load(FIXTURES / "paddle_family_static_conv_pair_sigmoid.npz")
+    z = load_fixture(FIXTURES / "paddle_family_static_conv_pair_sigmoid.npz")
     kwargs = json.loads(str(z["kwargs"]))
     layer = fluid.dygraph.Conv2D(
         z["x"].shape[1], kwargs["num_filters"], kwargs["filter_size"], stride=kwargs["stride"],
@@ -173,7 +153,7 @@ def test_fluid_dygraph_conv2d_matches_paddle():
     layer.load_state_dict({k: torch.tensor(z[k]) for k in ("weight", "bias")})
     x = torch.tensor(z["x"]).requires_grad_(True)
     out = layer(x)
-    _close(out, z["out"], "out")
+    close_to_fixture(out, z["out"], "out")
     _check_grads(out, {"x": x, **dict(layer.named_parameters())}, z)
 
 
@@ -183,7 +163,7 @@ def test_fluid_dygraph_conv2d_matches_paddle():
 
 @pytest.mark.parametrize("key", ["nn_conv", "nn_convT", "static_conv", "static_convT"])
 def test_default_initialisers_match_paddle(key):
-    z = _load(FIXTURES / "paddle_family_init.npz")
+    z = load_fixture(FIXTURES / "paddle_family_init.npz")
     shape = tuple(int(v) for v in z[f"{key}:shape"])
     torch.manual_seed(3)
     if key == "nn_conv":
@@ -221,7 +201,7 @@ def test_default_initialisers_match_paddle(key):
 
 
 def test_dcn_mixed_float16_float32_matches_paddle():
-    z = _load(FIXTURES / "paddle_family_dcn_mixed.npz")
+    z = load_fixture(FIXTURES / "paddle_family_dcn_mixed.npz")
     keys = ("x", "offset", "weight", "bias", "mask")
     named = {k: torch.tensor(z[k]).requires_grad_(True) for k in keys}
     assert named["x"].dtype == torch.float32 and named["weight"].dtype == torch.float16
@@ -230,7 +210,7 @@ def test_dcn_mixed_float16_float32_matches_paddle():
         deformable_groups=2, groups=2, mask=named["mask"],
     )  # fmt: skip
     assert out.dtype == torch.float32
-    _close(out, z["out"], "out", tol=1e-5)
+    close_to_fixture(out, z["out"], "out", tol=1e-5)
     grads = torch.autograd.grad(out, list(named.values()), torch.tensor(z["grad_out"]))
     for k, g in zip(named, grads, strict=True):
         expected = z[f"grad_{k}"]
@@ -238,7 +218,7 @@ def test_dcn_mixed_float16_float32_matches_paddle():
         # float16 results: Paddle and omniconv may round the float32 gradient differently
         # by one float16 step (2**-10 relative)
         tol = 1e-5 if g.dtype == torch.float32 else 2e-3
-        _close(g.float(), expected.astype(np.float32), f"grad_{k}", tol=tol)
+        close_to_fixture(g.float(), expected.astype(np.float32), f"grad_{k}", tol=tol)
     # the cast-then-compute rule, exactly: omniconv on the tensors cast to float32
     ref = deform_conv2d(
         named["x"], named["offset"].float(), named["weight"].float(), named["bias"].float(),
@@ -319,7 +299,7 @@ def test_conv_input_dtype_is_a_type_error_before_shapes():
 # ---------------------------------------------------------------------------------------
 # Paddle's error texts (3.3.1), with the argument and value added where they lack them
 
-ERRORS = _load(FIXTURES / "paddle_family_errors.npz")
+ERRORS = load_fixture(FIXTURES / "paddle_family_errors.npz")
 X = torch.randn(2, 4, 8, 8)
 W = torch.randn(6, 4, 3, 3)
 WT = torch.randn(4, 3, 3, 3)

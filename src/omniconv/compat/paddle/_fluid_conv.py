@@ -117,10 +117,7 @@ def conv2d(
             device=input.device, dtype=input.dtype, initializers=initializers_of(attrs),
         )  # fmt: skip
         apply_param_attrs(m, attrs)
-        op = namer.op(op_type, name)
-        namer.param(m, "weight", op, "w", attrs["weight"])
-        if attrs["bias"] is not None:
-            namer.param(m, "bias", op, "b", attrs["bias"])
+        namer.layer_params(m, namer.op(op_type, name), attrs)
         return m
 
     module, _ = layer("conv2d", build)
@@ -215,10 +212,7 @@ def conv2d_transpose(
         m._paddle_same(from_input)
         m.output_size = out_size
         apply_param_attrs(m, attrs)
-        op = namer.op(op_type, name)
-        namer.param(m, "weight", op, "w", attrs["weight"])
-        if attrs["bias"] is not None:
-            namer.param(m, "bias", op, "b", attrs["bias"])
+        namer.layer_params(m, namer.op(op_type, name), attrs)
         return m
 
     module, _ = layer("conv2d_transpose", build)

@@ -213,6 +213,30 @@ def _check_tensors(x: Any, weight: Any, op: str, data_format: Any, format_messag
         )
 
 
+#: op -> (the words for groups=0, the start of the words for channels % groups != 0)
+_GROUPS_WORDS = {
+    "conv2d": ("The groups of conv2d should be not be zero.", "The channel of input"),
+    "conv2d_transpose": (
+        "The groups of conv2d_transpose should not be zero.",
+        "the channel of input",
+    ),
+}
+
+
+def _check_groups(x: Tensor, data_format: str, groups: Any, op: str) -> None:
+    """Paddle's functional ``groups`` checks and words (``groups=0``, then the input
+    channels not divisible by it)."""
+    zero, channel = _GROUPS_WORDS[op]
+    channels = int(x.shape[3] if data_format == "NHWC" else x.shape[1])
+    if groups == 0:
+        raise ValueError(received(zero, groups=groups))
+    if channels % groups:
+        raise ValueError(
+            f"{channel} must be divisible by groups,received: the channel of input is "
+            f"{channels}, the shape of input is {list(x.shape)}, the groups is {groups}"
+        )
+
+
 def conv2d(
     x: Tensor,
     weight: Tensor,
@@ -231,15 +255,8 @@ def conv2d(
         x, weight, "conv2d", data_format,
         "Attr(data_format) should be 'NCHW' or 'NHWC'. Received Attr(data_format): {}.",
     )  # fmt: skip
-    channels = int(x.shape[3] if data_format == "NHWC" else x.shape[1])
+    _check_groups(x, data_format, groups, "conv2d")
     filters = int(weight.shape[0])
-    if groups == 0:
-        raise ValueError(received("The groups of conv2d should be not be zero.", groups=groups))
-    if channels % groups:
-        raise ValueError(
-            "The channel of input must be divisible by groups,received: the channel of input "
-            f"is {channels}, the shape of input is {list(x.shape)}, the groups is {groups}"
-        )
     if filters % groups:
         raise ValueError(
             "The number of filters must be divisible by groups,received: the number of "
@@ -276,16 +293,7 @@ def conv2d_transpose(
         "Attr(data_format) of conv2d_transpose got wrong value: received {}, but only "
         "'NCHW' or 'NHWC' are supported.",
     )  # fmt: skip
-    channels = int(x.shape[3] if data_format == "NHWC" else x.shape[1])
-    if groups == 0:
-        raise ValueError(
-            received("The groups of conv2d_transpose should not be zero.", groups=groups)
-        )
-    if channels % groups:
-        raise ValueError(
-            "the channel of input must be divisible by groups,received: the channel of input "
-            f"is {channels}, the shape of input is {list(x.shape)}, the groups is {groups}"
-        )
+    _check_groups(x, data_format, groups, "conv2d_transpose")
     algorithm, pads = nn_padding(padding, data_format)
     kernel, stride_, dilation_ = _pairs(tuple(weight.shape[2:]), stride, dilation)
     size = None
