@@ -3,6 +3,9 @@ against ``tests/reference.py``, memory layouts, and the deformable-conv cases.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from reference import ref_deform_conv2d
 
@@ -233,3 +236,31 @@ def border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed):
     assert set(pick_h.unique().tolist()) == set(th.tolist())
     assert set(pick_w.unique().tolist()) == set(tw.tolist())
     return off.reshape(n, 2 * dg * k, ho, wo)
+
+
+# ----------------------------------------------------------------------------- framework fixtures
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(path):
+    """All arrays of a ``tests/fixtures/*.npz`` file, as a dict."""
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def close_to_fixture(actual, expected, name, tol=None):
+    """``actual`` (a tensor) equals a framework's array: ``rtol = tol`` and
+    ``atol = tol * max(1, max|expected|)``, ``tol`` 1e-10 for float64 arrays and 1e-5
+    for float32 ones unless given."""
+    expected = np.asarray(expected)
+    tol = tol if tol is not None else (1e-10 if expected.dtype == np.float64 else 1e-5)
+    scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
+    assert tuple(actual.shape) == expected.shape, (name, tuple(actual.shape), expected.shape)
+    torch.testing.assert_close(
+        actual.detach().double(),
+        torch.from_numpy(expected.astype(np.float64)),
+        rtol=tol,
+        atol=tol * scale,
+        msg=lambda m: f"{name}: {m}",
+    )

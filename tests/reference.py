@@ -125,9 +125,15 @@ def ref_conv2d(x, w, b, stride, pad4, dilation, groups, padding_mode="zeros"):
 
 def ref_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation):
     """Scatter form: input pixel (h, w) adds w[c, o, i, j] * x[c, h, w] to output
-    position (h*s - p + i*d, w*s - p + j*d); positions outside the output are dropped."""
+    position (h*s - top + i*d, w*s - left + j*d); positions outside the output are
+    dropped. ``padding`` is an int, a pair (symmetric) or ``(top, bottom, left, right)``:
+    the output has ``(H-1)*s - top - bottom + d*(k-1) + 1 + output_padding`` rows."""
     sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    if not isinstance(padding, int) and len(padding) == 4:
+        pt, pb, pl, pr = (int(p) for p in padding)
+    else:
+        pt, pl = _pair(padding)
+        pb, pr = pt, pl
     oph, opw = _pair(output_padding)
     dh, dw = _pair(dilation)
     N, C, H, W = x.shape
@@ -135,8 +141,8 @@ def ref_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilat
     opg = w.shape[1]
     Co = opg * groups
     cpg = C // groups
-    Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + 1 + oph
-    Wo = (W - 1) * sw - 2 * pw + dw * (kw - 1) + 1 + opw
+    Ho = (H - 1) * sh - pt - pb + dh * (kh - 1) + 1 + oph
+    Wo = (W - 1) * sw - pl - pr + dw * (kw - 1) + 1 + opw
     out = torch.zeros(N, Co, Ho, Wo, dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -147,11 +153,11 @@ def ref_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilat
                 parts.append((xg[:, :, None] * wg[None, :, :, None, None]).sum(1))
             contrib = torch.cat(parts, 1)  # (N, Co, H, W), contribution of every input pixel
             for h in range(H):
-                oy = h * sh - ph + i * dh
+                oy = h * sh - pt + i * dh
                 if not 0 <= oy < Ho:
                     continue
                 for q in range(W):
-                    ox = q * sw - pw + j * dw
+                    ox = q * sw - pl + j * dw
                     if not 0 <= ox < Wo:
                         continue
                     out[:, :, oy, ox] = out[:, :, oy, ox] + contrib[:, :, h, q]

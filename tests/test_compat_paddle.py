@@ -9,40 +9,21 @@ through the front-end with the weights loaded by their Paddle names.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers import FIXTURES, close_to_fixture, load_fixture
 from reference import ref_conv2d, ref_conv_transpose2d, ref_deform_conv2d
 
 from omniconv.compat import paddle as P
 from omniconv.compat.paddle import Program, fluid
 from omniconv.compat.paddle.vision.ops import DeformConv2D, deform_conv2d
 
-FIXTURES = Path(__file__).parent / "fixtures"
 F64 = torch.float64
 
 
-def _load(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
-
-
-def _close(actual, expected, name, tol=None):
-    expected = np.asarray(expected)
-    tol = tol if tol is not None else (1e-10 if expected.dtype == np.float64 else 1e-5)
-    scale = max(1.0, float(np.abs(expected).max()))
-    torch.testing.assert_close(
-        actual.detach().double(),
-        torch.from_numpy(expected.astype(np.float64)),
-        rtol=tol,
-        atol=tol * scale,
-        msg=lambda m: f"{name}: {m}",
-    )
-
-
-ERRORS = _load(FIXTURES / "paddle_compat_errors.npz")
+ERRORS = load_fixture(FIXTURES / "paddle_compat_errors.npz")
 
 
 # ---------------------------------------------------------------------------------------
@@ -175,7 +156,7 @@ def _icg_program(z):
 
 @pytest.mark.parametrize("case", ["icg_bn_relu_drop", "icg_mixed_leaky_avg"])
 def test_img_conv_group_matches_paddle(case):
-    z = _load(FIXTURES / f"paddle_compat_{case}.npz")
+    z = load_fixture(FIXTURES / f"paddle_compat_{case}.npz")
     net = _icg_program(z)
     x = torch.tensor(z["x"])
     net.build(img=x)
@@ -193,7 +174,7 @@ def test_img_conv_group_matches_paddle(case):
     net.train()
     xl = x.clone().requires_grad_(True)
     out = net(img=xl)
-    _close(out, z["out_train"], "out_train")
+    close_to_fixture(out, z["out_train"], "out_train")
     named = dict(
         zip(net.paddle_names().values(), net.state_dict(keep_vars=True).values(), strict=True)
     )
@@ -204,14 +185,14 @@ def test_img_conv_group_matches_paddle(case):
     # its float64 gradients carry a 3e-8 relative error there
     tol = 1e-7 if str(z["pool_type"]) == "avg" else None
     for k, g in zip(grad_keys, grads, strict=True):
-        _close(g, z[k], k, tol)
+        close_to_fixture(g, z[k], k, tol)
     sd = net.state_dict()
     for k in (k for k in z if k.startswith("after:")):
-        _close(sd[k[6:]], z[k], k)  # momentum 0.9 on the old value, biased variance
+        close_to_fixture(sd[k[6:]], z[k], k)  # momentum 0.9 on the old value, biased variance
 
     net.eval()
     with torch.no_grad():
-        _close(net(x), z["out_eval"], "out_eval")  # positional feed
+        close_to_fixture(net(x), z["out_eval"], "out_eval")  # positional feed
 
 
 def test_img_conv_group_order_and_layers():
@@ -470,7 +451,7 @@ def test_fixture_inventory():
     files = sorted(FIXTURES.glob("paddle_compat_*.npz"))
     assert len(files) == 7
     for f in files:
-        z = _load(f)
+        z = load_fixture(f)
         assert (str(z["framework"]), str(z["version"])) == ("paddlepaddle", "3.3.1")
     assert sum(f.stat().st_size for f in files) < 200_000
 
@@ -603,7 +584,7 @@ def _deform_grads(out, named, z):
 
 @pytest.mark.parametrize("path", DEFORM, ids=[p.stem for p in DEFORM])
 def test_deform_fixtures_through_frontends(path):
-    z = _load(path)
+    z = load_fixture(path)
     kh, kw = z["weight"].shape[2:]
     dg, groups = int(z["deformable_groups"]), int(z["groups"])
     v2 = "mask" in z
@@ -645,9 +626,9 @@ def test_deform_fixtures_through_frontends(path):
     out = net(**feeds)
     params = dict(net.layers["deformable_conv_0"].named_parameters())
     grads = _deform_grads(out, {**leaf, **params}, z)
-    _close(out, z["out"], "fluid out")
+    close_to_fixture(out, z["out"], "fluid out")
     for k, g in grads.items():
-        _close(g, z[f"grad_{k}"], f"fluid grad_{k}")
+        close_to_fixture(g, z[f"grad_{k}"], f"fluid grad_{k}")
 
     # 2.x names
     layer = DeformConv2D(
@@ -656,13 +637,13 @@ def test_deform_fixtures_through_frontends(path):
     ).to(leaf["x"].dtype)  # fmt: skip
     layer.load_state_dict({k: torch.tensor(z[k]) for k in ("weight", "bias") if k in z})
     out2 = layer(leaf["x"], leaf["offset"], leaf.get("mask"))
-    _close(out2, z["out"], "DeformConv2D out")
+    close_to_fixture(out2, z["out"], "DeformConv2D out")
     out3 = deform_conv2d(
         leaf["x"], leaf["offset"], torch.tensor(z["weight"]),
         torch.tensor(z["bias"]) if "bias" in z else None, deformable_groups=dg, groups=groups,
         mask=leaf.get("mask"), **kwargs,
     )  # fmt: skip
-    _close(out3, z["out"], "deform_conv2d out")
+    close_to_fixture(out3, z["out"], "deform_conv2d out")
 
 
 def test_deformable_conv_im2col_step_rule_and_any_step():
@@ -759,7 +740,7 @@ CONVT = sorted(FIXTURES.glob("paddle_compat_convT_*.npz"))
 
 @pytest.mark.parametrize("path", CONVT, ids=[p.stem for p in CONVT])
 def test_conv2d_transpose_matches_paddle(path):
-    z = _load(path)
+    z = load_fixture(path)
     dtype = str(z["x"].dtype)
     groups = int(z["groups"])
     c_out = z["weight"].shape[1] * groups
@@ -774,11 +755,11 @@ def test_conv2d_transpose_matches_paddle(path):
     layer.load_state_dict({k: torch.tensor(z[k]) for k in ("weight", "bias") if k in z})
     x = fluid.dygraph.to_variable(z["x"]).requires_grad_(True)
     out = layer(x)
-    _close(out, z["out"], "out")
+    close_to_fixture(out, z["out"], "out")
     named = {"x": x, **dict(layer.named_parameters())}
     grads = torch.autograd.grad(out, list(named.values()), torch.tensor(z["grad_out"]))
     for k, g in zip(named, grads, strict=True):
-        _close(g, z[f"grad_{k}"], f"grad_{k}")
+        close_to_fixture(g, z[f"grad_{k}"], f"grad_{k}")
 
 
 def test_conv2d_transpose_output_size_rules():

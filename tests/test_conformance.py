@@ -13,6 +13,7 @@ float64 path against the framework up to the framework's own float32 rounding.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +384,51 @@ def test_mxnet_deformable_v1_against_the_v2_border_rule(path):
     out = getattr(torch, act)(out) if act else out
     _check("out_v2_rule", out, z["out_v2_rule"], _tol(z), out.dtype)
     assert np.abs(z["out"] - z["out_v2_rule"]).max() > 0.5
+
+
+# omniconv.functional.conv_transpose2d's four-sided padding and NHWC against
+# paddle.nn.Conv2DTranspose (the explicit-padding cases of paddle_family_nn_convT_*)
+
+# Paddle's 'SAME' for a transposed conv is its own rule (the front-end's); 'valid' and the
+# explicit paddings are omniconv's
+FAMILY_CONVT = [
+    f
+    for f in sorted(FIXTURES.glob("paddle_family_nn_convT_*.npz"))
+    if str(json.loads(str(_load(f)["kwargs"])).get("padding", 0)).lower() != "same"
+]
+
+
+@pytest.mark.parametrize(("path", "dtype_override"), _params(FAMILY_CONVT))
+def test_paddle_conv_transpose2d_four_sided_and_nhwc(path, dtype_override):
+    from omniconv.functional import conv_transpose2d
+
+    z = _load(path)
+    dtype = _torch_dtype(z, dtype_override)
+    kw = json.loads(str(z["kwargs"]))
+    fkw = json.loads(str(z["forward_kwargs"]))
+    pad = kw.get("padding", 0)
+    if isinstance(pad, list) and len(pad) == 4 and isinstance(pad[0], list):  # nested
+        pairs = pad[1:3] if kw.get("data_format") == "NHWC" else pad[2:4]
+        pad = [v for pair in pairs for v in pair]
+    layout = kw.get("data_format", "NCHW")
+    names = ["x", "weight"] + (["bias"] if "bias" in z else [])
+    t = {k: _leaf(z[k], dtype) for k in names}
+    weight = t["weight"].permute(0, 2, 3, 1) if layout == "NHWC" else t["weight"]
+    extra = (
+        {"output_size": fkw["output_size"]}
+        if "output_size" in fkw
+        else {"output_padding": kw.get("output_padding", 0)}
+    )
+    out = conv_transpose2d(
+        t["x"], weight, t.get("bias"), kw.get("stride", 1),
+        tuple(pad) if isinstance(pad, list) else pad, groups=kw.get("groups", 1),
+        dilation=kw.get("dilation", 1), layout=layout, **extra,
+    )  # fmt: skip
+    _check_all(z, out, _grads(out, t, z["grad_out"]), dtype)
+
+
+def test_family_convT_fixtures_cover_four_sided_and_nhwc():
+    kinds = {
+        str(json.loads(str(_load(f)["kwargs"])).get("data_format", "NCHW")) for f in FAMILY_CONVT
+    }
+    assert kinds == {"NCHW", "NHWC"} and len(FAMILY_CONVT) >= 4

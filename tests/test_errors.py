@@ -463,15 +463,48 @@ CONVT_CASES = [
     ),
     _case(
         ValueError,
-        f"`padding` must be {PAIR_RULE}; received padding=(1, 1, 1, 1)",
-        convt(padding=(1, 1, 1, 1)),
-        "padding-4tuple",
+        f"`padding` must be {PAD_RULE}; received padding=(1, 1, 1)",
+        convt(padding=(1, 1, 1)),
+        "padding-3tuple",
     ),
     _case(
-        TypeError,
-        f"`padding` must be {PAIR_RULE}; received padding='same'",
-        convt(padding="same"),
-        "padding-same",
+        ValueError,
+        f"`padding` must be {PAD_RULE}; received padding='full'",
+        convt(padding="full"),
+        "padding-full",
+    ),
+    _case(
+        ValueError,
+        "`padding` must be non-negative integers; received padding=(0, 1, -1, 0)",
+        convt(padding=(0, 1, -1, 0)),
+        "padding-4tuple-neg",
+    ),
+    _case(
+        ValueError,
+        "`output_padding` must be 0 with padding='same' (the rule picks it); "
+        "received output_padding=(1, 1)",
+        convt(stride=2, padding="same", output_padding=1),
+        "output-padding-with-same",
+    ),
+    _case(
+        ValueError,
+        "`layout` must be one of 'NCHW', 'NHWC'; received layout='NCWH'",
+        convt(layout="NCWH"),
+        "layout",
+    ),
+    _case(
+        ValueError,
+        "`input.shape[3]` must be 4, the weight's input channels (weight.shape[0]); "
+        "received input.shape[3]=8",
+        convt(layout="NHWC", weight=WT.permute(0, 2, 3, 1)),
+        "nhwc-channels",
+    ),
+    _case(
+        ValueError,
+        "`input.shape` must be large enough for a positive output with padding=(2, 1, 0, 0) "
+        "(output would be 0x3); received input.shape=(1, 4, 1, 1)",
+        convt(input=torch.randn(1, 4, 1, 1), padding=(2, 1, 0, 0)),
+        "negative-output-asym",
     ),
     _case(
         TypeError,
@@ -995,15 +1028,22 @@ CONV_MODULE_CTOR_CASES = [
     ),
     _case(
         ValueError,
-        f"`padding` must be {PAIR_RULE}; received padding=(1, 1, 1, 1)",
-        lambda: CT(2, 4, 3, padding=(1, 1, 1, 1)),
-        "T-padding-4tuple",
+        f"`padding` must be {PAD_RULE}; received padding=(1, 1, 1)",
+        lambda: CT(2, 4, 3, padding=(1, 1, 1)),
+        "T-padding-3tuple",
     ),
     _case(
-        TypeError,
-        f"`padding` must be {PAIR_RULE}; received padding='same'",
-        lambda: CT(2, 4, 3, padding="same"),
-        "T-padding-same",
+        ValueError,
+        "`output_padding` must be 0 with padding='same' (the rule picks it); "
+        "received output_padding=(1, 0)",
+        lambda: CT(2, 4, 3, stride=2, padding="same", output_padding=(1, 0)),
+        "T-output-padding-with-same",
+    ),
+    _case(
+        ValueError,
+        "`layout` must be one of 'NCHW', 'NHWC'; received layout='nhwc'",
+        lambda: CT(2, 4, 3, layout="nhwc"),
+        "T-layout",
     ),
     _case(
         ValueError,

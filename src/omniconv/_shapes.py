@@ -12,14 +12,18 @@ from ._args import Pad4, Pair, fail
 
 __all__ = [
     "construction_padding",
+    "construction_transpose_padding",
     "conv_output_size",
     "conv_transpose_output_size",
     "deform_mask_channels",
     "deform_offset_channels",
     "kernel_extent",
+    "pad4",
+    "paddle_transpose_same_padding",
     "resolve_padding",
     "same_padding",
     "transpose_output_padding",
+    "transpose_same_padding",
 ]
 
 
@@ -77,22 +81,32 @@ def resolve_padding(
     return padding
 
 
+def pad4(padding: Sequence[int]) -> Pad4:
+    """``(top, bottom, left, right)`` from a 4-tuple, or from a symmetric pair ``(h, w)``."""
+    if len(padding) == 2:
+        return padding[0], padding[0], padding[1], padding[1]
+    top, bottom, left, right = padding
+    return top, bottom, left, right
+
+
 def conv_transpose_output_size(
     in_size: Sequence[int],
     kernel: Pair,
     stride: Pair,
-    padding: Pair,
+    padding: Sequence[int],
     dilation: Pair,
     output_padding: Pair = (0, 0),
 ) -> Pair:
-    """``(H - 1)*s - 2p + d*(k-1) + 1 + output_padding`` per dimension."""
-    out = [
-        (size - 1) * s - 2 * p + kernel_extent(k, d) + op
-        for size, k, s, p, d, op in zip(
-            in_size, kernel, stride, padding, dilation, output_padding, strict=True
-        )
-    ]
-    return out[0], out[1]
+    """``(H - 1)*s - top - bottom + d*(k-1) + 1 + output_padding`` per dimension.
+
+    ``padding`` is ``(top, bottom, left, right)`` or a symmetric pair ``(pad_h, pad_w)``.
+    May be <= 0 when the padding crops everything; callers decide what that means.
+    """
+    top, bottom, left, right = pad4(padding)
+    h, w = in_size
+    ho = (h - 1) * stride[0] - top - bottom + kernel_extent(kernel[0], dilation[0])
+    wo = (w - 1) * stride[1] - left - right + kernel_extent(kernel[1], dilation[1])
+    return ho + output_padding[0], wo + output_padding[1]
 
 
 def transpose_output_padding(
@@ -100,7 +114,7 @@ def transpose_output_padding(
     output_size: Pair,
     kernel: Pair,
     stride: Pair,
-    padding: Pair,
+    padding: Sequence[int],
     dilation: Pair,
 ) -> Pair:
     """The ``output_padding`` that gives ``output_size``; each size must lie in
@@ -116,6 +130,48 @@ def transpose_output_padding(
             )
             fail("output_size", rule, output_size)
     return output_size[0] - infer[0], output_size[1] - infer[1]
+
+
+def transpose_same_padding(kernel: Pair, stride: Pair, dilation: Pair) -> tuple[Pad4, Pair]:
+    """TensorFlow's (and Keras') ``'same'`` for a transposed convolution: the output is
+    exactly ``H * s``.
+
+    It is the padding ``'same'`` gives a convolution whose *input* is ``H * s``: the total
+    ``max(d*(k-1) + 1 - s, 0)``, the odd pixel at the bottom/right; when the kernel extent
+    is smaller than the stride, ``s - (d*(k-1) + 1)`` rows/columns of output padding make
+    up the size (zeros plus the bias, at the bottom/right). Neither depends on the input
+    size. Returns ``((top, bottom, left, right), output_padding)``.
+    """
+    pads: list[int] = []
+    extra: list[int] = []
+    for k, s, d in zip(kernel, stride, dilation, strict=True):
+        total = kernel_extent(k, d) - s
+        pads += [max(total, 0) // 2, max(total, 0) - max(total, 0) // 2]
+        extra.append(max(-total, 0))
+    return (pads[0], pads[1], pads[2], pads[3]), (extra[0], extra[1])
+
+
+def construction_transpose_padding(
+    padding: Pad4 | str, kernel: Pair, stride: Pair, dilation: Pair, output_padding: Pair
+) -> tuple[Pad4, Pair]:
+    """A normalised transposed-conv padding (4-tuple or ``'same'``) and output padding,
+    resolved at construction to ``((top, bottom, left, right), output_padding)``.
+    ``'same'`` (:func:`transpose_same_padding`) never depends on the input size; it takes
+    no ``output_padding`` of its own (it picks it)."""
+    if not isinstance(padding, str):
+        return padding, output_padding
+    if output_padding != (0, 0):
+        fail("output_padding", "0 with padding='same' (the rule picks it)", output_padding)
+    return transpose_same_padding(kernel, stride, dilation)
+
+
+def paddle_transpose_same_padding(in_size: Sequence[int], kernel: Pair, stride: Pair) -> Pad4:
+    """Paddle's ``'SAME'`` for ``conv2d_transpose``: the padding ``'same'`` gives a
+    *convolution* of the **input** size (:func:`same_padding` of ``in_size``), with the
+    dilation taken as 1 (Paddle ignores the dilation under ``'SAME'``, for ``conv2d``
+    too). The output is ``H * s`` only when ``s`` divides ``H`` and ``k >= s``
+    (``H=7, s=2, k=3``: 13); it depends on ``H mod s`` when ``s > 1``."""
+    return same_padding(in_size, kernel, stride, (1, 1))
 
 
 def deform_offset_channels(deformable_groups: int, kernel: Pair) -> int:

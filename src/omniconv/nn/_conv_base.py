@@ -30,7 +30,7 @@ from .._args import (
     to_pair,
     type_name,
 )
-from .._shapes import construction_padding
+from .._shapes import construction_padding, construction_transpose_padding
 from ..functional.conv import LAYOUTS, PADDING_MODES
 from ._activation import get_activation
 from ._common import non_default_repr, torch_default_init
@@ -60,6 +60,7 @@ class ConvSetup(_ConvNd):
     layout: str
     activation: nn.Module | None
     _resolved_padding: Pad4 | str
+    _resolved_output_padding: Pair
 
     #: A subclass that learns ``in_channels`` later (the lazy classes; a front-end with its
     #: own deferred initialisation) accepts ``in_channels=None``: the parameters are then
@@ -97,11 +98,8 @@ class ConvSetup(_ConvNd):
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.kernel_size = to_pair(kernel_size, "kernel_size")
         self.stride = to_pair(stride, "stride")
-        if transposed:
-            self.padding = to_pair(padding, "padding", minimum=0)
-        else:
-            pad = to_padding(padding)
-            self.padding = _torch_padding(pad)
+        pad = to_padding(padding)
+        self.padding = _torch_padding(pad)
         self.dilation = to_pair(dilation, "dilation")
         self.groups = check_positive_int(groups, "groups")
         self.output_padding = to_pair(output_padding, "output_padding", minimum=0)
@@ -118,7 +116,13 @@ class ConvSetup(_ConvNd):
             for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True)
         ):
             fail("output_padding", "smaller than stride or dilation", output_padding)
-        if not transposed:
+        if transposed:
+            # resolved once: (top, bottom, left, right) and the output padding ('same',
+            # TensorFlow's rule for a transposed conv, never depends on the input size)
+            self._resolved_padding, self._resolved_output_padding = construction_transpose_padding(
+                pad, self.kernel_size, self.stride, self.dilation, self.output_padding
+            )
+        else:
             # resolved once: (top, bottom, left, right), or 'same' when that depends on the
             # input size (TensorFlow's rule with a stride > 1; resolved at each call)
             self._resolved_padding = construction_padding(

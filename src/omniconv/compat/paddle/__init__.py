@@ -4,11 +4,14 @@ Flat names (``from omniconv.compat.paddle import Program, img_conv_group, ...``)
 module-path mirrors, so that Paddle code runs with only its import changed::
 
     from omniconv.compat.paddle import fluid          # was: import paddle.fluid as fluid
-    fluid.layers.data, fluid.layers.deformable_conv, fluid.nets.img_conv_group,
-    fluid.dygraph.guard, fluid.dygraph.Conv2DTranspose, fluid.dygraph.nn.Conv2DTranspose,
+    fluid.layers.{data, conv2d, conv2d_transpose, deformable_conv}, fluid.nets.img_conv_group,
+    fluid.dygraph.{guard, Conv2D, Conv2DTranspose}, fluid.dygraph.nn.{Conv2D, Conv2DTranspose},
     fluid.dygraph.base.to_variable, fluid.dygraph.to_variable, fluid.ParamAttr,
     fluid.initializer.{Normal, Uniform, Constant, Xavier, MSRA, TruncatedNormal,
                        NumpyArrayInitializer, Assign, *Initializer}
+
+    from omniconv.compat.paddle import nn              # was: import paddle.nn as nn
+    nn.Conv2D, nn.Conv2DTranspose, nn.functional.{conv2d, conv2d_transpose}
 
     from omniconv.compat.paddle.vision.ops import deform_conv2d, DeformConv2D
 
@@ -17,10 +20,11 @@ built from a function written with these calls; see :mod:`._program`); outside o
 they run once with fresh parameters.
 """
 
-from . import fluid, vision
+from . import fluid, nn, vision
 from ._activation import ACTIVATIONS
-from ._common import PaddleAssertionError
-from ._dygraph import Conv2DTranspose, guard, to_variable
+from ._common import PaddleAssertionError, PaddleZeroDivisionError
+from ._dygraph import Conv2D, Conv2DTranspose, guard, to_variable
+from ._fluid_conv import conv2d, conv2d_transpose
 from ._initializer import (
     MSRA,
     Assign,
@@ -44,6 +48,7 @@ __all__ = [
     "Assign",
     "BatchNorm",
     "Constant",
+    "Conv2D",
     "Conv2DTranspose",
     "DeformConv2D",
     "Dropout",
@@ -52,17 +57,21 @@ __all__ = [
     "Normal",
     "NumpyArrayInitializer",
     "PaddleAssertionError",
+    "PaddleZeroDivisionError",
     "ParamAttr",
     "Program",
     "TruncatedNormal",
     "Uniform",
     "Xavier",
+    "conv2d",
+    "conv2d_transpose",
     "data",
     "deform_conv2d",
     "deformable_conv",
     "fluid",
     "guard",
     "img_conv_group",
+    "nn",
     "to_variable",
     "vision",
 ]

@@ -7,14 +7,59 @@ from typing import Any
 import torch
 
 from ..._args import fail
-from .._errors import FrameworkAssertionError
+from .._errors import FrameworkAssertionError, received
 
-__all__ = ["PaddleAssertionError", "check_dtype_name", "check_use_cudnn", "convert_to_list"]
+__all__ = [
+    "PaddleAssertionError",
+    "PaddleZeroDivisionError",
+    "check_dtype_name",
+    "check_groups",
+    "check_use_cudnn",
+    "convert_to_list",
+    "unique_name",
+]
 
 
 class PaddleAssertionError(FrameworkAssertionError):
     """Where Paddle uses ``assert cond, "message"``: the same words, catchable both as
     ``AssertionError`` (Paddle's type) and ``ValueError`` (omniconv's)."""
+
+
+class PaddleZeroDivisionError(ZeroDivisionError, ValueError):
+    """``groups=0``: Paddle's layers compute ``channels % groups`` and raise Python's
+    ``ZeroDivisionError`` (Paddle's own tests expect it); this is that type and
+    ``ValueError`` (omniconv's), with the argument added."""
+
+
+def check_groups(
+    groups: Any,
+    channels: int | None = None,
+    message: str = "",
+    values: dict[str, Any] | None = None,
+    zero_message: str = "integer modulo by zero",
+) -> int:
+    """Paddle's ``channels % groups != 0 -> ValueError(message)`` (its words, then
+    ``values`` if its words lack them; skipped when ``channels`` is None), and
+    ``groups=0`` a :class:`PaddleZeroDivisionError` (``zero_message``: Python's words for
+    the operation Paddle's code makes); returns ``groups``."""
+    if isinstance(groups, bool) or not isinstance(groups, int):
+        fail("groups", "an int", groups, exc=TypeError)
+    if groups == 0:
+        raise PaddleZeroDivisionError(received(zero_message, groups=groups))
+    if channels is not None and (groups < 0 or channels % groups):
+        raise ValueError(received(message, **values) if values else message)
+    return groups
+
+
+_counters: dict[str, int] = {}
+
+
+def unique_name(prefix: str) -> str:
+    """Paddle's ``unique_name.generate``: ``<prefix>_0``, ``<prefix>_1``, ... (one counter
+    per prefix, per process), a dygraph layer's ``full_name()``."""
+    n = _counters.get(prefix, 0)
+    _counters[prefix] = n + 1
+    return f"{prefix}_{n}"
 
 
 def convert_to_list(value: Any, n: int, name: str) -> list[int]:

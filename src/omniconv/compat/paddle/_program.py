@@ -104,6 +104,15 @@ class Namer:
             self.program._claim(name, owner, attr_name, tensor)
         return name
 
+    def layer_params(
+        self, module: nn.Module, op_name: str, attrs: dict[str, ParamAttr | None]
+    ) -> None:
+        """Name a layer's ``weight`` (``<op_name>.w_0``) and, when it has one, its ``bias``
+        (``<op_name>.b_0``), each ``ParamAttr(name=...)`` overriding its name."""
+        self.param(module, "weight", op_name, "w", attrs["weight"])
+        if attrs.get("bias") is not None:
+            self.param(module, "bias", op_name, "b", attrs["bias"])
+
 
 class _Run:
     """One call of a program's function: its feeds and the position in the call order."""

@@ -286,10 +286,7 @@ def deformable_conv(
             initializers=initializers_of(attrs),
         )  # fmt: skip
         apply_param_attrs(m, attrs)
-        op = namer.op("deformable_conv", name)
-        namer.param(m, "weight", op, "w", wattr)
-        if battr is not None:
-            namer.param(m, "bias", op, "b", battr)
+        namer.layer_params(m, namer.op("deformable_conv", name), attrs)
         return m
 
     module, _ = layer("deformable_conv", build)

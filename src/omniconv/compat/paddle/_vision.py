@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor
 
 from ... import nn as onn
@@ -12,7 +13,7 @@ from ..._args import check_positive_int, fail, to_pair, type_name
 from ...functional.deform_conv import deform_conv2d_canonical
 from .._errors import received
 from .._frontend import FrontendMixin, Initializer
-from ._common import convert_to_list
+from ._common import check_groups, convert_to_list
 from ._initializer import (
     Constant,
     apply_param_attrs,
@@ -20,6 +21,7 @@ from ._initializer import (
     initializers_of,
     to_param_attr,
 )
+from ._padding import check_float_input, dtype_name
 
 __all__ = ["DeformConv2D", "deform_conv2d"]
 
@@ -41,6 +43,7 @@ def deform_conv2d(
     Paddle's shape checks and messages (groups, deformable groups); the math is
     :func:`omniconv.functional.deform_conv2d` (``im2col_step`` only bounds memory there,
     so Paddle's step of 1 is not copied: the default is used)."""
+    x, offset, weight, bias, mask = _check_dtypes(x, offset, weight, bias, mask)
     stride_ = to_pair(convert_to_list(stride, 2, "stride"), "stride")
     padding_ = to_pair(convert_to_list(padding, 2, "padding"), "padding", minimum=0)
     dilation_ = to_pair(convert_to_list(dilation, 2, "dilation"), "dilation")
@@ -50,6 +53,40 @@ def deform_conv2d(
     return deform_conv2d_canonical(
         x, offset, weight, bias, stride_, padding_, dilation_, mask, 64, groups, dg
     )
+
+
+def _check_dtypes(
+    x: Any, offset: Any, weight: Any, bias: Any, mask: Any
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
+    """Paddle 3.3.1's dtype rules, before any shape check: ``x`` a float32 / float64 tensor
+    (Paddle's TypeError words); ``offset``, ``weight``, ``bias``, ``mask`` of ``x``'s dtype,
+    or float16, which is cast to ``x``'s dtype (Paddle does this on CPU, where it has no
+    float16 kernel: the op then computes in ``x``'s dtype, and the gradients of the
+    float16 tensors come back as float16). Any other dtype is a TypeError."""
+    x = check_float_input(x, "x", "deform_conv2d")
+    return (
+        x,
+        _like_x("offset", offset, x),
+        _like_x("weight", weight, x),
+        None if bias is None else _like_x("bias", bias, x),
+        None if mask is None else _like_x("mask", mask, x),
+    )
+
+
+def _like_x(name: str, value: Any, x: Tensor) -> Tensor:
+    """``value`` in ``x``'s dtype: as it is, or cast from float16; else a TypeError."""
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"The type of '{name}' in deform_conv2d must be Tensor, but received {type(value)}."
+        )
+    if value.dtype == torch.float16:
+        return value.to(x.dtype)
+    if value.dtype != x.dtype:
+        raise TypeError(
+            f"The data type of '{name}' in deform_conv2d must be {dtype_name(x.dtype)} (the "
+            f"data type of 'x') or float16, but received {dtype_name(value.dtype)}."
+        )
+    return value
 
 
 def _check_channels(x: Any, offset: Any, weight: Any, mask: Any, groups: int, dg: int) -> None:
@@ -118,10 +155,10 @@ class DeformConv2D(FrontendMixin, onn.DeformConv2d):
         if weight_attr is False:
             fail("weight_attr", "not False (the layer needs its weight)", False)
         in_channels = check_positive_int(in_channels, "in_channels")
-        groups = check_positive_int(groups, "groups")
-        if in_channels % groups:
-            message = "in_channels must be divisible by groups."
-            raise ValueError(received(message, in_channels=in_channels, groups=groups))
+        groups = check_groups(
+            groups, in_channels, "in_channels must be divisible by groups.",
+            {"in_channels": in_channels, "groups": groups},
+        )  # fmt: skip
         attrs = {
             "weight": to_param_attr(weight_attr, "weight_attr"),
             "bias": to_param_attr(bias_attr, "bias_attr"),
@@ -138,8 +175,9 @@ class DeformConv2D(FrontendMixin, onn.DeformConv2d):
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor | None = None) -> Tensor:
         """DCNv1 without ``mask``, DCNv2 with one (Paddle's checks, then one functional
         call with the stored, canonical arguments)."""
-        _check_channels(x, offset, self.weight, mask, self.groups, self._fixed_deformable_groups())
+        x, offset, weight, bias, mask = _check_dtypes(x, offset, self.weight, self.bias, mask)
+        _check_channels(x, offset, weight, mask, self.groups, self._fixed_deformable_groups())
         return deform_conv2d_canonical(
-            x, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask,
+            x, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
             self.im2col_step, self.groups, self.deformable_groups,
         )  # fmt: skip

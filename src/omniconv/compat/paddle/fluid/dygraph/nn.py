@@ -1,5 +1,5 @@
-"""``paddle.fluid.dygraph.nn`` mirror: ``Conv2DTranspose``."""
+"""``paddle.fluid.dygraph.nn`` mirror: ``Conv2D``, ``Conv2DTranspose``."""
 
-from ..._dygraph import Conv2DTranspose
+from ..._dygraph import Conv2D, Conv2DTranspose
 
-__all__ = ["Conv2DTranspose"]
+__all__ = ["Conv2D", "Conv2DTranspose"]
