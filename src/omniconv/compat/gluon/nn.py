@@ -414,10 +414,10 @@ class Conv2DTranspose(_GluonConv, _onn.ConvTranspose2d):
         return in_channels
 
     def _size_error(self, size: tuple[int, int]) -> str | None:
+        padding = cast("tuple[int, int]", self.padding)  # Gluon's padding is always a pair
         out = conv_transpose_output_size(
-            size, self.kernel_size, self.stride, self.padding, self.dilation,
-            self.output_padding,
-        )  # fmt: skip
+            size, self.kernel_size, self.stride, padding, self.dilation, self.output_padding
+        )
         if min(out) < 1:
             return (
                 f"shape dim size must be >= 1: the output would be {out[0]}x{out[1]} for input "
