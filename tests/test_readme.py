@@ -33,7 +33,7 @@ def _readme_snippets() -> list[str]:
 
 def test_readme_has_the_quick_start_snippets():
     snippets = _readme_snippets()
-    assert len(snippets) >= 5
+    assert len(snippets) >= 6
     imports = "\n".join(snippets)
     for front_end in (
         "omniconv.compat.paddle",
