@@ -1,0 +1,3 @@
+import torch
+
+TORCH_VERSION = torch.__version__

@@ -1,0 +1,2 @@
+from op_test import *  # noqa
+from op_test import OpTest  # noqa

@@ -1,0 +1,1 @@
+"""Stub PIL (not installed here): only what torchvision's test helpers name."""

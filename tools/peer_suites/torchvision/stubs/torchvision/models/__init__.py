@@ -1,0 +1,2 @@
+def mobilenet_v3_large(*args, **kwargs):
+    raise NotImplementedError("stub: torchvision.models is not available here")
