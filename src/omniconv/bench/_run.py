@@ -8,10 +8,10 @@ from typing import Any
 import torch
 
 from .. import backends
+from .._progress import Progress
 from ._data import QUICK_SHAPES, SHAPES
 from ._dcn import bench_dcn
 from ._peers import peer_inputs, run_peer
-from ._report import Progress
 from ._wrappers import bench_wrappers
 
 __all__ = ["LAYOUTS", "run_bench"]
