@@ -320,10 +320,24 @@ def test_eager_and_tracing_are_unaffected_by_an_export(zoo):
     """Outside ``torch.onnx.export`` the op runs (the node is only written while the
     exporter captures a model): eager values, and one op node under torch.export."""
     _, model, _, _ = zoo
-    assert not deform_onnx.exporting()
     args = Zoo.inputs(1, seed=7)
     ep = torch.export.export(model, args)
     nodes = Counter(n.target for n in ep.graph.nodes if n.op == "call_function")
     assert nodes[torch.ops.omniconv.deform_conv2d.default] == 3
     assert not any("onnx" in str(t) for t in nodes)
     torch.testing.assert_close(ep.module()(*args), model(*args))
+
+
+def test_an_eager_call_during_an_export_runs_the_op(monkeypatch):
+    """``torch.onnx.is_in_onnx_export()`` is process-wide: a call on real tensors while it
+    is set (another thread exporting) computes the convolution, not the placeholder."""
+    model = Zoo().eval()
+    args = Zoo.inputs(2, seed=9)
+    tv = TorchvisionDeformConv2d(4, 4, 3, padding=1)
+    tv_args = (args[0][:, :1].expand(-1, 4, -1, -1), args[1], torch.rand(2, 9, H, W))
+    with torch.no_grad():
+        want, want_tv = model(*args), tv(*tv_args)
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+        assert torch.onnx.is_in_onnx_export()
+        torch.testing.assert_close(model(*args), want, rtol=0, atol=0)
+        torch.testing.assert_close(tv(*tv_args), want_tv, rtol=0, atol=0)

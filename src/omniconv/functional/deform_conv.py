@@ -178,7 +178,7 @@ def deform_conv2d_canonical(
             mask, "mask", (n, deform_mask_channels(dg, kernel), ho, wo), "N, dg*kh*kw, H_out, W_out"
         )
     bias = check_bias(bias, input, c_out, "C_out")
-    if deform_onnx.exporting():  # torch.onnx.export: one ONNX DeformConv node
+    if deform_onnx.exporting(input):  # torch.onnx.export: one ONNX DeformConv node
         return deform_onnx.deform_conv2d_node(
             input, weight, offset, mask, bias, stride_, padding_, dilation_
         )

@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch._subclasses.fake_tensor import is_fake
 
 __all__ = [
     "OPSET",
@@ -76,10 +77,16 @@ def attributes(
 
 
 @torch.jit.unused
-def exporting() -> bool:
-    """True while the torch.export-based ``torch.onnx.export`` captures a model (not under
-    the TorchScript exporter's tracing, nor ``torch.compile``, which reads it as False)."""
-    return torch.onnx.is_in_onnx_export() and not torch.jit.is_tracing()
+def exporting(input: Tensor) -> bool:
+    """True while the torch.export-based ``torch.onnx.export`` captures the model that
+    calls the op on ``input``.
+
+    ``torch.onnx.is_in_onnx_export()`` is a process-wide flag, set under both exporters,
+    and ``torch.compile`` reads it as False. The capture runs the model on fake tensors,
+    so a real ``input`` (the TorchScript exporter traces real tensors; an eager call on
+    another thread during an export) runs the op.
+    """
+    return torch.onnx.is_in_onnx_export() and is_fake(input)
 
 
 @torch.jit.unused

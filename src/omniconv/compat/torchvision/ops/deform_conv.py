@@ -81,7 +81,7 @@ def deform_conv2d(
             input, offset, weight, bias, mask, stride, padding, dilation
         )
     _check(input, offset, weight, bias, mask, stride, padding, dilation)
-    if not torch.jit.is_scripting() and deform_onnx.exporting():  # torch.onnx.export
+    if not torch.jit.is_scripting() and deform_onnx.exporting(input):  # torch.onnx.export
         return deform_onnx.deform_conv2d_node(
             input, weight, offset, mask, bias, stride, padding, dilation
         )
