@@ -8,18 +8,20 @@ torch's exporters and nothing for the user to register:
   (:func:`omniconv.functional.deform_conv.deform_conv2d_canonical`, which every module and
   front-end reaches, and the torchvision front-end's functional) call
   :func:`deform_conv2d_node` instead, which records the node with torch's public
-  :func:`torch.onnx.ops.symbolic`. (That exporter has no global registry a library can
-  add its ops to; the per-call ``custom_translation_table`` is :data:`omniconv.onnx.TRANSLATIONS`,
-  needed only to export an ``ExportedProgram`` captured outside ``torch.onnx.export``.)
+  :func:`torch.onnx.ops.symbolic`. (That exporter has no public global registry a library
+  can add its ops to; its per-call ``custom_translation_table`` is
+  :data:`omniconv.onnx.TRANSLATIONS`, needed only to export an ``ExportedProgram``
+  captured outside ``torch.onnx.export``.)
 * the TorchScript-based exporter (``dynamo=False``, deprecated but shipped): the op's
   symbolic, :func:`torchscript_symbolic`, registered when the op is
   (:func:`register_torchscript_symbolic`).
 
-The mapping (:func:`attributes`, shared by all three): ``DeformConv``'s inputs ``X, W,
-offset, B, mask`` are the op's ``input, weight, offset, bias, mask``; attributes
-``kernel_shape = W.shape[2:]``, ``group = C_in / W.shape[1]``, ``offset_group =
-offset.shape[1] / (2*kh*kw)``, ``strides``, ``dilations`` and ``pads = [ph, pw, ph, pw]``
-(the op's padding is symmetric; a front-end's one-sided padding is a ``Pad`` before it).
+The mapping (:func:`attributes`, shared by both paths and by ``TRANSLATIONS``):
+``DeformConv``'s inputs ``X, W, offset, B, mask`` are the op's ``input, weight, offset,
+bias, mask``; attributes ``kernel_shape = W.shape[2:]``, ``group = C_in / W.shape[1]``,
+``offset_group = offset.shape[1] / (2*kh*kw)``, ``strides``, ``dilations`` and
+``pads = [ph, pw, ph, pw]`` (the op's padding is symmetric; a front-end's one-sided
+padding is a ``Pad`` before it).
 
 ONNX's ``DeformConv`` computes what the op computes. Its offset layout is the op's:
 channel ``g*2*kh*kw + 2*k`` is the row offset of tap ``k`` in offset group ``g``, the next
