@@ -39,6 +39,7 @@ from torch import Tensor
 from .. import kernels
 from .._args import Pair, check_positive_int, fail, to_pair
 from .._shapes import conv_output_size, deform_mask_channels, deform_offset_channels
+from ..kernels import deform_onnx
 from ._checks import (
     check_bias,
     check_float_tensor,
@@ -177,6 +178,10 @@ def deform_conv2d_canonical(
             mask, "mask", (n, deform_mask_channels(dg, kernel), ho, wo), "N, dg*kh*kw, H_out, W_out"
         )
     bias = check_bias(bias, input, c_out, "C_out")
+    if deform_onnx.exporting(input):  # torch.onnx.export: one ONNX DeformConv node
+        return deform_onnx.deform_conv2d_node(
+            input, weight, offset, mask, bias, stride_, padding_, dilation_
+        )
 
     use_mask = mask is not None
     return kernels.deform_conv2d(

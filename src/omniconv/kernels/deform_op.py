@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import deform_cpu, deform_torch
+from . import deform_cpu, deform_onnx, deform_torch
 from ._deform_args import (
     BACKWARD_SCHEMA,
     FORWARD_SCHEMA,
@@ -121,3 +121,8 @@ for _device in ("cpu", "cuda"):
     if torch.amp.is_autocast_available(_device):
         deform_conv2d.register_autocast(_device, torch.float32)
         deform_conv2d_backward.register_autocast(_device, torch.float32)
+
+# ONNX export: the op is ONNX's DeformConv (opset 19) with either of torch's exporters;
+# the TorchScript exporter's symbolic is registered here, the torch.export-based
+# exporter's node is written by the op's callers (see deform_onnx)
+deform_onnx.register_torchscript_symbolic("omniconv::deform_conv2d")

@@ -38,6 +38,7 @@ from .... import kernels  # noqa: F401  (registers torch.ops.omniconv.deform_con
 from .... import nn as onn
 from ...._args import as_int
 from ...._shapes import conv_output_size
+from ....kernels import deform_onnx
 from ..._errors import received
 from ..._frontend import FrontendMixin, Initializer
 from .._errors import TorchvisionTypeError, TorchvisionValueError
@@ -80,6 +81,10 @@ def deform_conv2d(
             input, offset, weight, bias, mask, stride, padding, dilation
         )
     _check(input, offset, weight, bias, mask, stride, padding, dilation)
+    if not torch.jit.is_scripting() and deform_onnx.exporting(input):  # torch.onnx.export
+        return deform_onnx.deform_conv2d_node(
+            input, weight, offset, mask, bias, stride, padding, dilation
+        )
     out = torch.ops.omniconv.deform_conv2d(
         input,
         weight,
