@@ -14,6 +14,7 @@ Errors have MXNet's words and types, each also a ``ValueError`` / ``TypeError``:
 """
 
 from . import contrib, init, nn
+from ._checkpoint import map_checkpoint
 from ._errors import (
     DeferredInitializationError,
     GluonAssertionError,
@@ -68,6 +69,7 @@ __all__ = [
     "contrib",
     "init",
     "load_bytes",
+    "map_checkpoint",
     "nn",
     "save_bytes",
 ]

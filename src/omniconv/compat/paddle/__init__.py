@@ -22,6 +22,7 @@ they run once with fresh parameters.
 
 from . import fluid, nn, vision
 from ._activation import ACTIVATIONS
+from ._checkpoint import map_checkpoint
 from ._common import PaddleAssertionError, PaddleZeroDivisionError
 from ._dygraph import Conv2D, Conv2DTranspose, guard, to_variable
 from ._fluid_conv import conv2d, conv2d_transpose
@@ -71,6 +72,7 @@ __all__ = [
     "fluid",
     "guard",
     "img_conv_group",
+    "map_checkpoint",
     "nn",
     "to_variable",
     "vision",
