@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 
 from .._args import type_name
 from ._frontend import FrontendMixin, as_tensor
@@ -40,7 +41,7 @@ def input_state(state: Any, name: str = "state_dict") -> OrderedDict[str, Tensor
     tensors; TypeError naming what is wrong."""
     if not isinstance(state, Mapping):
         raise TypeError(
-            f"`{name}` must be a mapping of names to tensors; received {name}={type_name(state)}"
+            f"`{name}` must be a mapping of names to tensors; received {name}={type_name(state)!r}"
         )
     out: OrderedDict[str, Tensor] = OrderedDict()
     for key, value in state.items():
@@ -100,14 +101,19 @@ def torch_layout(owner: nn.Module, attr: str, value: Tensor) -> Tensor:
     return value
 
 
-def _target_shapes(target: Target) -> dict[str, tuple[int, ...]]:
+def _target_shapes(target: Target) -> dict[str, tuple[int, ...] | None]:
+    """The target's keys and shapes (None: a lazy parameter, whose shape the checkpoint
+    will give)."""
     if isinstance(target, nn.Module):
-        return {k: tuple(v.shape) for k, v in target.state_dict().items()}
+        return {
+            k: None if is_lazy(v) else tuple(v.shape)
+            for k, v in target.state_dict(keep_vars=True).items()
+        }
     if isinstance(target, Mapping):
         return {k: tuple(as_tensor(v, f"target[{k!r}]").shape) for k, v in target.items()}
     raise TypeError(
         "`target` must be None, a torch.nn.Module or a state dict; "
-        f"received target={type_name(target)}"
+        f"received target={type_name(target)!r}"
     )
 
 
@@ -134,7 +140,7 @@ def check_target(mapped: Mapping[str, Tensor], target: Target, framework: str) -
     wrong = [
         f"{k!r} {tuple(mapped[k].shape)} (target {shapes[k]})"
         for k in mapped
-        if k in shapes and tuple(mapped[k].shape) != shapes[k]
+        if shapes.get(k) is not None and tuple(mapped[k].shape) != shapes[k]
     ]
     problems = []
     if missing:

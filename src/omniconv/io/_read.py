@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import re
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,9 @@ class Checkpoint:
 
 def checkpoint_path(path: Any, name: str = "path") -> Path:
     if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"`{name}` must be a str or os.PathLike; received {name}={type_name(path)}")
+        raise TypeError(
+            f"`{name}` must be a str or os.PathLike; received {name}={type_name(path)!r}"
+        )
     return Path(path)
 
 
@@ -91,7 +94,9 @@ _REFUSED_GLOBAL = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL)
 
 def _load_torch(f: Any, path: Path) -> Any:
     try:
-        with torch.serialization.safe_globals(TORCH_SAFE_GLOBALS):
+        # torch warns about oddities of corrupted files before failing on them
+        with warnings.catch_warnings(), torch.serialization.safe_globals(TORCH_SAFE_GLOBALS):
+            warnings.simplefilter("ignore")
             return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         refused = _REFUSED_GLOBAL.search(str(err))

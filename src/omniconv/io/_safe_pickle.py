@@ -15,8 +15,8 @@ objects themselves:
   sub-array or object dtypes);
 * ``numpy.core.multiarray.scalar``: numpy scalars of those dtypes;
 * ``collections.OrderedDict``, ``builtins.tuple`` / ``list`` / ``set`` / ``frozenset``
-  / ``dict`` / ``bytearray`` / ``complex``, and ``_codecs.encode`` (how protocol 2
-  writes bytes), each with checked arguments.
+  / ``dict`` / ``bytearray`` / ``complex``, and ``_codecs.encode`` / ``bytes()`` (how
+  protocol 2 writes bytes), each with checked arguments.
 
 Persistent ids (torch's storages) are refused too. :data:`TORCH_SAFE_GLOBALS` hands the
 same numpy stand-ins to ``torch.load(weights_only=True)``, whose own allow-list refuses
@@ -212,6 +212,12 @@ def _bytearray(*args: Any) -> bytearray:
     return bytearray(*args)
 
 
+def _bytes(*args: Any) -> bytes:
+    if args:  # protocol 2 writes b"" as bytes(); other bytes through _codecs.encode
+        raise _Bad(f"bytes{args!r:.80}")
+    return b""
+
+
 def _complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
     if not all(type(v) in (int, float) for v in (real, imag)):
         raise _Bad(f"complex({real!r:.40}, {imag!r:.40})")
@@ -238,6 +244,7 @@ for _builtins in ("builtins", "__builtin__"):
     for _kind in (tuple, list, set, frozenset, dict):
         _ALLOWED[(_builtins, _kind.__name__)] = _plain(_kind)
     _ALLOWED[(_builtins, "bytearray")] = _bytearray
+    _ALLOWED[(_builtins, "bytes")] = _bytes
     _ALLOWED[(_builtins, "complex")] = _complex
 
 #: ``(stand-in, "module.name")`` pairs for ``torch.serialization.safe_globals``: numpy

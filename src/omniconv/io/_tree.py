@@ -134,9 +134,10 @@ def _describe(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return f"{type(value).__name__} of {len(value)} bytes"
     if _is_array(value):
-        return f"array {tuple(value.shape)} {value.dtype}"
+        return f"an array {tuple(value.shape)} {value.dtype}"
     if isinstance(value, Mapping | list | tuple | set | frozenset):
-        return f"{type(value).__name__} of {len(value)} entries"
+        kind = "dict" if isinstance(value, Mapping) else type(value).__name__
+        return f"a {kind} of {len(value)} entries"
     return type(value).__name__
 
 
@@ -168,7 +169,7 @@ def state_tree(obj: Any, *, paddle: bool = False) -> StateTree:
     if paddle and _is_paddle_pair(obj):
         obj = {obj[0]: obj[1]}
     if not isinstance(obj, Mapping):
-        raise TreeError(f"the file holds a {type(obj).__name__}, not a dict of tensors")
+        raise TreeError(f"the file holds {_describe(obj)}, not a dict of tensors")
     if paddle and PADDLE_BIG in obj:
         obj = _join_big_arrays(obj)
     root: Any = obj

@@ -25,7 +25,7 @@ WRITERS = {".safetensors": "safetensors", ".pt": "torch", ".pth": "torch"}
 def _checked(tensors: Any, kind: str) -> OrderedDict[str, Tensor]:
     if not isinstance(tensors, Mapping):
         rule = "a mapping of names to tensors"
-        raise TypeError(f"`tensors` must be {rule}; received tensors={type_name(tensors)}")
+        raise TypeError(f"`tensors` must be {rule}; received tensors={type_name(tensors)!r}")
     out: OrderedDict[str, Tensor] = OrderedDict()
     for name, tensor in tensors.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
@@ -35,7 +35,7 @@ def _checked(tensors: Any, kind: str) -> OrderedDict[str, Tensor]:
             )
         if not isinstance(tensor, Tensor):
             raise TypeError(
-                f"`tensors[{name!r}]` must be a torch.Tensor; received {type_name(tensor)}"
+                f"`tensors[{name!r}]` must be a torch.Tensor; received {type_name(tensor)!r}"
             )
         if tensor.layout != torch.strided:
             raise ValueError(
