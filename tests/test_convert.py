@@ -161,7 +161,8 @@ def test_paddle_mapping_rules():
         ),
         (
             {"bn._mean": torch.ones(4), "bn._variance": torch.ones(5)},
-            r"`state_dict\['bn._mean'\]` must be 1-D with the same length",
+            r"`state_dict\['bn._variance'\]` must be 1-D and as long as the other parameters "
+            r"of batch norm 'bn' \('bn._mean': \(4,\), 'bn._variance': \(5,\)\)",
         ),
         (
             {"batch_norm_0.w_1": torch.ones(4, 1)},
@@ -328,7 +329,11 @@ def test_gluon_mapping_names_and_errors():
         match=r"must map to distinct names; received 'arg:a_weight', which maps to 'a.weight'",
     ):
         gluon.map_checkpoint({"a.weight": torch.ones(1), "arg:a_weight": torch.ones(1)})
-    with pytest.raises(ValueError, match=r"1-D like the other parameters of batch norm 'bn'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`state_dict\['bn.running_mean'\]` must be 1-D and as long as the other "
+        r"parameters of batch norm 'bn'",
+    ):
         gluon.map_checkpoint({"bn.gamma": torch.ones(2), "bn.running_mean": torch.ones(3)})
     with pytest.raises(
         ValueError, match=r"`layout` must be 'NCHW' or 'NHWC'; received layout='NCWH'"
@@ -440,7 +445,8 @@ def test_megengine_mapping_agrees_with_the_frontend_layers():
         ({"conv.bias": torch.ones(1, 5, 2, 1)}, r"must be \(1, C, 1, 1\) or \(C,\)"),
         (
             {"bn.running_mean": torch.ones(1, 4, 1, 1), "bn.weight": torch.ones(5)},
-            r"of the same size as the rest of batch norm 'bn'",
+            r"`state_dict\['bn.weight'\]` must be 1-D and as long as the other parameters of "
+            r"batch norm 'bn' \('bn.running_mean': \(4,\), 'bn.weight': \(5,\)\)",
         ),
     ],
 )

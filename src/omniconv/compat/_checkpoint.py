@@ -25,6 +25,7 @@ from ._frontend import FrontendMixin, as_tensor
 __all__ = [
     "Target",
     "bad_shape",
+    "check_norm",
     "check_target",
     "input_state",
     "owners",
@@ -63,6 +64,18 @@ def join_key(path: str, attr: str) -> str:
 
 def bad_shape(key: str, rule: str, value: Tensor) -> ValueError:
     return ValueError(f"`state_dict[{key!r}]` must be {rule}; received shape {tuple(value.shape)}")
+
+
+def check_norm(layer: str, params: Mapping[str, Tensor]) -> None:
+    """A batch norm's parameters and statistics (``{key: value}``) must be 1-D, all of
+    one length."""
+    shapes = {key: tuple(value.shape) for key, value in params.items()}
+    first = next((s for s in shapes.values() if len(s) == 1), None)
+    for key, shape in shapes.items():
+        if len(shape) != 1 or shape != first:
+            listed = ", ".join(f"{k!r}: {s}" for k, s in shapes.items())
+            rule = f"1-D and as long as the other parameters of batch norm {layer!r} ({listed})"
+            raise bad_shape(key, rule, params[key])
 
 
 def put(out: dict[str, Tensor], key: str, value: Tensor, source: str) -> None:

@@ -1,20 +1,15 @@
 """What a checkpoint file is, from its first bytes (never its name).
 
-=====================  ====================================================  ============
-container              first bytes                                           format
-=====================  ====================================================  ============
-MXNet NDArray list     uint64 ``0x112`` (``mx.nd.save``, ``.params``)        mxnet
-torch zip archive      ``PK\\x03\\x04`` (``torch.save``, ``.pth`` / ``.pt``)   torch
-torch legacy pickle    pickle protocol 2 of the long ``0x1950a86a20f9469cfc6c``  torch
-safetensors            uint64 header size, then ``{``                        safetensors
-pickle                 ``\\x80`` + protocol 2-5                                paddle /
-                                                                             megengine
-=====================  ====================================================  ============
+* ``mxnet``: MXNet's NDArray list (``mx.nd.save``, ``.params``): uint64 ``0x112``;
+* ``torch``: a torch zip archive (``torch.save``, ``.pth`` / ``.pt``): ``PK\\x03\\x04``;
+  or torch's legacy format: a protocol-2 pickle of the long ``0x1950a86a20f9469cfc6c``;
+* ``safetensors``: a uint64 header size that fits the file, then ``{``;
+* ``paddle`` / ``megengine``: any other pickle (``\\x80`` and protocol 2 to 5). A pickle
+  of numpy arrays is Paddle's (``paddle.save``, ``paddle.static.save``) when it has one
+  of Paddle's marks (:func:`omniconv.io._tree.looks_like_paddle`), else MegEngine's
+  (``megengine.save``: a pickled dict of numpy arrays); that is decided once it is read.
 
-A pickle of numpy arrays is Paddle's (``paddle.save``, ``paddle.static.save``) when it
-has one of Paddle's marks (:func:`omniconv.io._tree.looks_like_paddle`), else
-MegEngine's (``megengine.save``: a pickled dict of numpy arrays), decided after it is
-read. MegEngine's traced graphs (``trace.dump``, ``MGBS`` / ``MGBC``) are recognised and
+MegEngine's traced graphs (``trace.dump``, ``MGBS`` / ``MGBC``) are recognised and
 refused: they are programs, not state dicts.
 """
 

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .._checkpoint import (
     Target,
-    bad_shape,
+    check_norm,
     check_target,
     input_state,
     join_key,
@@ -90,15 +90,9 @@ def _gluon_keys(target: Target) -> dict[str, str]:
 
 def _check_norms(groups: Mapping[str, Mapping[str, tuple[str, Tensor]]]) -> None:
     for path, params in groups.items():
-        stats = {a: v for a, v in params.items() if a in _NORM}
-        if not stats:
-            continue
-        sizes = {key: tuple(value.shape) for key, value in stats.values()}
-        if any(len(s) != 1 for s in sizes.values()) or len(set(sizes.values())) > 1:
-            key, value = next(iter(stats.values()))
-            raise bad_shape(
-                key, f"1-D like the other parameters of batch norm {path!r} ({sizes})", value
-            )
+        stats = dict(v for a, v in params.items() if a in _NORM)
+        if stats:
+            check_norm(path, stats)
 
 
 def map_checkpoint(

@@ -29,6 +29,7 @@ from torch import Tensor
 from .._checkpoint import (
     Target,
     bad_shape,
+    check_norm,
     check_target,
     input_state,
     join_key,
@@ -54,12 +55,7 @@ def _map_norm(path: str, params: Mapping[str, tuple[str, Tensor]]) -> dict[str, 
     out = {
         attr: _per_channel(key, value, "a batch norm's") for attr, (key, value) in params.items()
     }
-    sizes = {a: v.numel() for a, v in out.items()}
-    if len(set(sizes.values())) > 1:
-        key, value = next(iter(params.values()))
-        raise bad_shape(
-            key, f"of the same size as the rest of batch norm {path!r} ({sizes})", value
-        )
+    check_norm(path, {key: out[attr] for attr, (key, _) in params.items()})
     return out
 
 

@@ -18,6 +18,10 @@ module-path mirrors, so that Paddle code runs with only its import changed::
 Fluid functions that create parameters run inside a :class:`Program` (an ``nn.Module``
 built from a function written with these calls; see :mod:`._program`); outside one
 they run once with fresh parameters.
+
+:func:`map_checkpoint` turns a Paddle checkpoint's names and layouts (``.pdparams``:
+static ``conv2d_0.w_0`` names for a :class:`Program`, 2.x ``_mean`` / ``_variance`` and
+``Linear`` weights for torch modules) into a state dict these modules load.
 """
 
 from . import fluid, nn, vision

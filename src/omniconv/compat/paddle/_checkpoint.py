@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from .._checkpoint import (
     Target,
     bad_shape,
+    check_norm,
     check_target,
     input_state,
     join_key,
@@ -48,17 +49,6 @@ _NORM_KINDS = ("batch_norm", "batch_norm2d", "sync_batch_norm")
 _CONV_KINDS = ("conv2d", "conv2d_transpose", "deformable_conv", "deform_conv2d")
 
 
-def _check_norm(where: str, values: Mapping[str, Tensor]) -> None:
-    sizes = {k: tuple(v.shape) for k, v in values.items()}
-    if any(len(s) != 1 for s in sizes.values()) or len(set(sizes.values())) > 1:
-        key, value = next(iter(values.items()))
-        raise bad_shape(
-            key,
-            f"1-D with the same length as every other parameter of batch norm {where!r} ({sizes})",
-            value,
-        )
-
-
 def _check_conv(where: str, weight: Tensor | None, bias: Tensor | None, wkey: str) -> None:
     if weight is not None and weight.dim() != 4:
         raise bad_shape(wkey, f"the 4-D weight of conv layer {where!r}", weight)
@@ -76,7 +66,7 @@ def _map_static(
         kinds[m["layer"]] = m["kind"]
     for layer, params in layers.items():
         if kinds[layer] in _NORM_KINDS:
-            _check_norm(layer, {f"{layer}.{a}": v for a, v in params.items()})
+            check_norm(layer, {f"{layer}.{a}": v for a, v in params.items()})
         elif kinds[layer] in _CONV_KINDS:
             _check_conv(layer, params.get("w_0"), params.get("b_0"), f"{layer}.w_0")
     return OrderedDict(state)
@@ -96,7 +86,7 @@ def _map_structured(state: Mapping[str, Tensor], target: Target) -> OrderedDict[
     out: OrderedDict[str, Tensor] = OrderedDict()
     for path, params in groups.items():
         if any(a in params for a in _NORM_STATS):
-            _check_norm(path, {k: v for k, v in params.values()})
+            check_norm(path, dict(params.values()))
         for attr, (key, value) in params.items():
             new_key = join_key(path, _STRUCTURED[attr])
             if attr == "weight" and value.dim() == 2:
