@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from . import __version__
 
@@ -116,7 +117,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     b.set_defaults(func=_bench)
+    _add_checkpoint_commands(sub, raw)
     return parser
+
+
+def _add_checkpoint_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    """omniconv convert and omniconv inspect (omniconv.io)."""
+    from .io import _cli
+
+    c = sub.add_parser(
+        "convert",
+        help="convert a Paddle / MXNet / MegEngine / torch checkpoint to safetensors or .pt",
+        description=_cli.CONVERT_HELP,
+        formatter_class=formatter,
+        epilog="exit status: 1 when SRC cannot be read or DST cannot be written, else 0",
+    )
+    _cli.add_convert_arguments(c)
+    c.set_defaults(func=_cli.convert)
+    i = sub.add_parser(
+        "inspect",
+        help="list a checkpoint's tensors (names, shapes, dtypes) and its detected format",
+        description=_cli.INSPECT_HELP,
+        formatter_class=formatter,
+        epilog="exit status: 1 when SRC cannot be read, else 0",
+    )
+    _cli.add_inspect_arguments(i)
+    i.set_defaults(func=_cli.inspect)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,9 @@
 
 Blocks are ``torch.nn.Module`` s; parameters are Gluon :class:`Parameter` views of the
 torch parameters; ``save_parameters`` / ``load_parameters`` / ``export`` read and write
-MXNet's own binary ``.params`` files (byte-compatible with MXNet 1.x).
+MXNet's own binary ``.params`` files (byte-compatible with MXNet 1.x);
+:func:`map_checkpoint` maps such a file's names and layouts (``arg:conv0_weight``,
+``gamma`` / ``beta``, NHWC weights) onto torch-style modules.
 
 Errors have MXNet's words and types, each also a ``ValueError`` / ``TypeError``:
 :class:`MXNetValueError` / :class:`MXNetTypeError` (MXNet's ``MXNetError``) and
@@ -14,6 +16,7 @@ Errors have MXNet's words and types, each also a ``ValueError`` / ``TypeError``:
 """
 
 from . import contrib, init, nn
+from ._checkpoint import map_checkpoint
 from ._errors import (
     DeferredInitializationError,
     GluonAssertionError,
@@ -68,6 +71,7 @@ __all__ = [
     "contrib",
     "init",
     "load_bytes",
+    "map_checkpoint",
     "nn",
     "save_bytes",
 ]

@@ -11,7 +11,8 @@
 * :mod:`functional`: ``conv2d``, ``conv_transpose2d`` and ``deformable_conv2d`` (with
   ``conv_mode`` / ``compute_mode``) and ``pad``.
 * :mod:`config`: the global ``_compute_mode`` override.
-* :func:`megengine_to_torch` / :func:`torch_to_megengine`: state-dict layout transforms.
+* :func:`megengine_to_torch` / :func:`torch_to_megengine`: state-dict layout transforms;
+  :func:`map_checkpoint`: a MegEngine checkpoint for torch-layout modules, no model needed.
 
 ``m.weight`` / ``m.bias`` have MegEngine's shapes. Errors have MegEngine's words and types,
 each also a ``ValueError`` / ``TypeError`` (:class:`MegEngineAssertionError` where MegEngine
@@ -27,6 +28,7 @@ float64 (MegEngine: float32 only).
 """
 
 from . import config, functional, module
+from ._checkpoint import map_checkpoint
 from ._errors import MegEngineAssertionError, MegEngineKeyError, MegEngineRuntimeError
 from ._state import megengine_to_torch, torch_to_megengine
 from ._tensor import Parameter, Tensor, tensor
@@ -44,6 +46,7 @@ __all__ = [
     "Tensor",
     "config",
     "functional",
+    "map_checkpoint",
     "megengine_to_torch",
     "module",
     "tensor",

@@ -5,10 +5,12 @@ mmcv's signatures, defaults, parameter names, initialisation, offset/mask conven
 argument rules and state dicts, on omniconv's kernels: no compiled mmcv needed.
 
 :func:`upgrade_state_dict` renames the offset-predictor keys of pre-version-2
-checkpoints (``<layer>_offset.*``) for ``torch.nn.Module.load_state_dict``.
+checkpoints (``<layer>_offset.*``) for ``torch.nn.Module.load_state_dict``;
+:func:`map_checkpoint` does that and what mmcv's ``load_checkpoint`` does to the keys.
 """
 
 from . import ops
+from ._checkpoint import map_checkpoint
 from ._state import upgrade_state_dict
 
-__all__ = ["ops", "upgrade_state_dict"]
+__all__ = ["map_checkpoint", "ops", "upgrade_state_dict"]

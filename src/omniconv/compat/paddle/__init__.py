@@ -18,10 +18,15 @@ module-path mirrors, so that Paddle code runs with only its import changed::
 Fluid functions that create parameters run inside a :class:`Program` (an ``nn.Module``
 built from a function written with these calls; see :mod:`._program`); outside one
 they run once with fresh parameters.
+
+:func:`map_checkpoint` turns a Paddle checkpoint's names and layouts (``.pdparams``:
+static ``conv2d_0.w_0`` names for a :class:`Program`, 2.x ``_mean`` / ``_variance`` and
+``Linear`` weights for torch modules) into a state dict these modules load.
 """
 
 from . import fluid, nn, vision
 from ._activation import ACTIVATIONS
+from ._checkpoint import map_checkpoint
 from ._common import PaddleAssertionError, PaddleZeroDivisionError
 from ._dygraph import Conv2D, Conv2DTranspose, guard, to_variable
 from ._fluid_conv import conv2d, conv2d_transpose
@@ -71,6 +76,7 @@ __all__ = [
     "fluid",
     "guard",
     "img_conv_group",
+    "map_checkpoint",
     "nn",
     "to_variable",
     "vision",
