@@ -189,7 +189,7 @@ def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> floa
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=500, help="training steps per net (500)")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps per net (1000)")
     parser.add_argument("--batch", type=int, default=64, help="global batch size (64)")
     parser.add_argument(
         "--limit", type=int, default=None, help="use only this many images (a quick check)"
