@@ -20,7 +20,7 @@ with each framework's exact numbers, and a portable deformable convolution."""
 def _demo(args: argparse.Namespace) -> int:
     from .demo import main as demo
 
-    return demo(seed=args.seed)
+    return demo(seed=args.seed, plot=args.plot)
 
 
 def _peer(text: str) -> tuple[str, str]:
@@ -82,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     d.add_argument("--seed", type=int, default=0, help="seed of the layers' parameters (0)")
+    d.add_argument(
+        "--plot",
+        nargs="?",
+        const=demo.PLOT_PATH,
+        metavar="PATH",
+        help="also train a small deformable conv and draw where it samples, a PNG at PATH "
+        f"(default {demo.PLOT_PATH}; needs matplotlib: pip install 'omniconv[viz]')",
+    )
     d.set_defaults(func=_demo)
 
     b = sub.add_parser(

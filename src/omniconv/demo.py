@@ -8,10 +8,19 @@ reference value). The command prints each layer as it finishes, what ran, its er
 its tolerance, and exits with status 0 when every layer matches, 1 otherwise. On its first
 run on a machine numba compiles the deformable-conv kernels (about 10 s; it says so when
 it does); later runs load them from numba's cache.
+
+With --plot [PATH] it then trains a small deformable conv for a few seconds and draws where
+it samples (a PNG, omniconv-sampling.png by default). The task: reproduce a fixed filter's
+output on the test pattern seen 1.5x smaller and shaded from left to right, so the offsets
+must learn to spread the kernel 1.5x and the mask to follow the shading. It prints how
+close the learned sample points are to the zoom's and where it wrote the picture. The
+picture needs matplotlib (pip install 'omniconv[viz]'); without it the demo says so and
+its exit status is the checks' alone.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +34,18 @@ import torch.nn.functional as F
 from . import backends
 from . import nn as onn
 
-__all__ = ["EXAMPLES", "RTOL", "Check", "Example", "checks", "main", "sample_image"]
+__all__ = [
+    "EXAMPLES",
+    "PLOT_PATH",
+    "RTOL",
+    "Check",
+    "Example",
+    "SamplingDemo",
+    "checks",
+    "main",
+    "sample_image",
+    "train_sampling_demo",
+]
 
 #: a layer's tolerance is RTOL x max(1, max |reference|)
 RTOL = 1e-4
@@ -258,6 +278,162 @@ def checks(seed: int = 0) -> Iterator[Check]:
             yield _check(example(img))
 
 
+# --------------------------------------------------------------------------- the picture
+
+#: where ``omniconv demo --plot`` writes its picture when given no path
+PLOT_PATH = "omniconv-sampling.png"
+PLOT_ZOOM = 1.5  # the target shows the test pattern this many times smaller
+PLOT_SIZE = 40  # the test pattern's size for the picture
+PLOT_DILATION = 2
+PLOT_POINTS = ((11, 11), (11, 28), (19, 19), (28, 11), (28, 28))  # output pixels drawn
+
+
+class _ZoomingDCN(torch.nn.Module):
+    """A 3x3 deformable conv whose offsets and mask (``2 * sigmoid``) a 3x3 conv predicts
+    from the image and two coordinate channels (so they can depend on where a pixel is,
+    as a zoom's do). Its filter stays fixed; the offset branch starts at zero (the regular
+    grid, mask 1)."""
+
+    def __init__(self, channels: int, dilation: int) -> None:
+        super().__init__()
+        self.dcn = onn.DeformConv2d(channels, 4, 3, padding=dilation, dilation=dilation, bias=False)
+        self.dcn.weight.requires_grad_(False)
+        self.predict = torch.nn.Conv2d(channels + 2, 3 * 9, 3, padding=dilation, dilation=dilation)
+        torch.nn.init.zeros_(self.predict.weight)
+        torch.nn.init.zeros_(cast(torch.Tensor, self.predict.bias))
+
+    def offset_mask(self, image: torch.Tensor, coords: torch.Tensor) -> tuple[Any, Any]:
+        out = self.predict(torch.cat([image, coords], 1))
+        return out[:, :18], 2 * torch.sigmoid(out[:, 18:])
+
+    def forward(self, image: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        return self.dcn(image, *self.offset_mask(image, coords))
+
+
+def _shading(columns: torch.Tensor, size: int) -> torch.Tensor:
+    """The brightness the target applies at a column: ``2 * sigmoid``, 0.15 at the left
+    edge, 1.85 at the right (what the mask must learn)."""
+    return 2 * torch.sigmoid(2.5 * (2 * columns / (size - 1) - 1))
+
+
+def _zoomed_target(img: torch.Tensor, zoom: float, weight: torch.Tensor) -> torch.Tensor:
+    """The fixed filter's output on the pattern seen ``zoom`` times smaller about its
+    centre (pixel ``p`` shows ``c + zoom * (p - c)``, bilinear, zero outside, the
+    deformable conv's own sampling) and shaded from left to right."""
+    size = img.shape[-1]
+    centre = (size - 1) / 2
+    axis = torch.arange(size, dtype=img.dtype)
+    src = (centre + zoom * (axis - centre)) / (size - 1) * 2 - 1  # grid_sample's [-1, 1]
+    grid = torch.stack(torch.meshgrid(src, src, indexing="xy"), -1)[None]
+    seen = F.grid_sample(img, grid, align_corners=True) * _shading(axis, size)
+    return F.conv2d(seen, weight, padding=PLOT_DILATION, dilation=PLOT_DILATION)
+
+
+@dataclass
+class SamplingDemo:
+    """The trained layer and its offsets and mask on the image, how training went, and
+    how far the learned sample points and mask lie from the exact solution (the zoom's
+    points, the shading), over the output pixels whose zoomed kernel lies in the image."""
+
+    image: torch.Tensor
+    offset: torch.Tensor
+    mask: torch.Tensor
+    layer: onn.DeformConv2d
+    steps: int
+    seconds: float
+    losses: tuple[float, float]  # on the final target: regular grid (untrained), trained
+    position_error: tuple[float, float]  # median, max (pixels)
+    mask_error: float  # max
+
+
+def train_sampling_demo(seed: int = 0, steps: int = 600) -> SamplingDemo:
+    """Train the offset/mask branch of a small deformable conv (Adam, ``steps`` steps, the
+    zoom ramped up from 1 over the first half so the points move a little at a time)."""
+    torch.manual_seed(seed)
+    size = PLOT_SIZE
+    img = torch.from_numpy(sample_image(size)).float()
+    axis = torch.arange(size, dtype=torch.float32) / (size - 1) * 2 - 1
+    coords = torch.stack(torch.meshgrid(axis, axis, indexing="ij"))[None]
+    net = _ZoomingDCN(img.shape[1], PLOT_DILATION)
+    opt = torch.optim.Adam(net.predict.parameters(), lr=0.05)
+    t0 = time.perf_counter()
+    for step in range(steps):
+        zoom = 1 + (PLOT_ZOOM - 1) * min(1.0, 2 * (step + 1) / steps)
+        target = _zoomed_target(img, zoom, net.dcn.weight)
+        loss = F.mse_loss(net(img, coords), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        offset, mask = net.offset_mask(img, coords)
+        target = _zoomed_target(img, PLOT_ZOOM, net.dcn.weight)
+        trained = F.mse_loss(net.dcn(img, offset, mask), target)
+        untrained = F.mse_loss(
+            net.dcn(img, torch.zeros_like(offset), torch.ones_like(mask)), target
+        )
+    # exact solution: tap k of pixel p, grid point q = p + (i, j) * dilation - dilation,
+    # samples c + zoom * (q - c), with mask = the shading at q
+    centre = (size - 1) / 2
+    taps = torch.arange(9)
+    rows = (torch.arange(size)[:, None] + (taps // 3 - 1)[:, None, None] * PLOT_DILATION).float()
+    cols = (torch.arange(size)[None] + (taps % 3 - 1)[:, None, None] * PLOT_DILATION).float()
+    rows, cols = rows.expand(9, size, size), cols.expand(9, size, size)
+    want_r, want_c = centre + PLOT_ZOOM * (rows - centre), centre + PLOT_ZOOM * (cols - centre)
+    err = torch.hypot(rows + offset[0, 0::2] - want_r, cols + offset[0, 1::2] - want_c)
+    inside = ((want_r >= 0) & (want_r <= size - 1) & (want_c >= 0) & (want_c <= size - 1)).all(0)
+    err = err[:, inside]
+    mask_err = (mask[0] - _shading(cols, size)).abs()[:, inside]
+    return SamplingDemo(
+        img, offset, mask, net.dcn, steps, seconds, (float(untrained), float(trained)),
+        (float(err.median()), float(err.max())), float(mask_err.max()),
+    )  # fmt: skip
+
+
+def plot_main(path: str, seed: int = 0, out: TextIO | None = None) -> int:
+    """``omniconv demo --plot PATH``: train, draw, say where; 1 only when the file cannot
+    be written (matplotlib missing: says how to get it, 0)."""
+    out = out or sys.stdout
+    try:
+        from . import viz
+
+        viz.require_matplotlib()
+    except ImportError as exc:
+        print(f"picture: not drawn: {exc}", file=out)
+        return 0
+    print(
+        f"picture: training a deformable conv (3x3, dilation {PLOT_DILATION}) for a few "
+        f"seconds to reproduce a fixed filter's output on the test pattern seen "
+        f"{PLOT_ZOOM}x smaller and shaded left to right ...",
+        file=out,
+    )
+    out.flush()
+    with CompileNotice(out):
+        demo = train_sampling_demo(seed)
+    med, worst = demo.position_error
+    print(
+        f"  trained {demo.steps} steps in {demo.seconds:.1f} s, loss {demo.losses[0]:.3g} "
+        f"(regular grid) -> {demo.losses[1]:.2g}; its sample points lie {med:.3f} px "
+        f"(median; at most {worst:.2f} px) from where the zoom puts them, its mask within "
+        f"{demo.mask_error:.2f} of the shading",
+        file=out,
+    )
+    title = (
+        f"offsets learned to see the test pattern {PLOT_ZOOM}x smaller: the kernel spreads\n"
+        f"{PLOT_ZOOM}x; mask learned to shade it left to right (3x3, dilation {PLOT_DILATION})"
+    )
+    try:
+        viz.plot_sampling(
+            demo.image, demo.offset, demo.mask, PLOT_POINTS, layer=demo.layer, path=path,
+            title=title, grey=True,
+        )  # fmt: skip
+    except OSError as exc:
+        print(f"picture: could not write {path}: {exc}", file=out)
+        return 1
+    print(f"  wrote {os.path.abspath(path)}", file=out)
+    return 0
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -327,8 +503,9 @@ def format_check(c: Check) -> str:
     )
 
 
-def main(seed: int = 0, out: TextIO | None = None) -> int:
-    """``omniconv demo``: print each check as it finishes; 0 when all match, else 1."""
+def main(seed: int = 0, out: TextIO | None = None, plot: str | None = None) -> int:
+    """``omniconv demo``: print each check as it finishes; 0 when all match, else 1. With
+    ``plot`` (a path), then also the picture (:func:`plot_main`)."""
     out = out or sys.stdout
     t0 = time.perf_counter()
     print(
@@ -354,6 +531,14 @@ def main(seed: int = 0, out: TextIO | None = None) -> int:
     elapsed = f"{time.perf_counter() - t0:.1f} s{compiled}"
     if bad:
         print(f"FAILED: {', '.join(bad)} outside tolerance ({elapsed})", file=out)
-        return 1
-    print(f"all {len(results)} layers match their float64 references ({elapsed})", file=out)
-    return 0
+    else:
+        print(f"all {len(results)} layers match their float64 references ({elapsed})", file=out)
+    status = 1 if bad else 0
+    if plot is None:
+        print(
+            "omniconv demo --plot [PATH] also trains a deformable conv and draws where it "
+            "samples (a PNG)",
+            file=out,
+        )
+        return status
+    return max(status, plot_main(plot, seed, out))
