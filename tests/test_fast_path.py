@@ -458,6 +458,34 @@ def test_expanded_weight_is_not_read_past_its_buffer():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.parametrize("how", ["env", "call"])
+def test_first_call_leaves_torchs_thread_count(how):
+    """numba's OpenMP pool shares libgomp with torch and its start set every core as the
+    process's OpenMP thread count: after one deformable conv a process asked to run on 1
+    thread (OMP_NUM_THREADS=1, as torchrun sets it, or torch.set_num_threads(1)) ran torch
+    on 2, and two such processes on 2 cores trained 30x slower. In a fresh process, since
+    the pool starts once per process."""
+    code = textwrap.dedent(
+        """
+        import torch
+        if not {env}:
+            torch.set_num_threads(1)
+        from omniconv.functional import deform_conv2d
+        from omniconv.kernels import deform_cpu
+        x = torch.randn(1, 4, 6, 6); off = torch.randn(1, 18, 6, 6)
+        deform_conv2d(x, off, torch.randn(4, 4, 3, 3), padding=1)
+        assert deform_cpu.numba_kernels() is not None, deform_cpu.numba_problem()
+        print(torch.get_num_threads())
+        """
+    ).format(env=how == "env")
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env["OMP_NUM_THREADS"] = "1" if how == "env" else "2"
+    env["NUMBA_NUM_THREADS"] = "2"  # the pool numba starts: more threads than torch's
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1"]
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("use_mask", [True, False], ids=["v2", "v1"])
 def test_integer_and_border_positions(use_mask, dtype, gemm):

@@ -139,9 +139,11 @@ def _load() -> tuple[ModuleType | None, str | None]:
 
 
 def _self_test(kernels: ModuleType) -> None:
-    """Compile (or load from numba's cache) and run one small parallel kernel."""
+    """Start numba's thread pool, then compile (or load from numba's cache) and run one
+    small parallel kernel."""
     src = np.arange(2 * 3 * 40, dtype=np.float32).reshape(2, 3, 40)
     dst = np.empty((2, 40, 3), np.float32)
+    _start_pool()
     _threads()
     kernels.nchw_to_nhwc(src, dst)
     if not np.array_equal(dst, src.transpose(0, 2, 1)):
@@ -167,6 +169,22 @@ def _kernels() -> ModuleType:
     if kernels is None:
         raise RuntimeError(f"omniconv: the numba CPU kernels cannot run here: {numba_problem()}")
     return kernels
+
+
+def _start_pool() -> None:
+    """Start numba's thread pool, leaving torch's thread count as it was.
+
+    numba's OpenMP threading layer shares the process's ``libgomp`` with torch, and
+    starting its pool calls ``omp_set_num_threads(NUMBA_NUM_THREADS)`` (every core): a
+    process that asked torch for 1 thread (``OMP_NUM_THREADS=1``, as ``torchrun`` sets
+    it, or ``torch.set_num_threads(1)``) would silently run torch on all cores after its
+    first deformable conv, and two such processes on one machine were 30x slower."""
+    import numba.np.ufunc.parallel as numba_parallel
+
+    before = torch.get_num_threads()
+    numba_parallel._launch_threads()
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 def _threads() -> int:
