@@ -44,7 +44,9 @@ def test_readme_has_the_quick_start_snippets():
 
 
 @pytest.mark.parametrize("index", range(len(_readme_snippets())))
-def test_readme_snippet_runs(index):
-    """Each quick-start snippet runs as written, on its own (its asserts are the checks)."""
+def test_readme_snippet_runs(index, tmp_path, monkeypatch):
+    """Each quick-start snippet runs as written, on its own (its asserts are the checks),
+    in an empty directory (some write files)."""
+    monkeypatch.chdir(tmp_path)
     code = _readme_snippets()[index]
     exec(compile(code, f"README.md snippet {index}", "exec"), {"__name__": f"readme_{index}"})
