@@ -30,6 +30,7 @@ from .parameter import (
     Parameter,
     ParameterDict,
     brief_names,
+    load_from_file,
     read_named_arrays,
     select_params,
     torch_dtype,
@@ -341,7 +342,7 @@ class Block(nn.Module):
                     f"ParameterDict, which contains parameters {brief_names(self._params.keys())}. "
                     "Set ignore_extra=True to ignore. "
                 )
-            params[name]._load_init(value, cast_dtype=cast_dtype)
+            load_from_file(params[name], value, cast_dtype, filename)
 
     save_params = save_parameters
     load_params = load_parameters

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.parameter import UninitializedParameter
 
 from ...io._atomic import atomic_write
+from .._errors import received
 from .._frontend import FrontendMixin
 from . import _symbol
 from . import init as _init
@@ -533,14 +534,16 @@ class ParameterDict:
                     "same prefix.For more info on naming, please see https://mxnet.io/api/"
                     "python/docs/tutorials/packages/gluon/blocks/naming.html"
                 )
-            self._params[name]._load_init(value, cast_dtype=cast_dtype)
+            load_from_file(self._params[name], value, cast_dtype, filename)
 
 
 def read_named_arrays(filename: str) -> dict[str, np.ndarray]:
     """The named arrays of an MXNet ``.params`` file; a file that is not one raises
     :class:`MXNetValueError` naming it (MXNet raises ``MXNetError``)."""
     if not isinstance(filename, str | os.PathLike):
-        raise TypeError(f"`filename` must be a str or os.PathLike; received {filename!r:.80}")
+        raise TypeError(
+            f"`filename` must be a str or os.PathLike; received filename=<{type(filename).__name__}>"
+        )
     if os.path.exists(filename) and not os.path.isfile(filename):
         raise MXNetValueError(f"Invalid parameter file '{filename}': not a regular file")
     with open(filename, "rb") as f:
@@ -552,6 +555,14 @@ def read_named_arrays(filename: str) -> dict[str, np.ndarray]:
     if not isinstance(loaded, dict):
         raise MXNetValueError(f"Invalid parameter file '{filename}': the arrays have no names")
     return loaded
+
+
+def load_from_file(param: Parameter, value: np.ndarray, cast_dtype: bool, filename: Any) -> None:
+    """``param._load_init(value)``; its error (MXNet's words) names the file too."""
+    try:
+        param._load_init(value, cast_dtype=cast_dtype)
+    except GluonAssertionError as err:
+        raise GluonAssertionError(received(str(err), filename=str(filename))) from None
 
 
 def brief_names(names: Any) -> str:
