@@ -39,9 +39,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import omniconv.nn as onn  # noqa: E402
-from omniconv.compat.paddle import nn as paddle_nn  # noqa: E402
-from omniconv.compat.torchvision import ops as tv_ops  # noqa: E402
+import omniconv.nn as onn
+from omniconv.compat.paddle import nn as paddle_nn
+from omniconv.compat.torchvision import ops as tv_ops
 
 
 def rss_bytes() -> int:
@@ -141,7 +141,7 @@ def build_cases() -> list[Case]:
             padding=2,
             dtype=torch.float64,
             seed=6,
-        ),  # fmt: skip
+        ),
         _deform("deform v2 k1 wide", cin=4, cout=16, size=17, k=1, padding=0, seed=7),
     ]
     torch.manual_seed(10)
@@ -153,10 +153,10 @@ def build_cases() -> list[Case]:
             (2, 8, 13, 13),
             dtype=torch.float64,
             channels_last=True,
-        ),  # fmt: skip
+        ),
         _plain(
             "ConvTranspose2d f32", onn.ConvTranspose2d(8, 4, 3, stride=2, padding=1), (2, 8, 7, 7)
-        ),  # fmt: skip
+        ),
         _plain("ConvTranspose2d batch 0", onn.ConvTranspose2d(4, 4, 2, stride=2), (0, 4, 5, 5)),
         _plain("paddle Conv2D", paddle_nn.Conv2D(8, 8, 3, padding="SAME"), (2, 8, 12, 12)),
     ]
@@ -215,8 +215,8 @@ def soak(cases: list[Case], refs: list[list[torch.Tensor]], calls: int, threads:
                         _differs(a, b, rtol) for a, b in zip(got, refs[case_index], strict=True)
                     )
                     if d is not None
-                ]  # noqa: E501
-            except Exception as err:  # noqa: BLE001 - counted and reported
+                ]
+            except Exception as err:
                 with lock:
                     outcome.calls += 1
                     outcome.errors += 1
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=4, help="Python threads (4)")
     p.add_argument(
         "--rtol", type=float, default=0.0, help="allowed relative difference (0: bit for bit)"
-    )  # noqa: E501
+    )
     p.add_argument("--max-growth-mib", type=float, default=64.0,
                    help="allowed RSS growth from after warm-up to the end, MiB (64)")  # fmt: skip
     args = p.parse_args(argv)

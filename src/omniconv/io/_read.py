@@ -116,6 +116,10 @@ def _check_torch_zip(raw: IO[bytes], path: Path, size: int) -> None:
     raw.seek(0)
 
 
+class _StorageClaim(Exception):
+    """A legacy torch file asks for more bytes than it has (the message says where)."""
+
+
 class _Clamped:
     """A binary file whose reads stop at ``size``: a length a pickle declares is never
     allocated beyond the bytes the file has."""
@@ -124,15 +128,16 @@ class _Clamped:
         self._f, self._size = f, size
 
     def read(self, n: int = -1) -> bytes:
-        left = max(self._size - self._f.tell(), 0)
-        return self._f.read(left if n is None or n < 0 else min(n, left))
+        pos = self._f.tell()
+        left = max(self._size - pos, 0)
+        if n is not None and n > left:
+            raise _StorageClaim(
+                f"its pickle declares {n} bytes at byte {pos}, {left} are left in the file"
+            )
+        return self._f.read(left if n is None or n < 0 else n)
 
     def readline(self, limit: int = -1) -> bytes:
         return self._f.readline(limit)
-
-
-class _StorageClaim(Exception):
-    pass
 
 
 def _check_torch_legacy(raw: IO[bytes], path: Path, size: int) -> None:

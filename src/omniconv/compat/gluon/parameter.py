@@ -541,9 +541,8 @@ def read_named_arrays(filename: str) -> dict[str, np.ndarray]:
     """The named arrays of an MXNet ``.params`` file; a file that is not one raises
     :class:`MXNetValueError` naming it (MXNet raises ``MXNetError``)."""
     if not isinstance(filename, str | os.PathLike):
-        raise TypeError(
-            f"`filename` must be a str or os.PathLike; received filename=<{type(filename).__name__}>"
-        )
+        kind = type(filename).__name__
+        raise TypeError(f"`filename` must be a str or os.PathLike; received filename=<{kind}>")
     if os.path.exists(filename) and not os.path.isfile(filename):
         raise MXNetValueError(f"Invalid parameter file '{filename}': not a regular file")
     with open(filename, "rb") as f:
