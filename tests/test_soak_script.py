@@ -22,5 +22,5 @@ def test_soak_quick_mode(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("soak: 200 calls of ") and "from 4 threads" in lines[0]
-    assert "0 mismatching calls" in proc.stdout and "errors 0" in proc.stdout
+    assert ": 0 mismatching calls" in proc.stdout and "errors 0;" in proc.stdout
     assert lines[-1] == "soak: OK"

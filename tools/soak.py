@@ -7,9 +7,10 @@ channels_last, batch 0, groups and deformable groups, stride / padding / dilatio
 ``Conv2d``, ``ConvTranspose2d`` and two front-end layers (Paddle ``Conv2D``,
 torchvision ``DeformConv2d``). Each case's output and gradients (input, offset, mask,
 weight, bias: ``torch.autograd.grad``, so the shared modules are never written to) are
-computed serially first; then ``--calls`` calls cycle through the cases from
-``--threads`` threads and every result is compared with the serial one, bit for bit
-(``--rtol`` to allow a relative difference instead).
+computed serially first (at ``--reference-threads`` torch threads: by default the
+current count); then ``--calls`` calls cycle through the cases from ``--threads`` Python
+threads and every result is compared with the serial one, bit for bit (``--rtol`` to
+allow a relative difference instead).
 
 Checks, each a failure (exit status 1) when it does not hold:
 
@@ -268,18 +269,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rtol", type=float, default=0.0, help="allowed relative difference (0: bit for bit)"
     )
+    p.add_argument(
+        "--reference-threads",
+        type=int,
+        default=None,
+        help="torch threads for the serial reference (default: the current count); another "
+        "count compares results across thread counts",
+    )
     p.add_argument("--max-growth-mib", type=float, default=64.0,
                    help="allowed RSS growth from after warm-up to the end, MiB (64)")  # fmt: skip
     args = p.parse_args(argv)
-    if args.calls < 1 or args.threads < 1:
-        p.error("--calls and --threads must be at least 1")
+    if args.calls < 1 or args.threads < 1 or (args.reference_threads or 1) < 1:
+        p.error("--calls, --threads and --reference-threads must be at least 1")
 
     mib = 1024 * 1024
     start = rss_bytes()
     t0 = time.perf_counter()
     cases = build_cases()
+    threads_now = torch.get_num_threads()
+    torch.set_num_threads(args.reference_threads or threads_now)
     refs = [c.run() for c in cases]  # serial
     again = [c.run() for c in cases]  # serial, again: run-to-run determinism
+    torch.set_num_threads(threads_now)
     serial_diffs = sum(
         any(_differs(a, b, 0.0) is not None for a, b in zip(x, y, strict=True))
         for x, y in zip(refs, again, strict=True)
@@ -305,10 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         f"(growth {growth:+.1f}, allowed {args.max_growth_mib:.0f})"
     )
     tol = "bit for bit" if args.rtol == 0 else f"rtol {args.rtol:g}"
+    ref_threads = args.reference_threads or threads_now
     print(
-        f"  vs serial ({tol}): {out.mismatches} mismatching calls (worst relative "
-        f"{out.worst:.3g}); warm-up {warm.mismatches}; errors {out.errors + warm.errors}; "
-        f"serial run-to-run differences: {serial_diffs} cases"
+        f"  vs serial at {ref_threads} torch threads ({tol}): {out.mismatches} mismatching "
+        f"calls (worst relative {out.worst:.3g}); warm-up {warm.mismatches}; "
+        f"errors {out.errors + warm.errors}; serial run-to-run differences: {serial_diffs} cases"
     )
     if first_error:
         print(f"  first error: {first_error[0]}")
