@@ -45,6 +45,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_io import _FailingFile
 
 from omniconv import cli
 from omniconv.compat import gluon
@@ -718,34 +719,6 @@ def test_names_in_a_file_never_become_paths(tmp_path):
 # --------------------------------------------------------------------------- writers
 
 
-class _FailAfter(io.RawIOBase):
-    """A file that fails (disk full) after ``limit`` bytes."""
-
-    def __init__(self, f, limit):
-        self.f, self.limit, self.written = f, limit, 0
-
-    def writable(self):
-        return True
-
-    def write(self, b):
-        n = len(memoryview(b).cast("B"))
-        if self.written + n > self.limit:
-            raise OSError(28, "No space left on device")
-        self.written += n
-        return self.f.write(b)
-
-    def flush(self):
-        if not self.f.closed:
-            self.f.flush()
-
-    def fileno(self):
-        return self.f.fileno()
-
-    def close(self):
-        self.f.close()
-        super().close()
-
-
 def _gluon_net():
     with gluon.NameManager():
         net = gnn.HybridSequential()
@@ -790,7 +763,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch, writer):
     _write_with(writer, dst)  # a first, complete file
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     real = os.fdopen
-    monkeypatch.setattr(_atomic.os, "fdopen", lambda fd, mode: _FailAfter(real(fd, mode), 100))
+    monkeypatch.setattr(_atomic.os, "fdopen", lambda fd, mode: _FailingFile(real(fd, mode), 100))
     with contextlib.redirect_stderr(io.StringIO()), pytest.raises((OSError, RuntimeError)):
         _write_with(writer, dst)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
