@@ -148,23 +148,25 @@ def _check_torch_legacy(raw: IO[bytes], path: Path, size: int) -> None:
     from torch import _weights_only_unpickler as wo
 
     f = _Clamped(raw, size)
-    claimed: dict[Any, int] = {}
+    claimed: set[Any] = set()
+    total = [0]
 
     def persistent_load(saved_id: Any) -> Any:
         if not (isinstance(saved_id, tuple) and len(saved_id) == 6 and saved_id[0] == "storage"):
             return None  # torch itself refuses the rest
-        storage_type, key, _, numel, _ = saved_id[1:]
+        storage_type, key, _, numel, view = saved_id[1:]
         dtype = getattr(storage_type, "dtype", None)
         if not isinstance(dtype, torch.dtype) or type(numel) is not int or numel < 0:
             raise _StorageClaim(f"a storage of {brief(storage_type)} and {brief(numel)} elements")
-        nbytes = numel * torch._utils._element_size(dtype)
+        itemsize = torch._utils._element_size(dtype)
         if key not in claimed:
-            claimed[key] = nbytes
-            if sum(claimed.values()) > size:
-                raise _StorageClaim(
-                    f"its storages claim {sum(claimed.values())} bytes, the file has {size}"
-                )
-        meta = torch.UntypedStorage(nbytes, device="meta")
+            claimed.add(key)
+            total[0] += numel * itemsize
+            if total[0] > size:
+                raise _StorageClaim(f"its storages claim {total[0]} bytes, the file has {size}")
+        if isinstance(view, tuple) and len(view) == 3 and type(view[2]) is int and view[2] >= 0:
+            numel = view[2]  # a view of (key, offset, size) elements of the storage
+        meta = torch.UntypedStorage(numel * itemsize, device="meta")
         return torch.storage.TypedStorage(wrap_storage=meta, dtype=dtype, _internal=True)
 
     try:
