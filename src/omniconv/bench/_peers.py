@@ -177,8 +177,13 @@ def run_peer(
         if not os.path.exists(result_path):
             tail = (proc.stderr or proc.stdout or f"exit status {proc.returncode}")[-600:]
             return {"python": python, "error": tail}
-        with open(result_path) as f:
-            result = json.load(f)
+        try:
+            with open(result_path) as f:
+                result = json.load(f)
+            if not isinstance(result, dict) or not isinstance(result.get("rows"), list):
+                raise ValueError("not an object with a list of rows")
+        except (ValueError, RecursionError) as exc:  # a peer that died while writing it
+            return {"python": python, "error": f"{result_path}: unreadable result ({exc})"}
         for row, case, inp in zip(result["rows"], cases, inputs, strict=True):
             if "error" not in row:
                 where = comparable(inp.data, row["border"])

@@ -7,6 +7,7 @@ import os
 import pickle
 import re
 import warnings
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from .._args import type_name
 from .._progress import Progress
 from ._detect import CONTAINERS, DESCRIPTIONS, HEAD, canonical_framework, sniff
 from ._errors import CheckpointError, UnsafeCheckpointError
-from ._safe_pickle import TORCH_SAFE_GLOBALS, PickleDataError, UnsafeGlobal, safe_load
+from ._safe_pickle import TORCH_SAFE_GLOBALS, PickleDataError, UnsafeGlobal, brief, safe_load
 from ._safetensors import read_safetensors
 from ._tree import StateTree, TreeError, looks_like_paddle, state_tree
 
@@ -90,6 +91,110 @@ class _ProgressFile:
 
 
 _REFUSED_GLOBAL = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)")
+# a torch zip archive's records may inflate to at most this many times the file's size
+# (torch.save stores them uncompressed; a zip bomb inflates a small file into gigabytes)
+ZIP_RATIO = 8
+
+
+def _check_torch_zip(raw: IO[bytes], path: Path, size: int) -> None:
+    """Every record of a torch zip archive inflates to at most :data:`ZIP_RATIO` times the
+    file's size in all (read from the central directory, before torch allocates any)."""
+    try:
+        with zipfile.ZipFile(raw) as archive:
+            records = archive.infolist()
+    except Exception as err:  # zipfile's errors on a damaged directory are of many types
+        raise CheckpointError(
+            path, f"not a readable torch checkpoint (a broken zip: {err})"
+        ) from None
+    total = sum(r.file_size for r in records)
+    if total > ZIP_RATIO * max(size, 1):
+        raise CheckpointError(
+            path,
+            f"its zip records inflate to {total} bytes, over {ZIP_RATIO} times the file's "
+            f"{size} bytes (torch.save never compresses them: a repacked or crafted archive)",
+        )
+    raw.seek(0)
+
+
+class _StorageClaim(Exception):
+    """A legacy torch file asks for more bytes than it has (the message says where)."""
+
+
+class _Clamped:
+    """A binary file whose reads stop at ``size``: a length a pickle declares is never
+    allocated beyond the bytes the file has."""
+
+    def __init__(self, f: IO[bytes], size: int) -> None:
+        self._f, self._size = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        pos = self._f.tell()
+        left = max(self._size - pos, 0)
+        if n is not None and n > left:
+            raise _StorageClaim(
+                f"its pickle declares {n} bytes at byte {pos}, {left} are left in the file"
+            )
+        return self._f.read(left if n is None or n < 0 else n)
+
+    def readline(self, limit: int = -1) -> bytes:
+        return self._f.readline(limit)
+
+
+def _check_torch_legacy(raw: IO[bytes], path: Path, size: int) -> None:
+    """The storages a legacy torch file's pickle asks for fit in the file: torch
+    allocates each at the size the pickle claims before reading it. Runs torch's own
+    weights-only unpickler over the pickles with storages on the meta device (nothing
+    allocated), and reads no declared length beyond the file."""
+    from torch import _weights_only_unpickler as wo
+
+    f = _Clamped(raw, size)
+    claimed: set[Any] = set()
+    total = [0]
+
+    def persistent_load(saved_id: Any) -> Any:
+        if not (isinstance(saved_id, tuple) and len(saved_id) == 6 and saved_id[0] == "storage"):
+            return None  # torch itself refuses the rest
+        storage_type, key, _, numel, view = saved_id[1:]
+        dtype = getattr(storage_type, "dtype", None)
+        if not isinstance(dtype, torch.dtype) or type(numel) is not int or numel < 0:
+            raise _StorageClaim(f"a storage of {brief(storage_type)} and {brief(numel)} elements")
+        itemsize = torch._utils._element_size(dtype)
+        if key not in claimed:
+            claimed.add(key)
+            total[0] += numel * itemsize
+            if total[0] > size:
+                raise _StorageClaim(f"its storages claim {total[0]} bytes, the file has {size}")
+        if isinstance(view, tuple) and len(view) == 3 and type(view[2]) is int and view[2] >= 0:
+            numel = view[2]  # a view of (key, offset, size) elements of the storage
+        meta = torch.UntypedStorage(numel * itemsize, device="meta")
+        return torch.storage.TypedStorage(wrap_storage=meta, dtype=dtype, _internal=True)
+
+    try:
+        with warnings.catch_warnings(), torch.serialization.safe_globals(TORCH_SAFE_GLOBALS):
+            warnings.simplefilter("ignore")  # as in _load_torch
+            for _ in range(3):  # magic number, protocol version, system info
+                wo.load(f, encoding="utf-8")
+            unpickler = wo.Unpickler(f, encoding="utf-8")
+            unpickler.persistent_load = persistent_load  # type: ignore[method-assign]
+            unpickler.load()
+    except _StorageClaim as err:
+        raise CheckpointError(path, f"not a readable torch checkpoint: {err}") from None
+    except Exception as err:  # what torch.load would fail on, before it allocates
+        raise _torch_error(err, path) from None
+    raw.seek(0)
+
+
+def _torch_error(err: Exception, path: Path) -> CheckpointError:
+    """What torch's reader raised on a file, as the error naming the file."""
+    refused = _REFUSED_GLOBAL.search(str(err))
+    if isinstance(err, pickle.UnpicklingError) and refused:
+        return UnsafeCheckpointError(
+            path,
+            refused.group(1),
+            "torch.load(weights_only=True) refused it; if the file comes from a source "
+            "you trust, load it with weights_only=False and save its state_dict()",
+        )
+    return CheckpointError(path, f"not a readable torch checkpoint ({_short(err)})")
 
 
 def _load_torch(f: Any, path: Path) -> Any:
@@ -98,18 +203,8 @@ def _load_torch(f: Any, path: Path) -> Any:
         with warnings.catch_warnings(), torch.serialization.safe_globals(TORCH_SAFE_GLOBALS):
             warnings.simplefilter("ignore")
             return torch.load(f, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        refused = _REFUSED_GLOBAL.search(str(err))
-        if refused:
-            raise UnsafeCheckpointError(
-                path,
-                refused.group(1),
-                "torch.load(weights_only=True) refused it; if the file comes from a source "
-                "you trust, load it with weights_only=False and save its state_dict()",
-            ) from None
-        raise CheckpointError(path, f"not a readable torch checkpoint ({_short(err)})") from None
     except Exception as err:  # torch's zip reader and unpickler on corrupted bytes
-        raise CheckpointError(path, f"not a readable torch checkpoint ({_short(err)})") from None
+        raise _torch_error(err, path) from None
 
 
 def _short(err: BaseException) -> str:
@@ -140,12 +235,12 @@ def _read_mxnet(f: IO[bytes], path: Path) -> tuple[StateTree, str]:
 
 
 def _read_pickle(
-    f: Any, path: Path, size: int, framework: str | None
+    f: Any, raw: IO[bytes], path: Path, size: int, framework: str | None
 ) -> tuple[StateTree, str, str]:
     head = f.read(2)
     f.seek(0)
     try:
-        obj = safe_load(f)
+        obj = safe_load(f, size, scan=raw)
     except UnsafeGlobal as err:
         hint = ""
         if err.name.startswith(("megengine.", "paddle.")):
@@ -171,8 +266,11 @@ def load_checkpoint(
     :func:`omniconv.io.read_checkpoint`). ``progress`` draws a bar on stderr."""
     file = checkpoint_path(path)
     wanted = canonical_framework(framework)
-    size = file.stat().st_size
+    if file.exists() and not file.is_file():  # a FIFO would block, /dev/zero never end
+        kind = "a directory" if file.is_dir() else "not a regular file"
+        raise CheckpointError(file, f"{kind}: a checkpoint is a regular file")
     with open(file, "rb") as raw:
+        size = os.fstat(raw.fileno()).st_size
         try:
             container = sniff(raw.read(HEAD), size)
         except ValueError as err:
@@ -198,8 +296,12 @@ def load_checkpoint(
             tree, layout, fmt = StateTree(), "safetensors", "safetensors"
             tree.tensors = tensors
         elif container == "pickle":
-            tree, layout, fmt = _read_pickle(f, file, size, wanted)
+            tree, layout, fmt = _read_pickle(f, raw, file, size, wanted)
         else:
+            if container == "torch-zip":
+                _check_torch_zip(raw, file, size)
+            else:
+                _check_torch_legacy(raw, file, size)
             try:
                 tree = state_tree(_load_torch(f, file))
             except TreeError as err:

@@ -25,6 +25,8 @@ from typing import IO, Any
 import torch
 from torch import Tensor
 
+from ._safe_pickle import brief
+
 __all__ = ["DTYPES", "read_safetensors", "write_safetensors"]
 
 DTYPES: dict[str, torch.dtype] = {
@@ -47,6 +49,7 @@ DTYPES: dict[str, torch.dtype] = {
 }
 CODES = {dtype: code for code, dtype in DTYPES.items()}
 MAX_HEADER = 100 * 1024 * 1024  # the safetensors package's limit
+MAX_DIMS = 64  # dimensions of a tensor (as the safe unpickler allows)
 
 
 def _little_endian() -> None:
@@ -89,24 +92,29 @@ def write_safetensors(
 
 def _entry(name: str, info: Any) -> tuple[torch.dtype, tuple[int, ...], int, int]:
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-        raise ValueError(f"header entry {name!r} is not {{dtype, shape, data_offsets}}")
+        raise ValueError(f"header entry {brief(name)} is not {{dtype, shape, data_offsets}}")
     dtype = DTYPES.get(info["dtype"]) if isinstance(info["dtype"], str) else None
     if dtype is None:
-        raise ValueError(f"tensor {name!r} has unsupported dtype {info['dtype']!r}")
+        raise ValueError(f"tensor {brief(name)} has unsupported dtype {brief(info['dtype'])}")
     shape, offsets = info["shape"], info["data_offsets"]
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise ValueError(f"tensor {name!r} has shape {shape!r}")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_DIMS
+        or not all(type(d) is int and 0 <= d < 2**63 for d in shape)
+        or math.prod(max(d, 1) for d in shape) * dtype.itemsize >= 2**63
+    ):
+        raise ValueError(f"tensor {brief(name)} has shape {brief(shape)}")
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
         or not all(type(o) is int and o >= 0 for o in offsets)
     ):
-        raise ValueError(f"tensor {name!r} has data_offsets {offsets!r}")
+        raise ValueError(f"tensor {brief(name)} has data_offsets {brief(offsets)}")
     begin, end = offsets
     need = math.prod(shape) * dtype.itemsize
     if end - begin != need:
         raise ValueError(
-            f"tensor {name!r}: data_offsets {offsets} hold {end - begin} bytes, its shape "
+            f"tensor {brief(name)}: data_offsets {offsets} hold {end - begin} bytes, its shape "
             f"{tuple(shape)} of {info['dtype']} needs {need}"
         )
     return dtype, tuple(shape), begin, end
@@ -130,6 +138,8 @@ def read_safetensors(
         header = json.loads(f.read(n).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"safetensors header is not JSON ({err})") from None
+    except RecursionError:
+        raise ValueError("safetensors header is JSON nested too deeply") from None
     if not isinstance(header, dict):
         raise ValueError(f"safetensors header is a JSON {type(header).__name__}, not an object")
     metadata = header.pop("__metadata__", {})
@@ -143,7 +153,7 @@ def read_safetensors(
     for name, (_, _, begin, end) in sorted(entries.items(), key=lambda e: e[1][2:]):
         if begin != expected:
             raise ValueError(
-                f"tensor {name!r} starts at byte {begin} of the data, expected {expected} "
+                f"tensor {brief(name)} starts at byte {begin} of the data, expected {expected} "
                 "(tensors must tile the data with no gap or overlap)"
             )
         expected = end
@@ -161,7 +171,7 @@ def read_safetensors(
             f.seek(8 + n + begin)
             raw = bytearray(f.read(end - begin))
             if len(raw) != end - begin:
-                raise ValueError(f"truncated safetensors file while reading tensor {name!r}")
+                raise ValueError(f"truncated safetensors file while reading tensor {brief(name)}")
             tensors[name] = torch.frombuffer(raw, dtype=dtype).reshape(shape)
         if step is not None:
             step(name)

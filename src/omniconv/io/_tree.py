@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._safe_pickle import brief
+
 __all__ = ["StateTree", "TreeError", "looks_like_paddle", "state_tree"]
 
 STATE_ENTRIES = ("state_dict", "model")
@@ -30,6 +32,8 @@ PADDLE_NAMES = "StructuredToParameterName@@"
 # accumulators / scalars built on them (conv2d_0.w_0_moment1_0, learning_rate_0)
 _PADDLE_VAR = re.compile(r"^\w+_\d+\.[wb]_\d+(_\w+_\d+)?$|^learning_rate_\d+$|^@\w+@$")
 _MAX_NODES = 5_000_000
+_MAX_DEPTH = 1_000  # nesting of dicts / lists inside a state dict
+_MAX_NAME = 65_536  # characters of a dotted name
 
 
 class TreeError(Exception):
@@ -93,7 +97,7 @@ def _key(key: Any) -> str:
         return key
     if isinstance(key, int) and not isinstance(key, bool):
         return str(key)
-    raise TreeError(f"a key of type {type(key).__name__} ({key!r:.40}); names must be strings")
+    raise TreeError(f"a key of type {type(key).__name__} ({brief(key, 40)}); names must be strings")
 
 
 def _items(obj: Any) -> Iterator[tuple[Any, Any]] | None:
@@ -108,10 +112,10 @@ def _leaves(root: Any, prefix: str, paddle: bool) -> Iterator[tuple[str, Any]]:
     """``(dotted name, leaf)`` of a nested dict/list (Paddle pairs are leaves), depth
     first, each container visited once."""
     seen: set[int] = set()
-    stack: list[tuple[str, Any]] = [(prefix, root)]
+    stack: list[tuple[str, int, Any]] = [(prefix, 0, root)]
     nodes = 0
     while stack:
-        name, obj = stack.pop()
+        name, depth, obj = stack.pop()
         nodes += 1
         if nodes > _MAX_NODES:
             raise TreeError(f"more than {_MAX_NODES} entries")
@@ -119,16 +123,26 @@ def _leaves(root: Any, prefix: str, paddle: bool) -> Iterator[tuple[str, Any]]:
         if items is None:
             yield name, obj
             continue
+        if depth >= _MAX_DEPTH:
+            raise TreeError(f"containers nested more than {_MAX_DEPTH} deep")
         if id(obj) in seen:
-            raise TreeError(f"{name or 'the top level'!r} holds a container seen before (a cycle)")
+            raise TreeError(
+                f"{brief(name or 'the top level')} holds a container seen before "
+                "(a cycle or a repeat)"
+            )
         seen.add(id(obj))
-        children = [(f"{name}.{_key(k)}" if name else _key(k), v) for k, v in items]
+        children = []
+        for k, v in items:
+            key = _key(k)
+            if len(name) + 1 + len(key) > _MAX_NAME:
+                raise TreeError(f"a name longer than {_MAX_NAME} characters ({brief(name)})")
+            children.append((f"{name}.{key}" if name else key, depth + 1, v))
         stack.extend(reversed(children))
 
 
 def _describe(value: Any) -> str:
     if value is None or isinstance(value, bool | int | float | complex | np.generic):
-        return repr(value)
+        return brief(value)
     if isinstance(value, str):
         return repr(value) if len(value) <= 60 else f"str of {len(value)} characters"
     if isinstance(value, bytes | bytearray):
@@ -152,13 +166,13 @@ def _join_big_arrays(obj: Mapping[str, Any]) -> dict[str, Any]:
             names, shape = list(spec["slices"]), tuple(spec["OriginShape"])
             parts = [out.pop(n) for n in names]
         except (KeyError, TypeError) as err:
-            raise TreeError(f"{PADDLE_BIG} entry {key!r:.60} is incomplete ({err})") from None
+            raise TreeError(f"{PADDLE_BIG} entry {brief(key, 60)} is incomplete ({err})") from None
         if not parts or not all(isinstance(p, np.ndarray) and p.ndim == 1 for p in parts):
-            raise TreeError(f"{PADDLE_BIG} entry {key!r:.60}: slices are not 1-D arrays")
+            raise TreeError(f"{PADDLE_BIG} entry {brief(key, 60)}: slices are not 1-D arrays")
         try:
             out[key] = np.concatenate(parts).reshape(shape)
         except (ValueError, TypeError) as err:
-            raise TreeError(f"{PADDLE_BIG} entry {key!r:.60}: {err}") from None
+            raise TreeError(f"{PADDLE_BIG} entry {brief(key, 60)}: {err}") from None
     return out
 
 
@@ -186,18 +200,21 @@ def state_tree(obj: Any, *, paddle: bool = False) -> StateTree:
         # Paddle's table of structured name -> variable name: metadata
         tree.metadata[where + PADDLE_NAMES] = _describe(root[PADDLE_NAMES])
         root = {k: v for k, v in root.items() if k != PADDLE_NAMES}
+    built: dict[int, Tensor] = {}  # an array referenced twice is one tensor (shared)
     for name, leaf in _leaves(root, "", paddle):
         if paddle and _is_paddle_pair(leaf):
             leaf = leaf[1]
         if not _is_array(leaf):
             tree.metadata[where + name] = _describe(leaf)
         elif name in tree.tensors:
-            raise TreeError(f"two entries are both named {name!r}")
+            raise TreeError(f"two entries are both named {brief(name)}")
+        elif id(leaf) in built:
+            tree.tensors[name] = built[id(leaf)]
         else:
             try:
-                tree.tensors[name] = _to_tensor(leaf)
+                tree.tensors[name] = built[id(leaf)] = _to_tensor(leaf)
             except TreeError as err:
-                raise TreeError(f"entry {name!r}: {err}") from None
+                raise TreeError(f"entry {brief(name)}: {err}") from None
     if isinstance(torch_metadata, Mapping):
         tree.tensors._metadata = torch_metadata  # type: ignore[attr-defined]
     return tree

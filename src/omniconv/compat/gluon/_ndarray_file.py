@@ -17,6 +17,7 @@ No pickles anywhere; every size, magic and type is checked.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping
 
@@ -87,8 +88,8 @@ def _read_array(r: _Reader, index: int) -> np.ndarray | None:
     dtype = TYPE_FLAGS.get(flag)
     if dtype is None:
         raise ValueError(f"Invalid NDArray file format: array {index} has unsupported type {flag}")
-    count = int(np.prod(dims, dtype=np.int64))
-    raw = r.take(count * dtype.itemsize, f"array {index} data")
+    nbytes = math.prod(dims) * dtype.itemsize  # exact (numpy's int64 product wraps)
+    raw = r.take(nbytes, f"array {index} data")  # checked against the bytes left first
     return np.frombuffer(raw, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
@@ -117,7 +118,10 @@ def loads(data: bytes) -> dict[str, np.ndarray] | list[np.ndarray]:
     names = []
     for i in range(n_names):
         (length,) = r.unpack("<Q", f"name {i} length")
-        names.append(bytes(r.take(length, f"name {i}")).decode("utf-8"))
+        try:
+            names.append(bytes(r.take(length, f"name {i}")).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"Invalid NDArray file format: name {i} is not UTF-8") from None
     if r.pos != len(r.data):
         raise ValueError(
             f"Invalid NDArray file format: {len(r.data) - r.pos} trailing bytes after the names"

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
+from ...io._atomic import atomic_write
 from . import _ndarray, _symbol
 from . import init as _init
 from ._errors import GluonAssertionError
@@ -29,6 +30,7 @@ from .parameter import (
     Parameter,
     ParameterDict,
     brief_names,
+    load_from_file,
     read_named_arrays,
     select_params,
     torch_dtype,
@@ -295,9 +297,9 @@ class Block(nn.Module):
         if deduplicate:
             seen: dict[int, str] = {}
             params = {k: v for k, v in params.items() if seen.setdefault(id(v), k) == k}
-        arrays = {k: v._reduce() for k, v in params.items()}
-        with open(filename, "wb") as f:
-            f.write(dumps(arrays))
+        data = dumps({k: v._reduce() for k, v in params.items()})
+        with atomic_write(filename) as f:
+            f.write(data)
 
     def load_parameters(
         self,
@@ -340,7 +342,7 @@ class Block(nn.Module):
                     f"ParameterDict, which contains parameters {brief_names(self._params.keys())}. "
                     "Set ignore_extra=True to ignore. "
                 )
-            params[name]._load_init(value, cast_dtype=cast_dtype)
+            load_from_file(params[name], value, cast_dtype, filename)
 
     save_params = save_parameters
     load_params = load_parameters
@@ -523,8 +525,6 @@ class HybridBlock(Block):
             raise NotImplementedError(
                 f"export() cannot build the symbol graph of this block: {graph}"
             )
-        with open(f"{path}-symbol.json", "w") as f:
-            f.write(graph.tojson())
         # MXNet writes the parameters in the graph's argument order (its cached op's)
         arguments = graph.list_arguments()
         params = self.collect_params()
@@ -532,8 +532,11 @@ class HybridBlock(Block):
         for name in params:
             if name not in arguments:
                 warnings.warn(f'Parameter "{name}" is not found in the graph. ', stacklevel=2)
-        with open(f"{path}-{epoch:04d}.params", "wb") as f:
-            f.write(dumps(arrays))
+        symbol, data = graph.tojson().encode("utf-8"), dumps(arrays)
+        with atomic_write(f"{path}-symbol.json") as f:
+            f.write(symbol)
+        with atomic_write(f"{path}-{epoch:04d}.params") as f:
+            f.write(data)
 
 
 class Sequential(Block):

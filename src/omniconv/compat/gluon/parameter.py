@@ -8,6 +8,7 @@ write the same storage, and torch's ``state_dict()`` keeps the torch names.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections import OrderedDict
@@ -19,10 +20,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parameter import UninitializedParameter
 
+from ...io._atomic import atomic_write
+from .._errors import received
 from .._frontend import FrontendMixin
 from . import _symbol
 from . import init as _init
-from ._errors import DeferredInitializationError, GluonAssertionError
+from ._errors import DeferredInitializationError, GluonAssertionError, MXNetValueError
 from ._ndarray_file import dumps, loads
 
 __all__ = ["DeferredInitializationError", "Parameter", "ParameterDict"]
@@ -482,8 +485,9 @@ class ParameterDict:
                     "blocks/naming.html"
                 )
             arrays[name[len(strip_prefix) :]] = p._reduce()
-        with open(filename, "wb") as f:
-            f.write(dumps(arrays))
+        data = dumps(arrays)
+        with atomic_write(filename) as f:
+            f.write(data)
 
     def load(
         self,
@@ -530,16 +534,34 @@ class ParameterDict:
                     "same prefix.For more info on naming, please see https://mxnet.io/api/"
                     "python/docs/tutorials/packages/gluon/blocks/naming.html"
                 )
-            self._params[name]._load_init(value, cast_dtype=cast_dtype)
+            load_from_file(self._params[name], value, cast_dtype, filename)
 
 
 def read_named_arrays(filename: str) -> dict[str, np.ndarray]:
-    """The named arrays of an MXNet ``.params`` file."""
+    """The named arrays of an MXNet ``.params`` file; a file that is not one raises
+    :class:`MXNetValueError` naming it (MXNet raises ``MXNetError``)."""
+    if not isinstance(filename, str | os.PathLike):
+        kind = type(filename).__name__
+        raise TypeError(f"`filename` must be a str or os.PathLike; received filename=<{kind}>")
+    if os.path.exists(filename) and not os.path.isfile(filename):
+        raise MXNetValueError(f"Invalid parameter file '{filename}': not a regular file")
     with open(filename, "rb") as f:
-        loaded = loads(f.read())
+        data = f.read()
+    try:
+        loaded = loads(data)
+    except ValueError as err:
+        raise MXNetValueError(f"Invalid parameter file '{filename}': {err}") from None
     if not isinstance(loaded, dict):
-        raise ValueError(f"Invalid parameter file {filename!r}: the arrays have no names")
+        raise MXNetValueError(f"Invalid parameter file '{filename}': the arrays have no names")
     return loaded
+
+
+def load_from_file(param: Parameter, value: np.ndarray, cast_dtype: bool, filename: Any) -> None:
+    """``param._load_init(value)``; its error (MXNet's words) names the file too."""
+    try:
+        param._load_init(value, cast_dtype=cast_dtype)
+    except GluonAssertionError as err:
+        raise GluonAssertionError(received(str(err), filename=str(filename))) from None
 
 
 def brief_names(names: Any) -> str:
