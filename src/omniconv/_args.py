@@ -10,8 +10,12 @@ so that a message always names the argument, the rule and the value received.
 
 from __future__ import annotations
 
+import math
 import operator
+import os
+import sys
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, NoReturn
 
 Pair = tuple[int, int]
@@ -21,9 +25,12 @@ __all__ = [
     "Pad4",
     "Pair",
     "as_int",
+    "check_bool",
     "check_choice",
+    "check_fits",
     "check_positive_int",
     "fail",
+    "memory_limit",
     "to_padding",
     "to_pair",
     "type_name",
@@ -140,3 +147,86 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
         rule = "one of " + ", ".join(repr(c) for c in choices)
         fail(name, rule, value, exc=ValueError if isinstance(value, str) else TypeError)
     return value
+
+
+def check_bool(value: Any, name: str, *, allow_none: bool = False) -> bool | None:
+    """A flag: ``True`` or ``False`` (a Python or numpy bool; ``None`` too when
+    ``allow_none``). Strings and numbers are refused: ``bias="no"`` is not ``True``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_
+        return bool(value)
+    rule = "True, False or None" if allow_none else "True or False"
+    fail(name, rule, value, exc=TypeError)
+
+
+def _memory_bytes() -> int:
+    """This machine's memory (RAM + swap) in bytes, or 0 when unknown."""
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 0
+    swap = 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("SwapTotal:"):
+                    swap = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return ram + swap
+
+
+@cache
+def memory_limit(device_type: str) -> tuple[int, str]:
+    """The largest allocation (bytes) a tensor on ``device_type`` may need, and what sets it:
+    ``sys.maxsize`` (what a 64-bit process can address; torch's sizes are int64) for every
+    device, and on ``'cpu'`` this machine's memory (RAM + swap), beyond which the allocator
+    fails (or the kernel's OOM killer ends the process when the pages are touched)."""
+    if device_type == "cpu":
+        machine = _memory_bytes()
+        if 0 < machine < sys.maxsize:
+            return machine, "this machine's memory (RAM + swap)"
+    return sys.maxsize, "what a process can address"
+
+
+def _bytes_text(n: int) -> str:
+    for unit, scale in (
+        ("EiB", 2**60),
+        ("PiB", 2**50),
+        ("TiB", 2**40),
+        ("GiB", 2**30),
+        ("MiB", 2**20),
+    ):
+        if n >= scale:
+            return f"{n} bytes ({n / scale:.1f} {unit})"
+    return f"{n} bytes"
+
+
+def check_fits(
+    shape: Sequence[int],
+    itemsize: int,
+    device_type: str,
+    what: str,
+    name: str,
+    value: Any,
+) -> None:
+    """Refuse, before allocating it, a tensor of ``shape`` (``itemsize`` bytes per element)
+    larger than :func:`memory_limit` allows: a ``ValueError`` when no process could address
+    it, a ``MemoryError`` when only this machine's memory is too small; both in the one
+    template, naming the argument ``name`` (that makes it large), ``what`` is allocated,
+    its size and the limit. A ``'meta'`` tensor allocates nothing and is only bounded by
+    the address space."""
+    numel = math.prod(int(s) for s in shape)
+    nbytes = numel * itemsize
+    limit, why = memory_limit("meta" if device_type == "meta" else device_type)
+    if nbytes <= limit:
+        return
+    exc: type[Exception] = ValueError if nbytes > sys.maxsize else MemoryError
+    if exc is ValueError:
+        limit, why = sys.maxsize, "what a process can address"
+    rule = (
+        f"small enough for {what} {tuple(int(s) for s in shape)} to be allocated: "
+        f"{_bytes_text(nbytes)} > {_bytes_text(limit)}, {why}"
+    )
+    fail(name, rule, value, exc=exc)

@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._args import fail, type_name
+from .._args import check_fits, fail, type_name
 
 __all__ = [
+    "check_allocation",
     "check_bias",
     "check_float_tensor",
     "check_input_and_weight",
@@ -85,3 +86,15 @@ def check_output_fits(
             f"padding={padding}, dilation={dilation} (output would be {out[0]}x{out[1]})",
             tuple(input.shape),
         )
+
+
+def check_allocation(
+    like: Tensor, shape: tuple[int, ...], what: str, name: str, value: Any
+) -> None:
+    """A tensor of ``shape``, ``like``'s dtype and device, can be allocated (before it is):
+    else a ``ValueError`` / ``MemoryError`` naming the argument ``name`` that makes it large
+    (:func:`omniconv._args.check_fits`). Skipped while ``torch.compile`` traces (the sizes
+    are symbolic there; the eager call that a compiled graph replays was checked)."""
+    if torch.compiler.is_compiling():
+        return
+    check_fits(shape, like.element_size(), like.device.type, what, name, value)

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
+from .._args import check_bool, check_choice, check_positive_int, fail, to_padding, to_pair
 from ._activation import ACTIVATIONS, get_activation
 from .conv import Conv2d, LazyConv2d
 
@@ -89,7 +89,10 @@ class ImgConvGroup(nn.Sequential):
         n = len(filters)
         paddings = [to_padding(v, k) for k, v in _per_layer(conv_padding, "conv_padding", n)]
         sizes = [to_pair(v, k) for k, v in _per_layer(conv_filter_size, "conv_filter_size", n)]
-        with_bn = [bool(v) for _, v in _per_layer(conv_with_batchnorm, "conv_with_batchnorm", n)]
+        with_bn = [
+            bool(check_bool(v, k))
+            for k, v in _per_layer(conv_with_batchnorm, "conv_with_batchnorm", n)
+        ]
         rates = []
         for k, rate in _per_layer(conv_batchnorm_drop_rate, "conv_batchnorm_drop_rate", n):
             if not isinstance(rate, numbers.Real) or isinstance(rate, bool):
