@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 import operator
 import os
+import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, NoReturn
 
@@ -31,6 +33,8 @@ __all__ = [
     "check_positive_int",
     "fail",
     "memory_limit",
+    "rename_args",
+    "renamed_args",
     "to_padding",
     "to_pair",
     "type_name",
@@ -230,3 +234,37 @@ def check_fits(
         f"{_bytes_text(nbytes)} > {_bytes_text(limit)}, {why}"
     )
     fail(name, rule, value, exc=exc)
+
+
+def rename_args(message: str, names: Mapping[str, str]) -> str:
+    """``message`` (in the template) with the argument it is about renamed from omniconv's
+    name to the framework's (``names``: ``{omniconv name: framework name}``): the leading
+    ```name``` and the ``received name=`` (also ``name.shape``, ``name[0]``); mentions
+    inside the rule are left as they are."""
+    for old, new in names.items():
+        o = re.escape(old)
+        message = re.sub(rf"^`{o}(?=[`.\[])", f"`{new}", message)
+        message = re.sub(rf"(?<=; received ){o}(?=[=.\[])", new, message)
+    return message
+
+
+@contextmanager
+def renamed_args(
+    names: Mapping[str, str], types: Mapping[type[Exception], type[Exception]] | None = None
+) -> Iterator[None]:
+    """omniconv's errors (exactly ``ValueError``, ``TypeError``, ``MemoryError``) raised
+    inside use the framework's argument names (:func:`rename_args`), and become ``types[type(err)]`` where
+    given (the framework's class that is also the standard one); the message is otherwise
+    unchanged."""
+    try:
+        yield
+    except (ValueError, TypeError, MemoryError) as err:
+        if type(err) not in (ValueError, TypeError, MemoryError):
+            raise  # a framework's own error: its words, its names
+        new_type = (types or {}).get(type(err), type(err))
+        args = err.args
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (rename_args(args[0], names),)
+        if new_type is type(err) and args == err.args:
+            raise
+        raise new_type(*args).with_traceback(err.__traceback__) from None

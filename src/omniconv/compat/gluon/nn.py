@@ -114,6 +114,12 @@ class _GluonConv(FrontendMixin, HybridBlock):
         ValueError: MXNetValueError,
         TypeError: MXNetTypeError,
     }
+    #: Gluon's names of the omniconv.nn constructor's arguments
+    arg_names: ClassVar[dict[str, str]] = {
+        "out_channels": "channels",
+        "stride": "strides",
+        "bias": "use_bias",
+    }
 
     def _alias(self) -> str:
         return "conv"
