@@ -30,6 +30,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_fits",
+    "check_optional_bool",
     "check_positive_int",
     "fail",
     "memory_limit",
@@ -153,15 +154,21 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-def check_bool(value: Any, name: str, *, allow_none: bool = False) -> bool | None:
-    """A flag: ``True`` or ``False`` (a Python or numpy bool; ``None`` too when
-    ``allow_none``). Strings and numbers are refused: ``bias="no"`` is not ``True``."""
-    if value is None and allow_none:
-        return None
+def check_bool(value: Any, name: str) -> bool:
+    """A flag: ``True`` or ``False`` (a Python or numpy bool). Strings and numbers are
+    refused: ``bias="no"`` is not ``True``."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_
         return bool(value)
-    rule = "True, False or None" if allow_none else "True or False"
-    fail(name, rule, value, exc=TypeError)
+    fail(name, "True or False", value, exc=TypeError)
+
+
+def check_optional_bool(value: Any, name: str) -> bool | None:
+    """``None``, ``True`` or ``False`` (strings and numbers refused, as :func:`check_bool`)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    fail(name, "True, False or None", value, exc=TypeError)
 
 
 def _memory_bytes() -> int:
@@ -253,9 +260,9 @@ def renamed_args(
     names: Mapping[str, str], types: Mapping[type[Exception], type[Exception]] | None = None
 ) -> Iterator[None]:
     """omniconv's errors (exactly ``ValueError``, ``TypeError``, ``MemoryError``) raised
-    inside use the framework's argument names (:func:`rename_args`), and become ``types[type(err)]`` where
-    given (the framework's class that is also the standard one); the message is otherwise
-    unchanged."""
+    inside name the framework's argument (:func:`rename_args`), and become
+    ``types[type(err)]`` where given (the framework's class that is also the standard one);
+    the message is otherwise unchanged."""
     try:
         yield
     except (ValueError, TypeError, MemoryError) as err:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._args import check_bool, check_positive_int, fail, to_pair, type_name
+from .._args import check_bool, check_optional_bool, check_positive_int, fail, to_pair, type_name
 from .._shapes import deform_mask_channels, deform_offset_channels
 from ..functional.deform_conv import deform_conv2d_canonical
 from ._common import check_weight_fits, non_default_repr, torch_default_init
@@ -73,7 +73,7 @@ class DeformConv2d(nn.Module):
             if deformable_groups is None
             else check_positive_int(deformable_groups, "deformable_groups")
         )
-        self.modulated = check_bool(modulated, "modulated", allow_none=True)
+        self.modulated = check_optional_bool(modulated, "modulated")
         bias = check_bool(bias, "bias")
         self.im2col_step = check_positive_int(im2col_step, "im2col_step")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
