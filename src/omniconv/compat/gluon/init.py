@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._errors import MXNetTypeError, MXNetValueError
+
 __all__ = [
     "Bilinear",
     "Constant",
@@ -27,6 +29,7 @@ __all__ = [
     "Uniform",
     "Xavier",
     "Zero",
+    "check_initializer",
     "create",
     "register",
 ]
@@ -243,3 +246,18 @@ def create(spec: Any) -> Initializer:
     raise TypeError(
         f"`init` must be an Initializer or the name of one; received init=<{type(spec).__name__}>"
     )
+
+
+def check_initializer(value: Any, name: str) -> None:
+    """``None``, an :class:`Initializer`, a registered name or a dumped JSON spec, checked
+    at construction (MXNet fails only at ``initialize()``): an ``MXNetValueError`` /
+    ``MXNetTypeError`` naming the argument."""
+    if value is None or isinstance(value, Initializer):
+        return
+    rule = "None, an Initializer or one of " + ", ".join(repr(k) for k in sorted(_REGISTRY))
+    if not isinstance(value, str):
+        raise MXNetTypeError(f"`{name}` must be {rule}; received {name}=<{type(value).__name__}>")
+    try:
+        create(value)
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        raise MXNetValueError(f"`{name}` must be {rule}; received {name}={value!r}") from err
