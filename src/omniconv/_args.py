@@ -246,12 +246,14 @@ def check_fits(
 def rename_args(message: str, names: Mapping[str, str]) -> str:
     """``message`` (in the template) with the argument it is about renamed from omniconv's
     name to the framework's (``names``: ``{omniconv name: framework name}``): the leading
-    ```name``` and the ``received name=`` (also ``name.shape``, ``name[0]``); mentions
+    ```name``` and the ``received name=`` (also ``name.shape``, ``name[0]``), and the
+    reference tensor of a dtype / device rule (``(the dtype of input)``); other mentions
     inside the rule are left as they are."""
     for old, new in names.items():
         o = re.escape(old)
         message = re.sub(rf"^`{o}(?=[`.\[])", f"`{new}", message)
         message = re.sub(rf"(?<=; received ){o}(?=[=.\[])", new, message)
+        message = re.sub(rf"(\(the (?:dtype|device) of ){o}(?=\))", rf"\g<1>{new}", message)
     return message
 
 

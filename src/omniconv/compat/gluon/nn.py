@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.nn.parameter import UninitializedParameter
 
 from ... import nn as _onn
-from ..._args import fail
+from ..._args import fail, renamed_args
 from ..._shapes import conv_output_size, conv_transpose_output_size, kernel_extent
 from .._errors import received
 from .._frontend import FrontendMixin, Initializer, ParamView
@@ -244,7 +244,8 @@ class _GluonConv(FrontendMixin, HybridBlock):
 
     def _eager_conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         module: Any = self  # the omniconv.nn module
-        return cast(Tensor, module._conv_forward(x, weight, bias))
+        with renamed_args({"input": "x"}):  # Gluon's name of the data
+            return cast(Tensor, module._conv_forward(x, weight, bias))
 
     def forward(self, x: Any, *args: Any) -> Any:
         return HybridBlock.forward(self, x, *args)
