@@ -15,7 +15,7 @@ from typing import IO, Any
 import torch
 from torch import Tensor
 
-from .._args import type_name
+from .._args import check_bool, type_name
 from .._progress import Progress
 from ._detect import CONTAINERS, DESCRIPTIONS, HEAD, canonical_framework, sniff
 from ._errors import CheckpointError, UnsafeCheckpointError
@@ -171,6 +171,7 @@ def load_checkpoint(
     :func:`omniconv.io.read_checkpoint`). ``progress`` draws a bar on stderr."""
     file = checkpoint_path(path)
     wanted = canonical_framework(framework)
+    progress = check_bool(progress, "progress")
     size = file.stat().st_size
     with open(file, "rb") as raw:
         try:
