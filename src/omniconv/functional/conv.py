@@ -108,7 +108,10 @@ def conv2d_canonical(
     n = input.shape[0]
     padded = (n, c_in, h + pad4[0] + pad4[1], w + pad4[2] + pad4[3])
     check_allocation(input, padded, "the padded input", "padding", padding)
-    check_allocation(input, (n, c_out, *out_size), "the output", "padding", padding)
+    # (the padded input fits: an output too large comes from the weight's C_out)
+    check_allocation(
+        input, (n, c_out, *out_size), "the output", "weight.shape", tuple(weight.shape)
+    )
     if padding_mode in ("reflect", "circular"):
         limit, rule = (h, w), "smaller than" if padding_mode == "reflect" else "at most"
         over = max(pad4[:2]) >= h or max(pad4[2:]) >= w

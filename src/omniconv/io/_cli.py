@@ -127,9 +127,7 @@ def convert(args: argparse.Namespace) -> int:
     if dst.suffix.lower() not in WRITERS:
         raise ValueError(f"`DST` must end in {', '.join(WRITERS)}; received DST={args.dst!r}")
     if not dst.parent.is_dir():
-        raise FileNotFoundError(
-            f"`DST` must be in an existing directory; received DST={args.dst!r}"
-        )
+        raise ValueError(f"`DST` must be in an existing directory; received DST={args.dst!r}")
     progress = args.progress or (not args.no_progress and src.stat().st_size >= LARGE)
     ckpt = load_checkpoint(src, args.framework, progress=progress)
     tensors = ckpt.tensors

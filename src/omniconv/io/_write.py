@@ -74,9 +74,7 @@ def write_checkpoint(
     if kind is None:
         raise ValueError(f"`path` must end in {', '.join(WRITERS)}; received path={str(target)!r}")
     if not target.parent.is_dir():  # else the error would name the temporary file
-        raise FileNotFoundError(
-            f"`path` must be in an existing directory; received path={str(target)!r}"
-        )
+        raise ValueError(f"`path` must be in an existing directory; received path={str(target)!r}")
     progress = check_bool(progress, "progress")
     state = _checked(tensors, kind)
     if metadata is not None and not (

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..._args import Pair, as_int, check_positive_int, fail, to_pair
+from ..._args import Pair, as_int, check_bool, check_positive_int, fail, to_pair
 from ..._shapes import conv_transpose_output_size, paddle_transpose_same_padding
 from ...functional.conv import conv2d_canonical
 from ...functional.conv_transpose import conv_transpose2d_canonical
@@ -113,7 +113,7 @@ class Conv2D(PaddleConv2D):
         bias_attr: Any = None,
         data_format: str = "NCHW",
     ) -> None:
-        if bias is False:
+        if not check_bool(bias, "bias"):
             bias_attr = False
         attrs, factory = _layer_args(
             weight_attr, bias_attr, data_format, device, dtype, padding_mode, padding
