@@ -11,7 +11,7 @@ sets the same attributes, with torch's meanings, after validating every argument
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -231,5 +231,11 @@ class LazyConvMixin(LazyModuleMixin):
                 f"a positive multiple of groups={self.groups} (in_channels is taken from it)",
                 c,
             )
+        kh, kw = cast(Any, self).kernel_size
+        shape = (c, cast(Any, self).out_channels // self.groups, kh, kw)
+        if not self.transposed:
+            shape = (shape[1] * self.groups, c // self.groups, kh, kw)
+        name = f"input.shape[{dim}]"
+        check_weight_fits(shape, self.weight.device, self.weight.dtype, [(name, c, c)])
         self._materialize_parameters(c)  # type: ignore[attr-defined]
         self.reset_parameters()
