@@ -10,15 +10,13 @@ so that a message always names the argument, the rule and the value received.
 
 from __future__ import annotations
 
-import math
 import operator
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 Pair = tuple[int, int]
 Pad4 = tuple[int, int, int, int]
@@ -228,8 +226,9 @@ def check_fits(
     template, naming the argument ``name`` (that makes it large), ``what`` is allocated,
     its size and the limit. A ``'meta'`` tensor allocates nothing and is only bounded by
     the address space."""
-    numel = math.prod(int(s) for s in shape)
-    nbytes = numel * itemsize
+    nbytes = itemsize
+    for size in shape:
+        nbytes *= int(size)
     limit, why = memory_limit("meta" if device_type == "meta" else device_type)
     if nbytes <= limit:
         return
@@ -257,23 +256,33 @@ def rename_args(message: str, names: Mapping[str, str]) -> str:
     return message
 
 
-@contextmanager
-def renamed_args(
-    names: Mapping[str, str], types: Mapping[type[Exception], type[Exception]] | None = None
-) -> Iterator[None]:
+class renamed_args:
     """omniconv's errors (exactly ``ValueError``, ``TypeError``, ``MemoryError``) raised
     inside name the framework's argument (:func:`rename_args`), and become
     ``types[type(err)]`` where given (the framework's class that is also the standard one);
-    the message is otherwise unchanged."""
-    try:
-        yield
-    except (ValueError, TypeError, MemoryError) as err:
-        if type(err) not in (ValueError, TypeError, MemoryError):
-            raise  # a framework's own error: its words, its names
-        new_type = (types or {}).get(type(err), type(err))
+    the message is otherwise unchanged. (A class, not a generator: it wraps every forward
+    of a front-end, so its cost matters.)"""
+
+    __slots__ = ("names", "types")
+
+    def __init__(
+        self,
+        names: Mapping[str, str],
+        types: Mapping[type[Exception], type[Exception]] | None = None,
+    ) -> None:
+        self.names = names
+        self.types = types
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, err: Any, tb: Any) -> Literal[False]:
+        if exc_type not in (ValueError, TypeError, MemoryError):
+            return False  # no error, or a framework's own (its words, its names)
+        new_type = (self.types or {}).get(exc_type, exc_type)
         args = err.args
         if len(args) == 1 and isinstance(args[0], str):
-            args = (rename_args(args[0], names),)
-        if new_type is type(err) and args == err.args:
-            raise
-        raise new_type(*args).with_traceback(err.__traceback__) from None
+            args = (rename_args(args[0], self.names),)
+        if new_type is exc_type and args == err.args:
+            return False
+        raise new_type(*args).with_traceback(tb) from None
