@@ -31,6 +31,7 @@ __all__ = [
     "check_optional_bool",
     "check_positive_int",
     "fail",
+    "fits",
     "memory_limit",
     "rename_args",
     "renamed_args",
@@ -210,6 +211,14 @@ def _bytes_text(n: int) -> str:
         if n >= scale:
             return f"{n} bytes ({n / scale:.1f} {unit})"
     return f"{n} bytes"
+
+
+def fits(shape: Sequence[int], itemsize: int, device_type: str) -> bool:
+    """Whether :func:`check_fits` accepts ``shape`` (the fast test, without the message)."""
+    nbytes = itemsize
+    for size in shape:
+        nbytes *= size
+    return nbytes <= memory_limit("meta" if device_type == "meta" else device_type)[0]
 
 
 def check_fits(

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._args import check_fits, fail, type_name
+from .._args import check_fits, fail, fits, type_name
 
 __all__ = [
     "check_allocation",
@@ -88,13 +88,16 @@ def check_output_fits(
         )
 
 
-def check_allocation(
-    like: Tensor, shape: tuple[int, ...], what: str, name: str, value: Any
-) -> None:
-    """A tensor of ``shape``, ``like``'s dtype and device, can be allocated (before it is):
-    else a ``ValueError`` / ``MemoryError`` naming the argument ``name`` that makes it large
-    (:func:`omniconv._args.check_fits`). Skipped while ``torch.compile`` traces (the sizes
-    are symbolic there; the eager call that a compiled graph replays was checked)."""
+def check_allocation(like: Tensor, *tensors: tuple[tuple[int, ...], str, str, Any]) -> None:
+    """Tensors ``(shape, what, name, value)`` of ``like``'s dtype and device can be
+    allocated (before they are): else a ``ValueError`` / ``MemoryError`` naming the argument
+    ``name`` that makes one large (:func:`omniconv._args.check_fits`; a ``torch.Size``
+    value is shown as a tuple). Skipped while ``torch.compile`` traces (the sizes are
+    symbolic there; the eager call that a compiled graph replays was checked)."""
     if torch.compiler.is_compiling():
         return
-    check_fits(shape, like.element_size(), like.device.type, what, name, value)
+    itemsize, device_type = like.element_size(), like.device.type
+    for shape, what, name, value in tensors:
+        if not fits(shape, itemsize, device_type):
+            shown = tuple(value) if isinstance(value, torch.Size) else value
+            check_fits(shape, itemsize, device_type, what, name, shown)

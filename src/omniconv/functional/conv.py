@@ -107,13 +107,14 @@ def conv2d_canonical(
     check_output_fits(input, (kh, kw), stride, pad4, dilation, out_size)
     n = input.shape[0]
     padded = (n, c_in, h + pad4[0] + pad4[1], w + pad4[2] + pad4[3])
-    if any(pad4):
-        check_allocation(input, padded, "the padded input", "padding", padding)
-    else:  # an expanded view can be larger than memory
-        check_allocation(input, padded, "the input", "input.shape", tuple(input.shape))
-    # (the padded input fits: an output too large comes from the weight's C_out)
     check_allocation(
-        input, (n, c_out, *out_size), "the output", "weight.shape", tuple(weight.shape)
+        input,
+        # unpadded: the input itself (an expanded view can describe more than memory holds)
+        (padded, "the padded input", "padding", padding)
+        if any(pad4)
+        else (padded, "the input", "input.shape", input.shape),
+        # (the padded input fits: an output too large comes from the weight's C_out)
+        ((n, c_out, *out_size), "the output", "weight.shape", weight.shape),
     )
     if padding_mode in ("reflect", "circular"):
         limit, rule = (h, w), "smaller than" if padding_mode == "reflect" else "at most"

@@ -157,7 +157,7 @@ def conv_transpose2d_canonical(
     spread = max((h - 1) * stride[0], (w - 1) * stride[1])
     extent = max(dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1))
     name, value = ("stride", stride) if spread >= extent else ("dilation", dilation)
-    check_allocation(input, (input.shape[0], c_out, ho, wo), "the output", name, value)
+    check_allocation(input, ((input.shape[0], c_out, ho, wo), "the output", name, value))
     out = kernels.conv_transpose2d_nchw(
         input, weight, bias, stride, pads, out_pad, groups, dilation
     )

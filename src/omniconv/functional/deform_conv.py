@@ -183,7 +183,7 @@ def deform_conv2d_canonical(
     name, value = (
         ("weight.shape", weight.shape) if c_out > n * ho * wo else ("offset.shape", offset.shape)
     )
-    check_allocation(input, (n, c_out, ho, wo), "the output", name, tuple(value))
+    check_allocation(input, ((n, c_out, ho, wo), "the output", name, value))
     if deform_onnx.exporting(input):  # torch.onnx.export: one ONNX DeformConv node
         return deform_onnx.deform_conv2d_node(
             input, weight, offset, mask, bias, stride_, padding_, dilation_
