@@ -563,7 +563,8 @@ CONSTRUCTOR_ERRORS = [
         {"in_channels": -1},
         gluon.MXNetValueError,
         ValueError,
-        "`in_channels` must be a positive integer; received in_channels=-1",
+        "`in_channels` must be a non-negative integer (0: inferred at the first forward); "
+        "received in_channels=-1",
     ),
     (
         {"activation": "gelu"},  # MXNet: at the first forward; here at construction

@@ -116,11 +116,24 @@ AE = mge.MegEngineAssertionError  # an AssertionError (MegEngine's type) and a V
 
 
 def test_get_ndtuple_rules():
-    m = M.Conv2d(2, 2, 3.7, stride=np.int64(2), padding="12", dilation=(1.9, 2))
-    assert m.kernel_size == (3, 3)  # floats truncate
-    assert m.stride == (2, 2)
-    assert m.padding == (1, 2)  # a string is iterable
-    assert m.dilation == (1, 2)
+    m = M.Conv2d(2, 2, np.int32(3), stride=np.int64(2), padding=(1, 2), dilation=[1, 2])
+    assert (m.kernel_size, m.stride, m.padding, m.dilation) == ((3, 3), (2, 2), (1, 2), (1, 2))
+    # stricter than MegEngine's int(): floats do not truncate, a string is not digits
+    _raises(
+        TypeError,
+        "`kernel_size` must be an int or a sequence of 2 ints; received kernel_size=3.7",
+        lambda: M.Conv2d(2, 2, 3.7),
+    )
+    _raises(
+        TypeError,
+        "`padding` must be an int or a sequence of 2 ints; received padding='12'",
+        lambda: M.Conv2d(2, 2, 3, padding="12"),
+    )
+    _raises(
+        TypeError,
+        "`dilation` must be an int or a sequence of 2 ints; received dilation=(1.9, 2)",
+        lambda: M.Conv2d(2, 2, 3, dilation=(1.9, 2)),
+    )
     assert issubclass(AE, AssertionError) and issubclass(AE, ValueError)
     _raises(
         AE, "tuple len is not equal to n: 3; received kernel_size='3'", lambda: M.Conv2d(2, 2, "3")

@@ -556,7 +556,7 @@ def test_construction_errors():
     a = _raises(MMCVAssertionError, "bias=True is not supported in DeformConv2d.",
                 lambda: DeformConv2d(1, 1, 2, bias=True))  # fmt: skip
     assert isinstance(a, AssertionError) and isinstance(a, ValueError)
-    _raises(MMCVAssertionError, "bias=1 is not supported in DeformConv2d.",
+    _raises(TypeError, "`bias` must be False (mmcv's DCNv1 has no bias); received bias=1",
             lambda: DeformConv2dPack(1, 1, 2, bias=1))  # fmt: skip
     for cls in (DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d, ModulatedDeformConv2dPack):
         _raises(MMCVAssertionError, "in_channels 3 cannot be divisible by groups 2",

@@ -266,8 +266,10 @@ def test_img_conv_group_errors():
     x = torch.randn(1, 1, 6, 6)
     with pytest.raises(ValueError) as e:
         fluid.nets.img_conv_group(x, [2], 2, pool_type="min")
-    # Paddle's unformatted message: the exception's args are the format and the value
-    assert e.value.args == ("Unknown Attr(pool_type): '%s'. It can only be 'max' or 'avg'.", "min")
+    # Paddle's words, formatted (Paddle passes the format and the value as two args)
+    assert e.value.args == (
+        "Unknown Attr(pool_type): 'min'. It can only be 'max' or 'avg'.; received pool_type='min'",
+    )
     with pytest.raises(ValueError, match=r"Attr\(pool_size\) must be passed .* pool_size: -1"):
         fluid.nets.img_conv_group(x, [2], -1)
     with pytest.raises(ValueError, match=r"^Attr\(use_cudnn\) should be True or False"):
@@ -284,7 +286,7 @@ def test_img_conv_group_errors():
         fluid.nets.img_conv_group(
             x, [2], 2, conv_with_batchnorm=True, conv_batchnorm_drop_rate=-0.5
         )
-    with pytest.raises(ValueError, match=r"^The filter_size's length must be 2\. Received"):
+    with pytest.raises(ValueError, match=r"^The conv_filter_size's length must be 2\. Received"):
         fluid.nets.img_conv_group(x, [2], 2, conv_filter_size=[[3, 3, 3]])
     with pytest.raises(ValueError, match=r"Non-zero padding\(.*\) in the batch or channel"):
         fluid.nets.img_conv_group(x, [2], 2, conv_padding=[[[0, 1], [0, 0], [1, 1], [1, 1]]])

@@ -654,7 +654,7 @@ def test_inspect(capsys):
     [
         (["convert", "{missing}", "{dst}"], "No such file or directory"),
         (["convert", "{evil}", "{dst}"], "refusing to unpickle global 'posix.system'"),
-        (["convert", "{pdparams}", "{tmp}/x.npz"], "`path` must end in .safetensors, .pt, .pth"),
+        (["convert", "{pdparams}", "{tmp}/x.npz"], "`DST` must end in .safetensors, .pt, .pth"),
         (
             ["convert", "{pdparams}", "{dst}", "--framework", "torch"],
             "framework='torch' was asked for",

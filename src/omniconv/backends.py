@@ -30,6 +30,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 
+from ._args import check_bool, fail
 from .kernels import deform_cpu as _cpu
 
 __all__ = ["BACKENDS", "deform_backend", "fused_gemm", "get_deform_backend", "numba_available"]
@@ -43,12 +44,18 @@ def get_deform_backend() -> str:
     return _cpu.BACKEND.get()
 
 
-@contextlib.contextmanager
-def deform_backend(name: str) -> Iterator[None]:
+def deform_backend(name: str) -> contextlib.AbstractContextManager[None]:
     """Run the deformable-conv calls made inside the block, in this thread, with backend
-    ``name`` (one of :data:`BACKENDS`)."""
+    ``name`` (one of :data:`BACKENDS`; checked at the call, before the block)."""
+    if not isinstance(name, str):
+        fail("name", f"a backend, one of {BACKENDS}", name, exc=TypeError)
     if name not in BACKENDS:
-        raise ValueError(f"`name` must be a backend, one of {BACKENDS}; received name={name!r}")
+        fail("name", f"a backend, one of {BACKENDS}", name)
+    return _deform_backend(name)
+
+
+@contextlib.contextmanager
+def _deform_backend(name: str) -> Iterator[None]:
     if name == "numba" and not numba_available():
         warnings.warn(
             f"omniconv: the numba kernels cannot run here ({_cpu.numba_problem()}); "
@@ -63,12 +70,16 @@ def deform_backend(name: str) -> Iterator[None]:
         _cpu.BACKEND.reset(token)
 
 
-@contextlib.contextmanager
-def fused_gemm(enabled: bool) -> Iterator[None]:
+def fused_gemm(enabled: bool) -> contextlib.AbstractContextManager[None]:
     """Turn the fused CPU kernels (BLAS called per tile from the numba threads) on or off
     for the calls made inside the block, in this thread; off, the sampled columns are
-    multiplied by ``torch.addmm`` in chunks (same numbers)."""
-    token = _cpu.FUSED_GEMM.set(bool(enabled))
+    multiplied by ``torch.addmm`` in chunks (same numbers). ``enabled``: True or False."""
+    return _fused_gemm(check_bool(enabled, "enabled"))
+
+
+@contextlib.contextmanager
+def _fused_gemm(enabled: bool) -> Iterator[None]:
+    token = _cpu.FUSED_GEMM.set(enabled)
     try:
         yield
     finally:

@@ -1,12 +1,15 @@
 """The omniconv command line: omniconv demo, omniconv bench, omniconv --version.
 
-The help texts are the demo's and the bench's module docstrings, written as plain text."""
+The help texts are the demo's and the bench's module docstrings, written as plain text.
+A bad argument is one line on stderr, ``omniconv COMMAND: error: argument --NAME: ...``
+naming the argument, the rule and the value, and exit status 2 (argparse's); a file that
+cannot be read or written is one line and status 1."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 
@@ -15,6 +18,37 @@ __all__ = ["main"]
 DESCRIPTION = """\
 omniconv: the 2-D convolution layers of PaddlePaddle, MXNet Gluon and MegEngine on PyTorch,
 with each framework's exact numbers, and a portable deformable convolution."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error as one line (``PROG: error: MESSAGE``, no usage block),
+    exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see '{self.prog} -h')\n")
+
+
+def _int_type(rule: str, low: int, high: int | None = None) -> Any:
+    """An argparse type: an int in ``[low, high]``; the error says ``rule`` and the value."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}; received {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {rule}; received {value}")
+        return value
+
+    return convert
+
+
+_positive_int = _int_type("a positive integer", 1)
+#: torch.manual_seed's range
+_seed = _int_type(
+    "an integer in [-2**63, 2**64 - 1] (torch.manual_seed's range)", -(2**63), 2**64 - 1
+)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -66,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     from . import bench, demo
 
     raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="omniconv",
         description=DESCRIPTION,
         formatter_class=raw,
@@ -81,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         description=demo.__doc__,
         formatter_class=raw,
     )
-    d.add_argument("--seed", type=int, default=0, help="seed of the layers' parameters (0)")
+    d.add_argument("--seed", type=_seed, default=0, help="seed of the layers' parameters (0)")
     d.add_argument(
         "--plot",
         nargs="?",
@@ -101,8 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--quick", action="store_true", help="one small shape, 3 rounds")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
-    b.add_argument("--rounds", "--repeats", type=int, help="rounds per DCN row (15; 3 if --quick)")
-    b.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (2)")
+    b.add_argument(
+        "--rounds", "--repeats", type=_positive_int, help="rounds per DCN row (15; 3 if --quick)"
+    )
+    b.add_argument("--threads", type=_positive_int, default=2, help="torch.set_num_threads (2)")
     b.add_argument(
         "--layout",
         action="append",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ._args import Pair, as_int, fail, to_pair, type_name
+from ._args import Pair, as_int, check_bool, check_positive_int, fail, to_pair, type_name
 from ._shapes import conv_output_size, pad4
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,7 +80,15 @@ def _array(value: Any, name: str) -> np.ndarray:
 def _unbatch(arr: np.ndarray, name: str, ndim: int, batch: int) -> np.ndarray:
     """``arr`` as ``ndim``-D: image ``batch`` of a leading batch dimension, if it has one."""
     if arr.ndim == ndim + 1:
-        if not 0 <= batch < arr.shape[0]:
+        index = as_int(batch)
+        if index is None:
+            fail(
+                "batch",
+                f"an int index into the {arr.shape[0]} images of {name}",
+                batch,
+                exc=TypeError,
+            )
+        if not 0 <= index < arr.shape[0]:
             fail("batch", f"an index into the {arr.shape[0]} images of {name}", batch)
         arr = arr[batch]
     if arr.ndim != ndim:
@@ -145,7 +153,7 @@ def sampling_locations(
     g = as_int(deformable_group)
     if g is None or not 0 <= g < groups:
         rule = f"an int in [0, {groups}) (the offset has {groups} deformable groups)"
-        fail("deformable_group", rule, deformable_group)
+        fail("deformable_group", rule, deformable_group, exc=TypeError if g is None else ValueError)
     out_size = (off.shape[1], off.shape[2])
     chosen = _points(points, out_size)
     ys = np.array([p[0] for p in chosen])
@@ -185,6 +193,7 @@ def require_matplotlib() -> None:
 
 def _matplotlib() -> SimpleNamespace:
     try:
+        from matplotlib.axes import Axes
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.collections import LineCollection
         from matplotlib.colors import to_rgba_array
@@ -195,6 +204,7 @@ def _matplotlib() -> SimpleNamespace:
             f"omniconv.viz draws with matplotlib, which is not installed: {INSTALL_HINT}"
         ) from exc
     return SimpleNamespace(
+        Axes=Axes,
         FigureCanvasAgg=FigureCanvasAgg,
         LineCollection=LineCollection,
         to_rgba_array=to_rgba_array,
@@ -309,7 +319,15 @@ def plot_sampling(
     The image must be the layer's input: the output size the geometry gives for its
     size must be the offset's ``(H_out, W_out)``.
     """
+    grey = check_bool(grey, "grey")
+    dpi = check_positive_int(dpi, "dpi")
+    if title is not None and not isinstance(title, str):
+        fail("title", "None or a str", type_name(title), exc=TypeError)
+    if path is not None and not isinstance(path, str | os.PathLike):
+        fail("path", "None, a str or an os.PathLike", type_name(path), exc=TypeError)
     mpl = _matplotlib()
+    if ax is not None and not isinstance(ax, mpl.Axes):
+        fail("ax", "None or matplotlib Axes", type_name(ax), exc=TypeError)
     geometry = _geometry(
         layer,
         {"kernel_size": kernel_size, "stride": stride, "padding": padding, "dilation": dilation},

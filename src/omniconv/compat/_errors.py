@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FrameworkAssertionError", "received"]
+from .._args import rename_args, renamed_args
+
+__all__ = ["FrameworkAssertionError", "received", "rename_args", "renamed_args"]
 
 
 class FrameworkAssertionError(ValueError, AssertionError):

@@ -23,7 +23,12 @@ class-level tables:
 ``error_types``
     ``{ValueError: FrameworkValueError, ...}``: the class each ``ValueError`` /
     ``TypeError`` of the :mod:`omniconv.nn` constructor becomes (the framework's type that
-    is also the standard one; :mod:`omniconv.compat._errors`), message unchanged.
+    is also the standard one; :mod:`omniconv.compat._errors`).
+``arg_names``
+    ``{omniconv name: framework name}``: the framework's names of the :mod:`omniconv.nn`
+    constructor's arguments (Paddle 1.x's ``filter_size`` for ``kernel_size``, Gluon's
+    ``strides`` for ``stride``, ...), so that an error the constructor raises names the
+    argument the user wrote (:func:`omniconv.compat._errors.rename_args`).
 
 Everything else (argument names, defaults, activation names, the framework's argument
 checks and error words) is translated in the front-end's ``__init__``, which then calls
@@ -41,6 +46,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from ._errors import renamed_args
 
 __all__ = ["FrontendMixin", "Initializer", "ParamView", "as_tensor"]
 
@@ -78,6 +85,7 @@ class FrontendMixin:
     param_layout: ClassVar[str] = "torch"
     default_initializers: ClassVar[Mapping[str, Initializer]] = {}
     error_types: ClassVar[Mapping[type[Exception], type[Exception]]] = {}
+    arg_names: ClassVar[Mapping[str, str]] = {}
     _initializers: dict[str, Initializer]
 
     def __init__(
@@ -90,13 +98,8 @@ class FrontendMixin:
         entries ignored); the rest goes on to the next ``__init__`` (the module's, whose
         ``reset_parameters`` applies them)."""
         self._initializers = {k: v for k, v in (initializers or {}).items() if v is not None}
-        try:
+        with renamed_args(self.arg_names, self.error_types):
             super().__init__(*args, **kwargs)
-        except (ValueError, TypeError) as err:
-            framework_type = self.error_types.get(type(err))
-            if framework_type is None:
-                raise
-            raise framework_type(*err.args).with_traceback(err.__traceback__) from None
 
     # -- layouts ---------------------------------------------------------------------
     def _stored_param(self, name: str) -> Any:

@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._args import fail, type_name
+from .._args import check_fits, fail, fits, type_name
 
 __all__ = [
+    "check_allocation",
     "check_bias",
     "check_float_tensor",
     "check_input_and_weight",
@@ -85,3 +86,18 @@ def check_output_fits(
             f"padding={padding}, dilation={dilation} (output would be {out[0]}x{out[1]})",
             tuple(input.shape),
         )
+
+
+def check_allocation(like: Tensor, *tensors: tuple[tuple[int, ...], str, str, Any]) -> None:
+    """Tensors ``(shape, what, name, value)`` of ``like``'s dtype and device can be
+    allocated (before they are): else a ``ValueError`` / ``MemoryError`` naming the argument
+    ``name`` that makes one large (:func:`omniconv._args.check_fits`; a ``torch.Size``
+    value is shown as a tuple). Skipped while ``torch.compile`` traces (the sizes are
+    symbolic there; the eager call that a compiled graph replays was checked)."""
+    if torch.compiler.is_compiling():
+        return
+    itemsize, device_type = like.element_size(), like.device.type
+    for shape, what, name, value in tensors:
+        if not fits(shape, itemsize, device_type):
+            shown = tuple(value) if isinstance(value, torch.Size) else value
+            check_fits(shape, itemsize, device_type, what, name, shown)

@@ -28,7 +28,7 @@ from torch import Tensor
 from .. import kernels
 from .._args import Pad4, Pair, check_choice, check_positive_int, fail, to_padding, to_pair
 from .._shapes import conv_output_size, resolve_padding
-from ._checks import check_bias, check_input_and_weight, check_output_fits
+from ._checks import check_allocation, check_bias, check_input_and_weight, check_output_fits
 
 __all__ = ["LAYOUTS", "PADDING_MODES", "conv2d", "conv2d_canonical"]
 
@@ -105,6 +105,17 @@ def conv2d_canonical(
     pad4 = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
     out_size = conv_output_size((h, w), (kh, kw), stride, pad4, dilation)
     check_output_fits(input, (kh, kw), stride, pad4, dilation, out_size)
+    n = input.shape[0]
+    padded = (n, c_in, h + pad4[0] + pad4[1], w + pad4[2] + pad4[3])
+    check_allocation(
+        input,
+        # unpadded: the input itself (an expanded view can describe more than memory holds)
+        (padded, "the padded input", "padding", padding)
+        if any(pad4)
+        else (padded, "the input", "input.shape", input.shape),
+        # (the padded input fits: an output too large comes from the weight's C_out)
+        ((n, c_out, *out_size), "the output", "weight.shape", weight.shape),
+    )
     if padding_mode in ("reflect", "circular"):
         limit, rule = (h, w), "smaller than" if padding_mode == "reflect" else "at most"
         over = max(pad4[:2]) >= h or max(pad4[2:]) >= w

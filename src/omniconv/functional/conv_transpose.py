@@ -41,7 +41,7 @@ from .._shapes import (
     pad4,
     transpose_output_padding,
 )
-from ._checks import check_bias, check_input_and_weight
+from ._checks import check_allocation, check_bias, check_input_and_weight
 from .conv import LAYOUTS
 
 __all__ = ["conv_transpose2d", "conv_transpose2d_canonical"]
@@ -153,6 +153,11 @@ def conv_transpose2d_canonical(
             f"large enough for a positive output with padding={shown} (output would be {ho}x{wo})",
             shape,
         )
+    # the output grows with the stride (input side) and the dilated kernel: name the larger
+    spread = max((h - 1) * stride[0], (w - 1) * stride[1])
+    extent = max(dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1))
+    name, value = ("stride", stride) if spread >= extent else ("dilation", dilation)
+    check_allocation(input, ((input.shape[0], c_out, ho, wo), "the output", name, value))
     out = kernels.conv_transpose2d_nchw(
         input, weight, bias, stride, pads, out_pad, groups, dilation
     )

@@ -41,6 +41,7 @@ from .._args import Pair, check_positive_int, fail, to_pair
 from .._shapes import conv_output_size, deform_mask_channels, deform_offset_channels
 from ..kernels import deform_onnx
 from ._checks import (
+    check_allocation,
     check_bias,
     check_float_tensor,
     check_like,
@@ -178,6 +179,11 @@ def deform_conv2d_canonical(
             mask, "mask", (n, deform_mask_channels(dg, kernel), ho, wo), "N, dg*kh*kw, H_out, W_out"
         )
     bias = check_bias(bias, input, c_out, "C_out")
+    # (expanded views can describe an output larger than memory: name its larger factor)
+    name, value = (
+        ("weight.shape", weight.shape) if c_out > n * ho * wo else ("offset.shape", offset.shape)
+    )
+    check_allocation(input, ((n, c_out, ho, wo), "the output", name, value))
     if deform_onnx.exporting(input):  # torch.onnx.export: one ONNX DeformConv node
         return deform_onnx.deform_conv2d_node(
             input, weight, offset, mask, bias, stride_, padding_, dilation_

@@ -120,9 +120,14 @@ def _size(n: int) -> str:
 def convert(args: argparse.Namespace) -> int:
     from ._mapping import map_checkpoint
     from ._read import load_checkpoint
-    from ._write import write_checkpoint
+    from ._write import WRITERS, write_checkpoint
 
     src, dst = Path(args.src), Path(args.dst)
+    # DST first, before SRC is read (write_checkpoint checks the same, naming `path`)
+    if dst.suffix.lower() not in WRITERS:
+        raise ValueError(f"`DST` must end in {', '.join(WRITERS)}; received DST={args.dst!r}")
+    if not dst.parent.is_dir():
+        raise ValueError(f"`DST` must be in an existing directory; received DST={args.dst!r}")
     progress = args.progress or (not args.no_progress and src.stat().st_size >= LARGE)
     ckpt = load_checkpoint(src, args.framework, progress=progress)
     tensors = ckpt.tensors

@@ -50,9 +50,8 @@ def canonical_framework(framework: object) -> str | None:
         name = framework.lower()
         return ALIASES.get(name, name)
     known = ", ".join([*FORMATS, *ALIASES])
-    raise ValueError(
-        f"`framework` must be None or one of {known}; received framework={framework!r}"
-    )
+    error = ValueError if isinstance(framework, str) else TypeError
+    raise error(f"`framework` must be None or one of {known}; received framework={framework!r}")
 
 
 def sniff(head: bytes, size: int) -> str:

@@ -44,10 +44,9 @@ def map_checkpoint(
     state dict of the matching omniconv / torch modules, strictly checked. ``options``
     go to that mapping (``target=`` a model or state dict to match exactly, for all;
     ``layout='NHWC'`` for ``'gluon'``)."""
-    if mapping not in MAPPINGS:
-        raise ValueError(
-            f"`mapping` must be one of {', '.join(MAPPINGS)}; received mapping={mapping!r}"
-        )
+    if not isinstance(mapping, str) or mapping not in MAPPINGS:
+        exc = ValueError if isinstance(mapping, str) else TypeError
+        raise exc(f"`mapping` must be one of {', '.join(MAPPINGS)}; received mapping={mapping!r}")
     module = importlib.import_module(MAPPINGS[mapping][0])
     result: OrderedDict[str, Tensor] = module.map_checkpoint(state, **options)
     return result

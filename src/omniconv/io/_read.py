@@ -16,7 +16,7 @@ from typing import IO, Any
 import torch
 from torch import Tensor
 
-from .._args import type_name
+from .._args import check_bool, type_name
 from .._progress import Progress
 from ._detect import CONTAINERS, DESCRIPTIONS, HEAD, canonical_framework, sniff
 from ._errors import CheckpointError, UnsafeCheckpointError
@@ -266,6 +266,7 @@ def load_checkpoint(
     :func:`omniconv.io.read_checkpoint`). ``progress`` draws a bar on stderr."""
     file = checkpoint_path(path)
     wanted = canonical_framework(framework)
+    progress = check_bool(progress, "progress")
     if file.exists() and not file.is_file():  # a FIFO would block, /dev/zero never end
         kind = "a directory" if file.is_dir() else "not a regular file"
         raise CheckpointError(file, f"{kind}: a checkpoint is a regular file")

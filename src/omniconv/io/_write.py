@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._args import type_name
+from .._args import check_bool, type_name
 from .._progress import Progress
 from ._atomic import atomic_write
 from ._read import checkpoint_path
@@ -73,6 +73,7 @@ def write_checkpoint(
     kind = WRITERS.get(target.suffix.lower())
     if kind is None:
         raise ValueError(f"`path` must end in {', '.join(WRITERS)}; received path={str(target)!r}")
+    progress = check_bool(progress, "progress")
     state = _checked(tensors, kind)
     if metadata is not None and not (
         isinstance(metadata, Mapping)

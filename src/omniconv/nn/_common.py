@@ -4,12 +4,31 @@ non-default arguments."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-__all__ = ["non_default_repr", "torch_default_init"]
+from .._args import check_fits
+
+__all__ = ["check_weight_fits", "non_default_repr", "torch_default_init"]
+
+
+def check_weight_fits(
+    shape: Sequence[int], device: Any, dtype: Any, factors: Sequence[tuple[str, Any, int]]
+) -> None:
+    """Refuse a weight of ``shape`` too large to allocate (:func:`omniconv._args.check_fits`)
+    before allocating it, naming the argument of ``factors`` (``(name, value, its factor of
+    the element count)``) with the largest factor. A ``device`` / ``dtype`` torch refuses is
+    left to torch's own error, as before."""
+    try:
+        itemsize = torch.empty((), dtype=dtype, device="meta").element_size()
+        device_type = (torch.get_default_device() if device is None else torch.device(device)).type
+    except (TypeError, ValueError, RuntimeError):
+        return
+    name, value, _ = max(factors, key=lambda f: f[2])
+    check_fits(shape, itemsize, device_type, "the weight", name, value)
 
 
 def torch_default_init(weight: Tensor, bias: Tensor | None) -> None:

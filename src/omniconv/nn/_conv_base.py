@@ -11,7 +11,7 @@ sets the same attributes, with torch's meanings, after validating every argument
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,7 @@ from .._args import (
     Pad4,
     Pair,
     as_int,
+    check_bool,
     check_choice,
     check_positive_int,
     fail,
@@ -33,7 +34,7 @@ from .._args import (
 from .._shapes import construction_padding, construction_transpose_padding
 from ..functional.conv import LAYOUTS, PADDING_MODES
 from ._activation import get_activation
-from ._common import non_default_repr, torch_default_init
+from ._common import check_weight_fits, non_default_repr, torch_default_init
 
 __all__ = ["ConvSetup", "LazyConvMixin"]
 
@@ -107,6 +108,7 @@ class ConvSetup(_ConvNd):
             padding_mode, "padding_mode", ("zeros",) if transposed else PADDING_MODES
         )
         self.layout = check_choice(layout, "layout", LAYOUTS)
+        bias = check_bool(bias, "bias")
         if self.out_channels % self.groups:
             fail("out_channels", f"divisible by groups={self.groups}", out_channels)
         if not deferred and self.in_channels % self.groups:
@@ -129,6 +131,16 @@ class ConvSetup(_ConvNd):
                 pad, self.kernel_size, self.stride, self.dilation
             )
         factory = {"device": device, "dtype": dtype}
+        if not deferred:  # refuse a weight too large to allocate, naming its largest factor
+            kh, kw = self.kernel_size
+            c_in, c_out, g = self.in_channels, self.out_channels, self.groups
+            shape = (c_in, c_out // g, kh, kw) if transposed else (c_out, c_in // g, kh, kw)
+            i, o = (0, 1) if transposed else (1, 0)
+            check_weight_fits(
+                shape, device, dtype,
+                [("in_channels", in_channels, shape[i]), ("out_channels", out_channels, shape[o]),
+                 ("kernel_size", kernel_size, kh * kw)],
+            )  # fmt: skip
         if deferred:
             self.weight = UninitializedParameter(**factory)
         else:
@@ -219,5 +231,11 @@ class LazyConvMixin(LazyModuleMixin):
                 f"a positive multiple of groups={self.groups} (in_channels is taken from it)",
                 c,
             )
+        kh, kw = cast(Any, self).kernel_size
+        shape = (c, cast(Any, self).out_channels // self.groups, kh, kw)
+        if not self.transposed:
+            shape = (shape[1] * self.groups, c // self.groups, kh, kw)
+        name = f"input.shape[{dim}]"
+        check_weight_fits(shape, self.weight.device, self.weight.dtype, [(name, c, c)])
         self._materialize_parameters(c)  # type: ignore[attr-defined]
         self.reset_parameters()

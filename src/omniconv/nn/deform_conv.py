@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._args import check_positive_int, fail, to_pair, type_name
+from .._args import check_bool, check_optional_bool, check_positive_int, fail, to_pair, type_name
 from .._shapes import deform_mask_channels, deform_offset_channels
 from ..functional.deform_conv import deform_conv2d_canonical
-from ._common import non_default_repr, torch_default_init
+from ._common import check_weight_fits, non_default_repr, torch_default_init
 from .conv import Conv2d
 
 __all__ = ["DeformConv2d", "DeformConv2dPack"]
@@ -73,7 +73,8 @@ class DeformConv2d(nn.Module):
             if deformable_groups is None
             else check_positive_int(deformable_groups, "deformable_groups")
         )
-        self.modulated = None if modulated is None else bool(modulated)
+        self.modulated = check_optional_bool(modulated, "modulated")
+        bias = check_bool(bias, "bias")
         self.im2col_step = check_positive_int(im2col_step, "im2col_step")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value % self.groups:
@@ -85,6 +86,13 @@ class DeformConv2d(nn.Module):
                 in_channels,
             )
         factory = {"device": device, "dtype": dtype}
+        kh, kw = self.kernel_size
+        check_weight_fits(
+            (self.out_channels, self.in_channels // self.groups, kh, kw), device, dtype,
+            [("in_channels", in_channels, self.in_channels // self.groups),
+             ("out_channels", out_channels, self.out_channels),
+             ("kernel_size", kernel_size, kh * kw)],
+        )  # fmt: skip
         self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory))
         if bias:
             self.bias: nn.Parameter | None = nn.Parameter(

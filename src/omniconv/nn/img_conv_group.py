@@ -10,13 +10,29 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .._args import check_choice, check_positive_int, fail, to_padding, to_pair
+from .._args import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    fail,
+    renamed_args,
+    to_padding,
+    to_pair,
+)
 from ._activation import ACTIVATIONS, get_activation
 from .conv import Conv2d, LazyConv2d
 
 __all__ = ["ImgConvGroup"]
 
 _DROP_EPS = 1e-5  # Paddle adds a dropout only when |p| > 1e-5
+#: torch's pooling takes C ints: a larger size or stride overflows in its kernel
+_POOL_MAX = 2**31 - 1
+#: the block's names of its convs' arguments, in the errors the convs raise
+_CONV_NAMES = {
+    "kernel_size": "conv_filter_size",
+    "out_channels": "conv_num_filter",
+    "padding": "conv_padding",
+}
 
 
 def _per_layer(value: Any, name: str, count: int) -> list[tuple[str, Any]]:
@@ -89,7 +105,10 @@ class ImgConvGroup(nn.Sequential):
         n = len(filters)
         paddings = [to_padding(v, k) for k, v in _per_layer(conv_padding, "conv_padding", n)]
         sizes = [to_pair(v, k) for k, v in _per_layer(conv_filter_size, "conv_filter_size", n)]
-        with_bn = [bool(v) for _, v in _per_layer(conv_with_batchnorm, "conv_with_batchnorm", n)]
+        with_bn = [
+            bool(check_bool(v, k))
+            for k, v in _per_layer(conv_with_batchnorm, "conv_with_batchnorm", n)
+        ]
         rates = []
         for k, rate in _per_layer(conv_batchnorm_drop_rate, "conv_batchnorm_drop_rate", n):
             if not isinstance(rate, numbers.Real) or isinstance(rate, bool):
@@ -100,6 +119,12 @@ class ImgConvGroup(nn.Sequential):
         check_choice(pool_type, "pool_type", ("max", "avg"))
         self.pool_size = to_pair(pool_size, "pool_size")
         pool_stride_ = to_pair(pool_stride, "pool_stride")
+        for name, value, pair in (
+            ("pool_size", pool_size, self.pool_size),
+            ("pool_stride", pool_stride, pool_stride_),
+        ):
+            if max(pair) > _POOL_MAX:
+                fail(name, f"at most {_POOL_MAX} (torch's pooling takes 32-bit ints)", value)
         # validate once, before building anything
         get_activation(conv_act, "conv_act", activation_layers)
 
@@ -108,10 +133,11 @@ class ImgConvGroup(nn.Sequential):
         for i, (out, pad, size, bn, rate) in enumerate(
             zip(filters, paddings, sizes, with_bn, rates, strict=True)
         ):
-            if not channels:  # in_channels 0 or None
-                conv: Conv2d = LazyConv2d(out, size, padding=pad, bias=True, **factory)
-            else:
-                conv = Conv2d(channels, out, size, padding=pad, bias=True, **factory)
+            with renamed_args(_CONV_NAMES):
+                if not channels:  # in_channels 0 or None
+                    conv: Conv2d = LazyConv2d(out, size, padding=pad, bias=True, **factory)
+                else:
+                    conv = Conv2d(channels, out, size, padding=pad, bias=True, **factory)
             self.add_module(f"conv{i}", conv)
             if bn:
                 self.add_module(f"bn{i}", norm_layer(out, **factory))
@@ -169,16 +195,8 @@ class ImgConvGroup(nn.Sequential):
             cache[id(conv)] = (key, folded)
         return folded
 
-    def forward(self, input: Tensor) -> Tensor:
-        *layers, pool = self
-        fold = not self.training and not torch.is_grad_enabled()
-        fmt = None
-        if fold and isinstance(input, Tensor) and input.device.type == "cpu" and input.dim() == 4:
-            # inference on CPU: run the block channels_last (oneDNN's native layout, no
-            # reorders around each conv) and hand back the input's memory format
-            cl = torch.channels_last
-            fmt = cl if input.is_contiguous(memory_format=cl) else torch.contiguous_format
-            input = input.contiguous(memory_format=cl)
+    def _convs(self, layers: list[nn.Module], input: Tensor, fold: bool) -> Tensor:
+        """The layers before the pool; each BatchNorm folded into its conv when ``fold``."""
         i = 0
         while i < len(layers):
             layer = layers[i]
@@ -191,6 +209,20 @@ class ImgConvGroup(nn.Sequential):
                 continue
             input = layer(input)
             i += 1
+        return input
+
+    def forward(self, input: Tensor) -> Tensor:
+        *layers, pool = self
+        fold = not self.training and not torch.is_grad_enabled()
+        fmt = None
+        if fold and isinstance(input, Tensor) and input.device.type == "cpu" and input.dim() == 4:
+            # inference on CPU: run the block channels_last (oneDNN's native layout, no
+            # reorders around each conv) and hand back the input's memory format
+            cl = torch.channels_last
+            fmt = cl if input.is_contiguous(memory_format=cl) else torch.contiguous_format
+            input = input.contiguous(memory_format=cl)
+        with renamed_args(_CONV_NAMES):
+            input = self._convs(layers, input, fold)
         size = tuple(input.shape[-2:])
         if size[0] < self.pool_size[0] or size[1] < self.pool_size[1]:
             fail(

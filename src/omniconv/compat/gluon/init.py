@@ -9,11 +9,33 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._errors import MXNetTypeError, MXNetValueError
+
+
+def _real(value: Any, name: str, rule: str = "a number", minimum: float | None = None) -> float:
+    """A real number (not a bool or a string) as a float, ``>= minimum`` when given:
+    checked when the initialiser is made (MXNet fails when it runs)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise MXNetTypeError(f"`{name}` must be {rule}; received {name}={value!r}")
+    if minimum is not None and not float(value) >= minimum:
+        raise MXNetValueError(f"`{name}` must be {rule}; received {name}={value!r}")
+    return float(value)
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        rule = "one of " + ", ".join(repr(c) for c in choices)
+        exc = MXNetValueError if isinstance(value, str) else MXNetTypeError
+        raise exc(f"`{name}` must be {rule}; received {name}={value!r}")
+    return value
+
 
 __all__ = [
     "Bilinear",
@@ -27,6 +49,7 @@ __all__ = [
     "Uniform",
     "Xavier",
     "Zero",
+    "check_initializer",
     "create",
     "register",
 ]
@@ -108,6 +131,12 @@ class Constant(Initializer):
     """A constant (a number or an array broadcast to the parameter)."""
 
     def __init__(self, value: Any) -> None:
+        if isinstance(value, str | bool) or not isinstance(
+            value, numbers.Real | np.ndarray | list | tuple | Tensor
+        ):
+            raise MXNetTypeError(
+                f"`value` must be a number or an array; received value={value!r:.80}"
+            )
         super().__init__(value=value)
         self.value = value
 
@@ -124,6 +153,7 @@ class Uniform(Initializer):
     """U[-scale, scale) (MXNet's default, scale 0.07)."""
 
     def __init__(self, scale: float = 0.07) -> None:
+        _real(scale, "scale")
         super().__init__(scale=scale)
         self.scale = scale
 
@@ -136,6 +166,7 @@ class Normal(Initializer):
     """N(0, sigma^2) (sigma 0.01)."""
 
     def __init__(self, sigma: float = 0.01) -> None:
+        _real(sigma, "sigma", "a non-negative number (the standard deviation)", 0.0)
         super().__init__(sigma=sigma)
         self.sigma = sigma
 
@@ -148,6 +179,8 @@ class Orthogonal(Initializer):
     """An orthogonal matrix (SVD of a random ``(O, prod(rest))`` matrix) times ``scale``."""
 
     def __init__(self, scale: float = 1.414, rand_type: str = "uniform") -> None:
+        _real(scale, "scale")
+        _choice(rand_type, "rand_type", ("uniform", "normal"))
         super().__init__(scale=scale, rand_type=rand_type)
         self.scale = scale
         self.rand_type = rand_type
@@ -173,6 +206,9 @@ class Xavier(Initializer):
     def __init__(
         self, rnd_type: str = "uniform", factor_type: str = "avg", magnitude: float = 3
     ) -> None:
+        _choice(rnd_type, "rnd_type", ("uniform", "gaussian"))
+        _choice(factor_type, "factor_type", ("avg", "in", "out"))
+        _real(magnitude, "magnitude", "a non-negative number", 0.0)
         super().__init__(rnd_type=rnd_type, factor_type=factor_type, magnitude=magnitude)
         self.rnd_type = rnd_type
         self.factor_type = factor_type
@@ -203,6 +239,7 @@ class MSRAPrelu(Xavier):
     """He/MSRA: Gaussian Xavier with magnitude ``2 / (1 + slope²)``."""
 
     def __init__(self, factor_type: str = "avg", slope: float = 0.25) -> None:
+        _real(slope, "slope")
         super().__init__("gaussian", factor_type, 2.0 / (1 + slope**2))
         self._kwargs = {"factor_type": factor_type, "slope": slope}
 
@@ -237,9 +274,25 @@ def create(spec: Any) -> Initializer:
         klass = _REGISTRY.get(spec.lower())
         if klass is None:
             raise ValueError(
-                f"Cannot find initializer {spec!r}. Valid names are: {', '.join(sorted(_REGISTRY))}"
+                f"Cannot find initializer {spec!r}. Valid names are: "
+                f"{', '.join(sorted(_REGISTRY))}; received init={spec!r}"
             )
         return klass()
     raise TypeError(
         f"`init` must be an Initializer or the name of one; received init=<{type(spec).__name__}>"
     )
+
+
+def check_initializer(value: Any, name: str) -> None:
+    """``None``, an :class:`Initializer`, a registered name or a dumped JSON spec, checked
+    at construction (MXNet fails only at ``initialize()``): an ``MXNetValueError`` /
+    ``MXNetTypeError`` naming the argument."""
+    if value is None or isinstance(value, Initializer):
+        return
+    rule = "None, an Initializer or one of " + ", ".join(repr(k) for k in sorted(_REGISTRY))
+    if not isinstance(value, str):
+        raise MXNetTypeError(f"`{name}` must be {rule}; received {name}=<{type(value).__name__}>")
+    try:
+        create(value)
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        raise MXNetValueError(f"`{name}` must be {rule}; received {name}={value!r}") from err

@@ -18,12 +18,14 @@ from torch import Tensor
 from torch.nn.parameter import UninitializedParameter
 
 from ... import nn as _onn
+from ..._args import fail, renamed_args
 from ..._shapes import conv_output_size, conv_transpose_output_size, kernel_extent
 from .._errors import received
 from .._frontend import FrontendMixin, Initializer, ParamView
 from . import _ndarray
 from ._errors import GluonAssertionError, MXNetTypeError, MXNetValueError
 from .block import Block, HybridBlock, HybridSequential, Sequential
+from .init import check_initializer
 from .parameter import Parameter
 
 __all__ = [
@@ -114,6 +116,12 @@ class _GluonConv(FrontendMixin, HybridBlock):
         ValueError: MXNetValueError,
         TypeError: MXNetTypeError,
     }
+    #: Gluon's names of the omniconv.nn constructor's arguments
+    arg_names: ClassVar[dict[str, str]] = {
+        "out_channels": "channels",
+        "stride": "strides",
+        "bias": "use_bias",
+    }
 
     def _alias(self) -> str:
         return "conv"
@@ -148,6 +156,8 @@ class _GluonConv(FrontendMixin, HybridBlock):
         weight_initializer: Any,
         bias_initializer: Any,
     ) -> None:
+        check_initializer(weight_initializer, "weight_initializer")
+        check_initializer(bias_initializer, "bias_initializer")
         with self.name_scope():
             if activation is not None:
                 self.activation = Activation(activation, prefix=activation + "_")
@@ -234,7 +244,8 @@ class _GluonConv(FrontendMixin, HybridBlock):
 
     def _eager_conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         module: Any = self  # the omniconv.nn module
-        return cast(Tensor, module._conv_forward(x, weight, bias))
+        with renamed_args({"input": "x"}):  # Gluon's name of the data
+            return cast(Tensor, module._conv_forward(x, weight, bias))
 
     def forward(self, x: Any, *args: Any) -> Any:
         return HybridBlock.forward(self, x, *args)
@@ -614,6 +625,29 @@ def check_op_args(
                     **{arg: value},
                 )
             )
+    # what MXNet leaves to its C++ shape inference (or never checks): omniconv's words
+    for arg, value, least in (
+        ("kernel_size", kernel, 0),
+        ("strides", strides, 0),
+        ("dilation", dilation, 0),
+        ("padding", padding, 0),
+        *([("output_padding", adj, 0)] if adj else []),
+    ):
+        if min(value) < least:
+            rule = (
+                "non-negative integers"
+                if arg in ("padding", "output_padding")
+                else ("positive integers")
+            )
+            fail(arg, rule, tuple(value), exc=MXNetValueError)
+    if groups < 1:
+        fail("groups", "a positive integer", groups, exc=MXNetValueError)
+    if not is_int(in_channels):
+        rule = "a non-negative integer (0: inferred at the first forward)"
+        fail("in_channels", rule, in_channels, exc=MXNetTypeError)
+    if in_channels < 0:
+        rule = "a non-negative integer (0: inferred at the first forward)"
+        fail("in_channels", rule, in_channels, exc=MXNetValueError)
     ints = groups > 0
     if ints and in_channels and is_int(in_channels) and in_channels % groups:
         raise MXNetValueError(

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..._args import Pair, fail, type_name
+from ..._args import Pair, fail, renamed_args, type_name
 from ...functional.conv import conv2d_canonical
 from . import config
 from ._tensor import Tensor
@@ -16,6 +16,7 @@ from ._tensor import Tensor
 __all__ = [
     "COMPUTE_MODES",
     "CONV_MODES",
+    "INP",
     "check_mode",
     "compute_mode_of_call",
     "conv2d_megengine",
@@ -25,6 +26,9 @@ __all__ = [
     "weight_groups",
     "wrap",
 ]
+
+#: MegEngine's name of the input tensor, in the functional's errors
+INP = {"input": "inp"}
 
 CONV_MODES = ("cross_correlation", "convolution")
 COMPUTE_MODES = ("default", "float32")
@@ -118,8 +122,9 @@ def conv2d_megengine(
         w = w.flip(-2, -1)
     out_dtype, (x, w) = in_compute_dtype(compute, inp, w)
     ph, pw = padding
-    out = conv2d_canonical(
-        x, w, None, stride, (ph, ph, pw, pw), dilation, weight_groups(weight, groups),
-        padding_mode, "NCHW",
-    )  # fmt: skip
+    with renamed_args(INP):
+        out = conv2d_canonical(
+            x, w, None, stride, (ph, ph, pw, pw), dilation, weight_groups(weight, groups),
+            padding_mode, "NCHW",
+        )  # fmt: skip
     return finish(out, out_dtype, bias)

@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 
-from ..._args import Pair
+from ..._args import Pair, renamed_args
 from ...functional.conv_transpose import conv_transpose2d_canonical
 from .._errors import received
-from ._conv import compute_mode_of_call, finish, in_compute_dtype, torch_weight, weight_groups
+from ._conv import INP, compute_mode_of_call, finish, in_compute_dtype, torch_weight, weight_groups
 from ._errors import MegEngineAssertionError
 from ._tensor import Tensor
 
@@ -50,7 +50,8 @@ def conv_transpose2d_megengine(
     if conv_mode == "convolution":
         w = w.flip(-2, -1)
     out_dtype, (x, w) = in_compute_dtype(compute, inp, w)
-    out = conv_transpose2d_canonical(
-        x, w, None, stride, padding, output_padding, weight_groups(weight, groups), dilation
-    )
+    with renamed_args(INP):
+        out = conv_transpose2d_canonical(
+            x, w, None, stride, padding, output_padding, weight_groups(weight, groups), dilation
+        )
     return finish(out, out_dtype, bias)

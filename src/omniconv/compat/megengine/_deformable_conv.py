@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
-from ..._args import Pair, fail, type_name
+from ..._args import Pair, fail, renamed_args, type_name
 from ..._shapes import deform_offset_channels
 from ...functional.deform_conv import deform_conv2d_canonical
 from .._errors import received
-from ._conv import compute_mode_of_call, finish, in_compute_dtype, torch_weight, weight_groups
+from ._conv import INP, compute_mode_of_call, finish, in_compute_dtype, torch_weight, weight_groups
 from ._errors import MegEngineAssertionError, MegEngineRuntimeError
 from ._tensor import Tensor
 
@@ -71,8 +71,9 @@ def deformable_conv2d_megengine(
                 received(message, **{"weight.shape": tuple(weight.shape), "deformable_group": dg})
             )
     out_dtype, (x, w, offset, mask) = in_compute_dtype(compute, inp, w, offset, mask)
-    out = deform_conv2d_canonical(
-        x, offset, w, None, stride, padding, dilation, mask, 64, weight_groups(weight, groups),
-        None,
-    )  # fmt: skip
+    with renamed_args(INP):
+        out = deform_conv2d_canonical(
+            x, offset, w, None, stride, padding, dilation, mask, 64, weight_groups(weight, groups),
+            None,
+        )  # fmt: skip
     return finish(out, out_dtype, bias)

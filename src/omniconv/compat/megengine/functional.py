@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as _torch_F
 
-from ..._args import fail, to_pair, type_name
+from ..._args import as_int, check_positive_int, fail, to_pair, type_name
 from ._conv import COMPUTE_MODES, CONV_MODES, check_mode, conv2d_megengine, wrap
 from ._conv_transpose import check_output_padding, conv_transpose2d_megengine
 from ._deformable_conv import check_conv_mode, deformable_conv2d_megengine
@@ -37,13 +37,19 @@ from ._tensor import Tensor
 __all__ = ["conv2d", "conv_transpose2d", "deformable_conv2d", "pad"]
 
 
-def _expand_hw(value: Any) -> tuple[int, int]:
-    """MegEngine's ``expand_hw``: int -> (x, x); sequence -> first two (extra ignored)."""
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, Sequence):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+def _expand_hw(value: Any, name: str) -> tuple[int, int]:
+    """MegEngine's ``expand_hw``: int -> (x, x); sequence -> first two (extra ignored).
+    Stricter than MegEngine's ``int()``: a bool, a float or a string is refused (a
+    ``TypeError`` naming the argument), not truncated."""
+    rule = "an int or a sequence of at least 2 ints (the first two are used)"
+    scalar = as_int(value)
+    if scalar is not None:
+        return scalar, scalar
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) >= 2:
+        h, w = as_int(value[0]), as_int(value[1])
+        if h is not None and w is not None:
+            return h, w
+    fail(name, rule, value, exc=TypeError)
 
 
 def conv2d(
@@ -72,9 +78,10 @@ def conv2d(
             overrides it unless that is ``'default'``.
     """
     return conv2d_megengine(
-        inp, weight, bias, to_pair(_expand_hw(stride), "stride"),
-        to_pair(_expand_hw(padding), "padding", minimum=0),
-        to_pair(_expand_hw(dilation), "dilation"), groups,
+        inp, weight, bias, to_pair(_expand_hw(stride, "stride"), "stride"),
+        to_pair(_expand_hw(padding, "padding"), "padding", minimum=0),
+        to_pair(_expand_hw(dilation, "dilation"), "dilation"),
+        check_positive_int(groups, "groups"),
         check_mode(conv_mode, "conv_mode", CONV_MODES),
         check_mode(compute_mode, "compute_mode", COMPUTE_MODES),
     )  # fmt: skip
@@ -107,12 +114,15 @@ def conv_transpose2d(
 
     Output ``(H - 1)*s - 2p + d*(k - 1) + 1 + output_padding`` per axis.
     """
-    stride_ = to_pair(_expand_hw(stride), "stride")
-    output_padding_ = to_pair(_expand_hw(output_padding), "output_padding", minimum=0)
+    stride_ = to_pair(_expand_hw(stride, "stride"), "stride")
+    output_padding_ = to_pair(
+        _expand_hw(output_padding, "output_padding"), "output_padding", minimum=0
+    )
     check_output_padding(output_padding_, stride_, output_padding)
     return conv_transpose2d_megengine(
-        inp, weight, bias, stride_, to_pair(_expand_hw(padding), "padding", minimum=0),
-        output_padding_, to_pair(_expand_hw(dilation), "dilation"), groups,
+        inp, weight, bias, stride_, to_pair(_expand_hw(padding, "padding"), "padding", minimum=0),
+        output_padding_, to_pair(_expand_hw(dilation, "dilation"), "dilation"),
+        check_positive_int(groups, "groups"),
         check_mode(conv_mode, "conv_mode", CONV_MODES),
         check_mode(compute_mode, "compute_mode", COMPUTE_MODES),
     )  # fmt: skip
@@ -149,9 +159,10 @@ def deformable_conv2d(
     """
     check_conv_mode(conv_mode)
     return deformable_conv2d_megengine(
-        inp, weight, offset, mask, bias, to_pair(_expand_hw(stride), "stride"),
-        to_pair(_expand_hw(padding), "padding", minimum=0),
-        to_pair(_expand_hw(dilation), "dilation"), groups,
+        inp, weight, offset, mask, bias, to_pair(_expand_hw(stride, "stride"), "stride"),
+        to_pair(_expand_hw(padding, "padding"), "padding", minimum=0),
+        to_pair(_expand_hw(dilation, "dilation"), "dilation"),
+        check_positive_int(groups, "groups"),
         check_mode(compute_mode, "compute_mode", COMPUTE_MODES),
     )  # fmt: skip
 

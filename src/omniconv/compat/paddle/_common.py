@@ -6,10 +6,11 @@ from typing import Any
 
 import torch
 
-from ..._args import fail
+from ..._args import as_int, fail
 from .._errors import FrameworkAssertionError, received
 
 __all__ = [
+    "FLUID_ARG_NAMES",
     "PaddleAssertionError",
     "PaddleZeroDivisionError",
     "check_dtype_name",
@@ -18,6 +19,15 @@ __all__ = [
     "convert_to_list",
     "unique_name",
 ]
+
+
+#: Paddle 1.x's names of the omniconv.nn constructor arguments (``fluid.dygraph``,
+#: ``fluid.layers``): an error names the argument the user wrote
+FLUID_ARG_NAMES = {
+    "in_channels": "num_channels",
+    "out_channels": "num_filters",
+    "kernel_size": "filter_size",
+}
 
 
 class PaddleAssertionError(FrameworkAssertionError):
@@ -46,7 +56,9 @@ def check_groups(
         fail("groups", "an int", groups, exc=TypeError)
     if groups == 0:
         raise PaddleZeroDivisionError(received(zero_message, groups=groups))
-    if channels is not None and (groups < 0 or channels % groups):
+    if groups < 0:
+        fail("groups", "a positive integer", groups)
+    if channels is not None and channels % groups:
         raise ValueError(received(message, **values) if values else message)
     return groups
 
@@ -63,9 +75,15 @@ def unique_name(prefix: str) -> str:
 
 
 def convert_to_list(value: Any, n: int, name: str) -> list[int]:
-    """``paddle.fluid.layers.utils.convert_to_list`` with Paddle's messages."""
-    if isinstance(value, int):
-        return [int(value)] * n
+    """``paddle.fluid.layers.utils.convert_to_list`` with Paddle's messages. Stricter than
+    Paddle's on one point: a bool, a float or a string is not an int (Paddle's ``int()``
+    would take ``True`` as 1, ``2.5`` as 2 and ``"3"`` as 3); a bool is a ``TypeError``
+    naming the argument, a non-integer entry Paddle's ``ValueError``."""
+    if isinstance(value, bool):
+        fail(name, f"an int or a list/tuple of {n} ints", value, exc=TypeError)
+    scalar = as_int(value)
+    if scalar is not None:
+        return [scalar] * n
     try:
         items = list(value)
     except TypeError:
@@ -74,13 +92,14 @@ def convert_to_list(value: Any, n: int, name: str) -> list[int]:
         raise ValueError(f"The {name}'s length must be {n}. Received: {value}")
     out = []
     for v in items:
-        try:
-            out.append(int(v))
-        except (TypeError, ValueError):
+        item = as_int(v)
+        if item is not None:
+            out.append(item)
+        else:
             raise ValueError(
                 f"The {name}'s type must be a list or tuple of {n} {int} . Received: {value} "
                 f"including element {v} of type {type(v)}"
-            ) from None
+            )
     return out
 
 

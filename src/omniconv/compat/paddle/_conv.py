@@ -26,6 +26,7 @@ from torch import Tensor
 from ... import nn as onn
 from ..._args import Pad4, Pair
 from ..._shapes import conv_transpose_output_size, paddle_transpose_same_padding
+from .._errors import renamed_args
 from .._frontend import FrontendMixin, Initializer
 from ._initializer import Constant, Xavier, conv_normal
 from ._padding import check_float_input
@@ -100,7 +101,8 @@ class PaddleConv2D(FrontendMixin, onn.Conv2d):
 
     def forward(self, input: Tensor) -> Tensor:
         check_float_input(input, *self.input_check)
-        return super().forward(input)
+        with renamed_args({"input": self.input_check[0]}):
+            return super().forward(input)
 
 
 class PaddleConv2DTranspose(FrontendMixin, onn.ConvTranspose2d):
@@ -146,4 +148,5 @@ class PaddleConv2DTranspose(FrontendMixin, onn.ConvTranspose2d):
                 self.dilation,
             )  # fmt: skip
             check_output_size(output_size, infer, self.stride)
-        return onn.ConvTranspose2d.forward(self, input, output_size)
+        with renamed_args({"input": self.input_check[0]}):
+            return onn.ConvTranspose2d.forward(self, input, output_size)

@@ -14,6 +14,7 @@ from ..._args import check_positive_int, fail, type_name
 from .._errors import received
 from ._activation import get_activation
 from ._common import (
+    FLUID_ARG_NAMES,
     PaddleAssertionError,
     check_dtype_name,
     check_groups,
@@ -77,6 +78,7 @@ class Conv2D(PaddleConv2D):
     """
 
     input_check = ("input", "Conv2D", (torch.float16, torch.float32, torch.float64))
+    arg_names = FLUID_ARG_NAMES
 
     def __init__(
         self,
@@ -142,6 +144,7 @@ class Conv2DTranspose(PaddleConv2DTranspose):
     """
 
     input_check = ("input", "Conv2DTranspose", (torch.float16, torch.float32, torch.float64))
+    arg_names = FLUID_ARG_NAMES
 
     def __init__(
         self,

@@ -11,7 +11,13 @@ from torch import Tensor, nn
 from ..._args import check_positive_int
 from .._errors import received
 from ._activation import get_activation
-from ._common import PaddleAssertionError, check_groups, check_use_cudnn, convert_to_list
+from ._common import (
+    FLUID_ARG_NAMES,
+    PaddleAssertionError,
+    check_groups,
+    check_use_cudnn,
+    convert_to_list,
+)
 from ._conv import (
     PaddleConv2D,
     PaddleConv2DTranspose,
@@ -32,6 +38,7 @@ class FluidConv2D(PaddleConv2D):
     ``conv2d_N.w_0`` / ``.b_0``)."""
 
     input_check = ("input", "conv2d", _FLUID_DTYPES)
+    arg_names = FLUID_ARG_NAMES
 
 
 class FluidConv2DTranspose(PaddleConv2DTranspose):
@@ -39,6 +46,7 @@ class FluidConv2DTranspose(PaddleConv2DTranspose):
     ``.b_0``); ``output_size`` (None or ``[H, W]``) is fixed when the program is built."""
 
     input_check = ("input", "conv2d_transpose", _FLUID_DTYPES)
+    arg_names = FLUID_ARG_NAMES
     output_size: list[int] | None = None
 
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:

@@ -12,13 +12,16 @@ A non-zero ``seed`` draws from a private ``torch.Generator`` seeded with it (rep
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..._args import fail, type_name
+from ..._args import as_int, check_bool, fail, type_name
+from .._errors import received
+from ._common import PaddleAssertionError
 
 __all__ = [
     "MSRA",
@@ -56,6 +59,29 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
+def _real(value: Any, name: str) -> float:
+    """A real number (an int or a float, not a bool or a string), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(name, "a number", value, exc=TypeError)
+    return float(value)
+
+
+def _seed(value: Any) -> int:
+    seed = as_int(value)
+    if seed is None:
+        fail("seed", "an int (0: the global RNG)", value, exc=TypeError)
+    return seed
+
+
+def _fan(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    fan = _real(value, name)
+    if not fan > 0:
+        fail(name, "None or a positive number", value)
+    return fan
+
+
 class Initializer:
     """Base class: ``init(tensor, layer=None)`` fills ``tensor`` in place."""
 
@@ -76,7 +102,7 @@ class Initializer:
 
 class Constant(Initializer):
     def __init__(self, value: float = 0.0, force_cpu: bool = False) -> None:
-        self.value_ = float(value)
+        self.value_ = _real(value, "value")
 
     def __call__(self, tensor: Tensor, layer: nn.Module | None = None) -> None:
         with torch.no_grad():
@@ -85,16 +111,25 @@ class Constant(Initializer):
 
 class Uniform(Initializer):
     def __init__(self, low: float = -1.0, high: float = 1.0, seed: int = 0) -> None:
-        self.low, self.high, self.seed = float(low), float(high), seed
+        self.low, self.high, self.seed = _real(low, "low"), _real(high, "high"), _seed(seed)
+        if self.high < self.low:  # Paddle: assert high >= low
+            raise PaddleAssertionError(received("high must be >= low", low=low, high=high))
 
     def __call__(self, tensor: Tensor, layer: nn.Module | None = None) -> None:
         with torch.no_grad():
             tensor.uniform_(self.low, self.high, generator=self._generator(tensor))
 
 
+def _normal_args(loc: Any, scale: Any, seed: Any) -> tuple[float, float, int]:
+    loc_, scale_ = _real(loc, "loc"), _real(scale, "scale")
+    if scale_ < 0:
+        fail("scale", "a non-negative number (the standard deviation)", scale)
+    return loc_, scale_, _seed(seed)
+
+
 class Normal(Initializer):
     def __init__(self, loc: float = 0.0, scale: float = 1.0, seed: int = 0) -> None:
-        self.loc, self.scale, self.seed = float(loc), float(scale), seed
+        self.loc, self.scale, self.seed = _normal_args(loc, scale, seed)
 
     def __call__(self, tensor: Tensor, layer: nn.Module | None = None) -> None:
         with torch.no_grad():
@@ -105,7 +140,7 @@ class TruncatedNormal(Initializer):
     """Normal truncated at two standard deviations (re-drawn), as Paddle's."""
 
     def __init__(self, loc: float = 0.0, scale: float = 1.0, seed: int = 0) -> None:
-        self.loc, self.scale, self.seed = float(loc), float(scale), seed
+        self.loc, self.scale, self.seed = _normal_args(loc, scale, seed)
 
     def __call__(self, tensor: Tensor, layer: nn.Module | None = None) -> None:
         lo, hi = self.loc - 2 * self.scale, self.loc + 2 * self.scale
@@ -125,7 +160,9 @@ class Xavier(Initializer):
         fan_out: float | None = None,
         seed: int = 0,
     ) -> None:
-        self.uniform, self.fan_in, self.fan_out, self.seed = uniform, fan_in, fan_out, seed
+        self.uniform = check_bool(uniform, "uniform")
+        self.fan_in, self.fan_out = _fan(fan_in, "fan_in"), _fan(fan_out, "fan_out")
+        self.seed = _seed(seed)
 
     def __call__(self, tensor: Tensor, layer: nn.Module | None = None) -> None:
         fans = compute_fans(tuple(tensor.shape))
@@ -144,7 +181,8 @@ class MSRA(Initializer):
     """He/Kaiming: uniform ``±sqrt(6/fan_in)`` or normal ``sqrt(2/fan_in)``."""
 
     def __init__(self, uniform: bool = True, fan_in: float | None = None, seed: int = 0) -> None:
-        self.uniform, self.fan_in, self.seed = uniform, fan_in, seed
+        self.uniform, self.fan_in = check_bool(uniform, "uniform"), _fan(fan_in, "fan_in")
+        self.seed = _seed(seed)
 
     def __call__(self, tensor: Tensor, layer: nn.Module | None = None) -> None:
         f_in = compute_fans(tuple(tensor.shape))[0] if self.fan_in is None else self.fan_in
@@ -217,9 +255,9 @@ class ParamAttr:
             fail("initializer", "None or an Initializer", type_name(initializer), exc=TypeError)
         self.name = name
         self.initializer = initializer
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = _real(learning_rate, "learning_rate")
         self.regularizer = regularizer
-        self.trainable = bool(trainable)
+        self.trainable = check_bool(trainable, "trainable")
         self.do_model_average = do_model_average
         self.need_clip = need_clip
 

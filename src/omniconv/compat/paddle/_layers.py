@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, cast
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..._args import fail
+from ..._args import check_positive_int, fail
 from .._errors import received
 
 __all__ = ["BatchNorm", "Dropout"]
@@ -35,8 +36,14 @@ class BatchNorm(nn.BatchNorm2d):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        num_features = check_positive_int(num_features, "num_features")
+        for arg, value in (("momentum", momentum), ("epsilon", epsilon)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                fail(arg, "a number", value, exc=TypeError)
         if not 0.0 <= float(momentum) <= 1.0:
             fail("momentum", "in [0, 1]", momentum)
+        if not float(epsilon) > 0:
+            fail("epsilon", "positive", epsilon)
         # Paddle's op attributes are float32: momentum 0.9 is 0.89999997615814...
         momentum, epsilon = float(np.float32(momentum)), float(np.float32(epsilon))
         super().__init__(

@@ -9,11 +9,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..._args import Pair, fail, to_pair
+from ..._args import Pair, as_int, check_bool, check_positive_int, fail, to_pair
 from ..._shapes import conv_transpose_output_size, paddle_transpose_same_padding
 from ...functional.conv import conv2d_canonical
 from ...functional.conv_transpose import conv_transpose2d_canonical
-from .._errors import received
+from .._errors import received, renamed_args
 from ._common import PaddleAssertionError, check_dtype_name, check_groups, convert_to_list
 from ._conv import (
     FLOAT_DTYPES,
@@ -27,6 +27,9 @@ from ._initializer import apply_param_attrs, initializers_of, to_param_attr
 from ._padding import check_float_input, nn_padding
 
 __all__ = ["Conv2D", "Conv2DTranspose", "conv2d", "conv2d_transpose"]
+
+#: Paddle 2.x's name of the input tensor, in the functional's errors
+_X = {"input": "x"}
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _FORMATS = ("NCHW", "NHWC")
@@ -110,13 +113,14 @@ class Conv2D(PaddleConv2D):
         bias_attr: Any = None,
         data_format: str = "NCHW",
     ) -> None:
-        if bias is False:
+        if not check_bool(bias, "bias"):
             bias_attr = False
         attrs, factory = _layer_args(
             weight_attr, bias_attr, data_format, device, dtype, padding_mode, padding
         )
         kernel, stride_, dilation_ = _pairs(kernel_size, stride, dilation)
         algorithm, pads = nn_padding(padding, data_format)
+        in_channels = check_positive_int(in_channels, "in_channels")
         groups = check_groups(
             groups, in_channels, "in_channels must be divisible by groups.",
             {"in_channels": in_channels, "groups": groups},
@@ -228,6 +232,10 @@ def _check_groups(x: Tensor, data_format: str, groups: Any, op: str) -> None:
     channels not divisible by it)."""
     zero, channel = _GROUPS_WORDS[op]
     channels = int(x.shape[3] if data_format == "NHWC" else x.shape[1])
+    if as_int(groups) is None:
+        fail("groups", "an int", groups, exc=TypeError)
+    if groups < 0:
+        fail("groups", "a positive integer", groups)
     if groups == 0:
         raise ValueError(received(zero, groups=groups))
     if channels % groups:
@@ -268,7 +276,8 @@ def conv2d(
     pad, dil = conv_padding_args(algorithm, pads, dilation_)
     if data_format == "NHWC":
         weight = weight.permute(0, 2, 3, 1)  # omniconv's NHWC weight is OHWI; Paddle's OIHW
-    return conv2d_canonical(x, weight, bias, stride_, pad, dil, groups, "zeros", data_format)
+    with renamed_args(_X):
+        return conv2d_canonical(x, weight, bias, stride_, pad, dil, groups, "zeros", data_format)
 
 
 def conv2d_transpose(
@@ -324,6 +333,7 @@ def conv2d_transpose(
             )
     if data_format == "NHWC":
         weight = weight.permute(0, 2, 3, 1)  # omniconv's NHWC weight is (I, kh, kw, O/g)
-    return conv_transpose2d_canonical(
-        x, weight, bias, stride_, pad, out_pad, groups, dil, size, data_format
-    )
+    with renamed_args(_X):
+        return conv_transpose2d_canonical(
+            x, weight, bias, stride_, pad, out_pad, groups, dil, size, data_format
+        )

@@ -11,11 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from ... import nn as onn
-from ..._args import check_positive_int, fail, type_name
+from ..._args import check_bool, check_positive_int, fail, type_name
 from .._errors import received
 from .._frontend import FrontendMixin, Initializer
 from ._activation import LAYERS, get_activation
-from ._common import PaddleAssertionError, check_use_cudnn, convert_to_list
+from ._common import FLUID_ARG_NAMES, PaddleAssertionError, check_use_cudnn, convert_to_list
 from ._initializer import (
     Constant,
     apply_attr,
@@ -48,12 +48,13 @@ def _check_input(value: Any, name: str, op: str) -> Tensor:
 # img_conv_group
 
 
-def _conv_padding(value: Any) -> Any:
+def _conv_padding(value: Any, name: str = "padding") -> Any:
     """``fluid.layers.conv2d``'s padding rules -> omniconv's (4-tuple or ``'same'``)."""
     if isinstance(value, str):
         up = value.upper()
         if up not in ("SAME", "VALID"):
-            raise ValueError(f"Unknown padding: '{up}'. It can only be 'SAME' or 'VALID'.")
+            message = f"Unknown padding: '{up}'. It can only be 'SAME' or 'VALID'."
+            raise ValueError(received(message, **{name: value}))
         return "same" if up == "SAME" else (0, 0, 0, 0)
     if isinstance(value, list | tuple) and len(value) == 4:
         if isinstance(value[0], list | tuple):
@@ -62,11 +63,11 @@ def _conv_padding(value: Any) -> Any:
                     f"Non-zero padding({value}) in the batch or channel dimensions is not "
                     "supported."
                 )
-            flat = convert_to_list([*value[2], *value[3]], 4, "padding")
+            flat = convert_to_list([*value[2], *value[3]], 4, name)
         else:
-            flat = convert_to_list(value, 4, "padding")
+            flat = convert_to_list(value, 4, name)
         return tuple(flat)
-    ph, pw = convert_to_list(value, 2, "padding")
+    ph, pw = convert_to_list(value, 2, name)
     return (ph, ph, pw, pw)
 
 
@@ -113,24 +114,27 @@ def img_conv_group(
             )
         return list(obj)
 
-    paddings = [_conv_padding(p) for p in extend(conv_padding, "conv_padding")]
+    paddings = [_conv_padding(p, "conv_padding") for p in extend(conv_padding, "conv_padding")]
     sizes = [
-        tuple(convert_to_list(s, 2, "filter_size"))
+        tuple(convert_to_list(s, 2, "conv_filter_size"))
         for s in extend(conv_filter_size, "conv_filter_size")
     ]
     attrs = [to_param_attr(a) for a in extend(param_attr, "param_attr")]
     if any(a is None for a in attrs):
         fail("param_attr", "not False (every conv has a weight)", False)
-    with_bn = [bool(b) for b in extend(conv_with_batchnorm, "conv_with_batchnorm")]
+    with_bn = [
+        bool(check_bool(b, "conv_with_batchnorm"))
+        for b in extend(conv_with_batchnorm, "conv_with_batchnorm")
+    ]
     rates = []
     for bn, rate in zip(
         with_bn, extend(conv_batchnorm_drop_rate, "conv_batchnorm_drop_rate"), strict=True
     ):
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            fail("conv_batchnorm_drop_rate", "numbers", rate, exc=TypeError)
         if not bn:
             rates.append(0.0)  # Paddle ignores the rate of a layer without BN
             continue
-        if isinstance(rate, bool) or not isinstance(rate, int | float):
-            fail("conv_batchnorm_drop_rate", "numbers", rate, exc=TypeError)
         if abs(rate) > _DROP_EPS and not 0.0 <= rate <= 1.0:
             message = "'dropout_prob' must be between 0.0 and 1.0."
             raise ValueError(received(message, conv_batchnorm_drop_rate=rate))
@@ -138,9 +142,8 @@ def img_conv_group(
     check_use_cudnn(use_cudnn)
     get_activation(conv_act, "conv_act")  # Paddle's checks and words
     if pool_type not in ("max", "avg"):
-        raise ValueError(
-            "Unknown Attr(pool_type): '%s'. It can only be 'max' or 'avg'.", str(pool_type)
-        )
+        message = f"Unknown Attr(pool_type): '{pool_type}'. It can only be 'max' or 'avg'."
+        raise ValueError(received(message, pool_type=pool_type))
     if not isinstance(pool_size, list | tuple) and pool_size == -1:
         raise ValueError(
             "When Attr(global_pooling) is False, Attr(pool_size) must be passed and be a "
@@ -197,6 +200,7 @@ class FluidDeformConv(FrontendMixin, onn.DeformConv2d):
         "weight": conv_normal,
         "bias": Constant(0.0),
     }
+    arg_names: ClassVar[Mapping[str, str]] = FLUID_ARG_NAMES
 
 
 def deformable_conv(
@@ -265,6 +269,7 @@ def deformable_conv(
             "Input batchsize must be smaller than or divide im2col_step. But received Input "
             f"batchsize:[{batch}], im2col_step:[{step}]"
         )
+    modulated = check_bool(modulated, "modulated")
     if modulated and mask is None:
         fail(
             "mask",

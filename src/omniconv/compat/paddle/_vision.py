@@ -11,7 +11,7 @@ from torch import Tensor
 from ... import nn as onn
 from ..._args import check_positive_int, fail, to_pair, type_name
 from ...functional.deform_conv import deform_conv2d_canonical
-from .._errors import received
+from .._errors import received, renamed_args
 from .._frontend import FrontendMixin, Initializer
 from ._common import check_groups, convert_to_list
 from ._initializer import (
@@ -24,6 +24,9 @@ from ._initializer import (
 from ._padding import check_float_input, dtype_name
 
 __all__ = ["DeformConv2D", "deform_conv2d"]
+
+#: Paddle's name of the input tensor, in the functional's errors
+_X = {"input": "x"}
 
 
 def deform_conv2d(
@@ -50,9 +53,10 @@ def deform_conv2d(
     dg = check_positive_int(deformable_groups, "deformable_groups")
     groups = check_positive_int(groups, "groups")
     _check_channels(x, offset, weight, mask, groups, dg)
-    return deform_conv2d_canonical(
-        x, offset, weight, bias, stride_, padding_, dilation_, mask, 64, groups, dg
-    )
+    with renamed_args(_X):
+        return deform_conv2d_canonical(
+            x, offset, weight, bias, stride_, padding_, dilation_, mask, 64, groups, dg
+        )
 
 
 def _check_dtypes(
@@ -177,7 +181,8 @@ class DeformConv2D(FrontendMixin, onn.DeformConv2d):
         call with the stored, canonical arguments)."""
         x, offset, weight, bias, mask = _check_dtypes(x, offset, self.weight, self.bias, mask)
         _check_channels(x, offset, weight, mask, self.groups, self._fixed_deformable_groups())
-        return deform_conv2d_canonical(
-            x, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
-            self.im2col_step, self.groups, self.deformable_groups,
-        )  # fmt: skip
+        with renamed_args(_X):
+            return deform_conv2d_canonical(
+                x, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
+                self.im2col_step, self.groups, self.deformable_groups,
+            )  # fmt: skip

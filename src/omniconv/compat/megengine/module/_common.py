@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
-from ...._args import check_positive_int
+from ...._args import as_int, check_positive_int, fail
 from ..._errors import received
 from ..._frontend import ParamView
 from .._errors import MegEngineAssertionError
@@ -26,17 +26,22 @@ __all__ = [
 
 
 def get_ndtuple(value: Any, *, n: int, allow_zero: bool = True, name: str) -> tuple[int, ...]:
-    """MegEngine's ``get_ndtuple``: a scalar is ``int()``-ed (floats truncate) and repeated;
-    an iterable (a string too) must have length ``n`` and is mapped with ``int``;
-    every entry must be >= 0 (``allow_zero``) or >= 1. Failures are
-    :class:`MegEngineAssertionError` s with MegEngine's texts and the argument ``name``."""
+    """MegEngine's ``get_ndtuple``: a scalar is repeated; an iterable (a string too) must
+    have length ``n``; every entry must be >= 0 (``allow_zero``) or >= 1. Failures are
+    :class:`MegEngineAssertionError` s with MegEngine's texts and the argument ``name``.
+    Stricter than MegEngine's ``int()`` on one point: an entry that is a bool, a float or a
+    string is a ``TypeError`` naming the argument (MegEngine truncates ``2.5`` to 2)."""
     if not isinstance(value, Iterable):
-        out = (int(value),) * n
+        items: list[Any] = [value] * n
     else:
         if len(value) != n:  # type: ignore[arg-type]
             message = f"tuple len is not equal to n: {value}"
             raise MegEngineAssertionError(received(message, **{name: value}))
-        out = tuple(map(int, value))
+        items = list(value)
+    ints = [as_int(v) for v in items]
+    if any(v is None for v in ints):
+        fail(name, f"an int or a sequence of {n} ints", value, exc=TypeError)
+    out = tuple(v for v in ints if v is not None)
     if min(out) < (0 if allow_zero else 1):
         raise MegEngineAssertionError(received(f"invalid value: {out}", **{name: value}))
     return out

@@ -106,7 +106,7 @@ class Conv2d(FrontendMixin, Module, _Conv2d):
         super().__init__(
             name=name, in_channels=in_channels, out_channels=out_channels,
             kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-            groups=groups, bias=bool(bias), padding_mode=padding_mode,
+            groups=groups, bias=bias, padding_mode=padding_mode,
         )  # fmt: skip
 
     def forward(self, inp: Tensor) -> Tensor:

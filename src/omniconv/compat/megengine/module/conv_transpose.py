@@ -91,7 +91,7 @@ class ConvTranspose2d(FrontendMixin, Module, _ConvTranspose2d):
         super().__init__(
             name=name, in_channels=in_channels, out_channels=out_channels,
             kernel_size=kernel_size, stride=stride, padding=padding,
-            output_padding=output_padding, groups=groups, bias=bool(bias), dilation=dilation,
+            output_padding=output_padding, groups=groups, bias=bias, dilation=dilation,
         )  # fmt: skip
 
     def forward(self, inp: Tensor) -> Tensor:  # type: ignore[override]

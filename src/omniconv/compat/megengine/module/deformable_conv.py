@@ -83,7 +83,7 @@ class DeformableConv2d(FrontendMixin, Module, _DeformConv2d):
         super().__init__(
             name=name, in_channels=in_channels, out_channels=out_channels,
             kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-            groups=groups, bias=bool(bias),
+            groups=groups, bias=bias,
         )  # fmt: skip
 
     def forward(self, inp: Tensor, offset: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]

@@ -65,6 +65,7 @@ class MMCVDeformConv(FrontendMixin, onn.DeformConv2d):
     the argument (mmcv divides by zero or fails in its C++ op).
     """
 
+    arg_names: ClassVar[Mapping[str, str]] = {"deformable_groups": "deform_groups"}
     #: the non-default arguments the repr shows: ``{attribute: mmcv's default}``
     _repr_defaults: ClassVar[Mapping[str, Any]]
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from .... import nn as onn
-from ...._args import check_positive_int, to_pair
+from ...._args import check_positive_int, fail, to_pair
 from ...._shapes import deform_offset_channels
 from ..._errors import received
 from ..._frontend import Initializer
@@ -104,6 +104,8 @@ class DeformConv2d(MMCVDeformConv):
         bias: bool = False,
         im2col_step: int = 32,
     ) -> None:
+        if bias is not False and not isinstance(bias, bool):
+            fail("bias", "False (mmcv's DCNv1 has no bias)", bias, exc=TypeError)
         if bias:
             raise MMCVAssertionError(f"bias={bias} is not supported in DeformConv2d.")
         super().__init__(

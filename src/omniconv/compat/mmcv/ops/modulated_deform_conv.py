@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .... import nn as onn
-from ...._args import check_positive_int, to_pair
+from ...._args import check_positive_int, fail, to_pair
 from ..._frontend import Initializer
 from .._state import LegacyOffsetKeys
 from ._call import deform_call
@@ -103,9 +103,13 @@ class ModulatedDeformConv2d(MMCVDeformConv):
         deform_groups: int = 1,
         bias: bool | str = True,
     ) -> None:
+        if bias == "auto":  # mmcv: any truthy value adds the bias ('auto' included)
+            bias = True
+        elif not isinstance(bias, bool):
+            fail("bias", "True, False or 'auto'", bias, exc=TypeError)
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-            deform_groups, bias=bool(bias), modulated=True, im2col_step=64,
+            deform_groups, bias=bias, modulated=True, im2col_step=64,
         )  # fmt: skip
 
     def init_weights(self) -> None:

@@ -28,11 +28,12 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from ....._args import as_int
+from ....._args import as_int, check_fits, fail
 from ...._errors import received
 from ... import _ndarray
 from ..._errors import MXNetTypeError, MXNetValueError
 from ...block import HybridBlock
+from ...init import check_initializer
 from ...nn import (
     Activation,
     check_layout,
@@ -112,16 +113,44 @@ class _Deformable(HybridBlock):
                 received("Cannot find argument 'adj', in operator Convolution", adj=adj)
             )
         offset_channels = self._per_tap * kernel_size[0] * kernel_size[1] * dg
-        # the offset convolution (MXNet infers its weight shape at construction) ...
+        # the deformable convolution's arguments (MXNet: at the first forward; first here,
+        # so that a bad kernel size is named as such, not as an empty offset conv) ...
+        check_op_args(channels, kernel_size, strides, padding, dilation, groups, in_channels)
+        # ... and the offset convolution's (MXNet infers its weight shape at construction)
         check_op_args(
             offset_channels, kernel_size, strides, padding, dilation, groups, in_channels,
             channels_arg=("num_deformable_group", dg),
         )  # fmt: skip
-        # ... and the deformable one (MXNet: at the first forward)
-        check_op_args(channels, kernel_size, strides, padding, dilation, groups, in_channels)
         self._check_deformable_groups(channels, in_channels, dg, layout)
         if activation:
             _ndarray.check_act_type(activation, "activation")
+        for arg, flag in (("use_bias", use_bias), ("offset_use_bias", offset_use_bias)):
+            if not isinstance(flag, bool):
+                fail(arg, "True or False", flag, exc=MXNetTypeError)
+        for arg, init in (
+            ("weight_initializer", weight_initializer),
+            ("bias_initializer", bias_initializer),
+            ("offset_weight_initializer", offset_weight_initializer),
+            ("offset_bias_initializer", offset_bias_initializer),
+        ):
+            check_initializer(init, arg)
+        # both weights are allocated at the first forward: refuse sizes no input could
+        # make fit now (the input channels at least groups)
+        kh, kw = kernel_size
+        c_in = max(in_channels // groups, 1)
+        for shape, factors in (
+            ((channels, c_in, kh, kw), (("channels", channels, channels),)),
+            ((offset_channels, c_in, kh, kw), (("num_deformable_group", dg, offset_channels),)),
+        ):
+            (arg, value, _), *_ = sorted(
+                (
+                    *factors,
+                    ("in_channels", in_channels, c_in),
+                    ("kernel_size", kernel_size, kh * kw),
+                ),
+                key=lambda f: -f[2],
+            )
+            check_fits(shape, 4, "cpu", "the weight", arg, value)
         self._channels = channels
         self._in_channels = in_channels
         self._op_name = op_name or self._default_op_name
