@@ -18,6 +18,7 @@ group counts come from the tensor shapes.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -110,7 +111,8 @@ def _corners(h: Tensor, w: Tensor, height: int, width: int) -> tuple[list[_Corne
 def _padded(x: Tensor, n: int, dg: int) -> Tensor:
     """``x (n, C, H, W)`` as ``(n, dg, C/dg, H*W + 1)``: the pixels and a zero after them,
     which every corner that reads nothing points at."""
-    return torch.nn.functional.pad(x.reshape(n, dg, x.shape[1] // dg, -1), (0, 1))
+    pixels = x.shape[2] * x.shape[3]
+    return torch.nn.functional.pad(x.reshape(n, dg, x.shape[1] // dg, pixels), (0, 1))
 
 
 def _gather(x: Tensor, index: Tensor) -> Tensor:
@@ -131,7 +133,7 @@ def _columns(
     col = _gather(xg, corners[0].flat) * coefs[0]
     for cor, coef in zip(corners[1:], coefs[1:], strict=True):
         col = col + _gather(xg, cor.flat) * coef
-    return col.reshape(n, dg * cdg, -1)
+    return col.reshape(n, dg * cdg, col.shape[-1])
 
 
 class _Dims(NamedTuple):
@@ -190,7 +192,7 @@ def bias_grad(grad_out: Tensor) -> Tensor:
     image (sequential). A plain ``grad_out.sum((0, 2, 3))`` of one output channel is split
     between threads, and its bits change with their number."""
     n, o = grad_out.shape[:2]
-    go3 = grad_out.reshape(n, o, -1)
+    go3 = grad_out.reshape(n, o, math.prod(grad_out.shape[2:]))
     per = go3.shape[2]
     cut = per - per % BIAS_BLOCK
     parts = []
