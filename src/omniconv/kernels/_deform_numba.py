@@ -184,6 +184,37 @@ def _source(xf, zrow, on, pixel, ld):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _blend(  # pragma: no cover - compiled
+    colf, pc, nc, a00, a01, a10, a11, x00, p00, x01, p01, x10, p10, x11, p11
+):
+    """``colf[pc + t] = a00 * x00[p00 + t] + ... + a11 * x11[p11 + t]`` for ``t < nc``
+    (flat, unsigned indices). Called with ``xf`` for all four sources where every corner
+    is on the image (one base pointer, as LLVM vectorises best), else with
+    :func:`_source`'s."""
+    for t in range(nc):
+        u = np.uint64(t)
+        colf[pc + u] = (
+            a00 * x00[p00 + u] + a01 * x01[p01 + u] + a10 * x10[p10 + u] + a11 * x11[p11 + u]
+        )
+
+
+@njit(inline="always")
+def _corner_sums(  # pragma: no cover - compiled
+    s00, s01, s10, s11, gcol, pc, nc, x00, p00, x01, p01, x10, p10, x11, p11
+):
+    """The four per-corner sums ``sum_t gcol[pc + t] * x??[p?? + t]`` added to ``s??``
+    (loads only: vectorises without alias checks)."""
+    for t in range(nc):
+        u = np.uint64(t)
+        gc = gcol[pc + u]
+        s00 += gc * x00[p00 + u]
+        s01 += gc * x01[p01 + u]
+        s10 += gc * x10[p10 + u]
+        s11 += gc * x11[p11 + u]
+    return s00, s01, s10, s11
+
+
+@njit(inline="always")
 def _sample_row_plain(xf, zrow, colf, start, n, y, xo, geo, smp):  # pragma: no cover - compiled
     """:func:`_sample_row` for one conv group and one deformable group (the usual DCN):
     no group loops, so fewer live values around the channel loops."""
@@ -202,18 +233,17 @@ def _sample_row_plain(xf, zrow, colf, start, n, y, xo, geo, smp):  # pragma: no 
         a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
         a00, a01, a10, a11 = a00 * m, a01 * m, a10 * m, a11 * m
         i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
-        x00, o00 = _source(xf, zrow, top and lef, i00, c_all)
-        x01, o01 = _source(xf, zrow, top and rig, i01, c_all)
-        x10, o10 = _source(xf, zrow, bot and lef, i10, c_all)
-        x11, o11 = _source(xf, zrow, bot and rig, i11, c_all)
-        p00 = np.uint64(o00)
-        p01 = np.uint64(o01)
-        p10 = np.uint64(o10)
-        p11 = np.uint64(o11)
-        for u in range(nc):
-            colf[pc + u] = (
-                a00 * x00[p00 + u] + a01 * x01[p01 + u] + a10 * x10[p10 + u] + a11 * x11[p11 + u]
-            )
+        if top and bot and lef and rig:  # every corner on the image
+            _blend(colf, pc, nc, a00, a01, a10, a11, xf, np.uint64(i00 * c_all), xf,
+                   np.uint64(i01 * c_all), xf, np.uint64(i10 * c_all), xf,
+                   np.uint64(i11 * c_all))  # fmt: skip
+        else:
+            x00, o00 = _source(xf, zrow, top and lef, i00, c_all)
+            x01, o01 = _source(xf, zrow, top and rig, i01, c_all)
+            x10, o10 = _source(xf, zrow, bot and lef, i10, c_all)
+            x11, o11 = _source(xf, zrow, bot and rig, i11, c_all)
+            _blend(colf, pc, nc, a00, a01, a10, a11, x00, np.uint64(o00), x01,
+                   np.uint64(o01), x10, np.uint64(o10), x11, np.uint64(o11))  # fmt: skip
 
 
 @njit(inline="always")
@@ -241,6 +271,7 @@ def _sample_row(xf, zrow, colf, start, n, y, xo, geo, smp):  # pragma: no cover 
             a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
             a00, a01, a10, a11 = a00 * m, a01 * m, a10 * m, a11 * m
             i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
+            interior = top and bot and lef and rig  # every corner on the image
             x00, o00 = _source(xf, zrow, top and lef, i00, c_all)
             x01, o01 = _source(xf, zrow, top and rig, i01, c_all)
             x10, o10 = _source(xf, zrow, bot and lef, i10, c_all)
@@ -248,21 +279,16 @@ def _sample_row(xf, zrow, colf, start, n, y, xo, geo, smp):  # pragma: no cover 
             for g in range(g0, g1):
                 cs = max(c0, g * cg)
                 ce = min(c1, g * cg + cg)
-                base = g * k_all * cg + k * cg - g * cg
+                pc = np.uint64(start + g * k_all * cg + k * cg - g * cg + cs)
                 # flat unsigned indices: no wraparound checks, no array views
-                p00 = np.uint64(o00 + cs)
-                p01 = np.uint64(o01 + cs)
-                p10 = np.uint64(o10 + cs)
-                p11 = np.uint64(o11 + cs)
-                pc = np.uint64(start + base + cs)
-                for t in range(ce - cs):
-                    u = np.uint64(t)
-                    colf[pc + u] = (
-                        a00 * x00[p00 + u]
-                        + a01 * x01[p01 + u]
-                        + a10 * x10[p10 + u]
-                        + a11 * x11[p11 + u]
-                    )
+                if interior:
+                    _blend(colf, pc, ce - cs, a00, a01, a10, a11, xf, np.uint64(o00 + cs), xf,
+                           np.uint64(o01 + cs), xf, np.uint64(o10 + cs), xf,
+                           np.uint64(o11 + cs))  # fmt: skip
+                else:
+                    _blend(colf, pc, ce - cs, a00, a01, a10, a11, x00, np.uint64(o00 + cs), x01,
+                           np.uint64(o01 + cs), x10, np.uint64(o10 + cs), x11,
+                           np.uint64(o11 + cs))  # fmt: skip
 
 
 @njit(inline="always")
@@ -519,6 +545,7 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
             on01 = top and rig
             on10 = bot and lef
             on11 = bot and rig
+            interior = on00 and on11  # every corner on the image
             x00, o00 = _source(xf, zrow, on00, i00, x_ld)
             x01, o01 = _source(xf, zrow, on01, i01, x_ld)
             x10, o10 = _source(xf, zrow, on10, i10, x_ld)
@@ -554,19 +581,19 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                     pc = np.uint64(
                         job.start + g * (k_all - 1) * cg + k * job.tap_stride + c - job.col_c0
                     )
-                    for t in range(nc):  # loads only: vectorises without alias checks
-                        u = np.uint64(t)
-                        gc = gcol[pc + u]
-                        s00 += gc * x00[p00 + u]
-                        s01 += gc * x01[p01 + u]
-                        s10 += gc * x10[p10 + u]
-                        s11 += gc * x11[p11 + u]
-                    for t in range(nc):
-                        u = np.uint64(t)
-                        col[pc + u] = (
-                            b00 * x00[p00 + u] + b01 * x01[p01 + u] + b10 * x10[p10 + u]
-                            + b11 * x11[p11 + u]
+                    if interior:  # one base pointer: LLVM vectorises best
+                        s00, s01, s10, s11 = _corner_sums(
+                            s00, s01, s10, s11, gcol, pc, nc, xf, p00, xf, p01, xf, p10, xf, p11
+                        )
+                        _blend(col, pc, nc, b00, b01, b10, b11, xf, p00, xf, p01, xf, p10, xf,
+                               p11)  # fmt: skip
+                    else:
+                        s00, s01, s10, s11 = _corner_sums(
+                            s00, s01, s10, s11, gcol, pc, nc, x00, p00, x01, p01, x10, p10, x11,
+                            p11,
                         )  # fmt: skip
+                        _blend(col, pc, nc, b00, b01, b10, b11, x00, p00, x01, p01, x10, p10,
+                               x11, p11)  # fmt: skip
                     # one scatter stream per corner on the image: each loop vectorises
                     if on00:
                         _scatter_add(gxf, np.uint64(i00 * gx_ld + c - gx_c0), gcol, pc, nc, b00)
