@@ -505,7 +505,8 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
     """One row of the backward (see :class:`_RowJob`): from its entries of ``gcol``
     rebuild its entries of ``col`` (both flat), add the input gradient into ``gx`` and the
     offset / mask gradients into ``grads``, each chunk of ``geo.reduce_channels`` channels
-    into its own slot (``job.c_lo`` must start a chunk).
+    into its own slot (``job.c_lo`` must start a chunk; slot 0 is the chunk that starts at
+    channel ``x.first_channel``).
 
     ``x`` / ``gx`` are ``Rows`` holding (at least) channels ``job.c_lo:job.c_hi``; ``zrow``
     at least ``x.width`` zeros; ``grads`` an ``OffsetGrads``."""
@@ -518,6 +519,7 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
     gxf, gx_ld, gx_c0 = gx
     zero = xf.dtype.type(0)
     img = n * geo.height * geo.width
+    j0 = x_c0 // chunk  # the chunk of slot 0
     for d in range(geo.channels // cgd):
         c0 = max(d * cgd, job.c_lo)
         c1 = min(d * cgd + cgd, job.c_hi)
@@ -533,7 +535,7 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                     at = job.start + g * (k_all - 1) * cg + k * job.tap_stride - job.col_c0
                     col[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = v
                 if fill != fill:  # a NaN position: NaN derivatives by position and mask
-                    for j in range(c0 // chunk, (c1 - 1) // chunk + 1):
+                    for j in range(c0 // chunk - j0, (c1 - 1) // chunk + 1 - j0):
                         grads.offset[j, n, kh + 2 * k, y, xo] = fill
                         grads.offset[j, n, kh + 2 * k + 1, y, xo] = fill
                         if smp.use_mask:
@@ -608,10 +610,10 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                 # are 0: they read the zero row), as in the pure path
                 acc_h = hw * (s10 - s00) + lw * (s11 - s01)
                 acc_w = hh * (s01 - s00) + lh * (s11 - s10)
-                grads.offset[j, n, kh + 2 * k, y, xo] += acc_h * m
-                grads.offset[j, n, kh + 2 * k + 1, y, xo] += acc_w * m
+                grads.offset[j - j0, n, kh + 2 * k, y, xo] += acc_h * m
+                grads.offset[j - j0, n, kh + 2 * k + 1, y, xo] += acc_w * m
                 if smp.use_mask:
-                    grads.mask[j, n, d * k_all + k, y, xo] += (
+                    grads.mask[j - j0, n, d * k_all + k, y, xo] += (
                         a00 * s00 + a01 * s01 + a10 * s10 + a11 * s11
                     )
 
@@ -762,9 +764,10 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def sum_slots(slots, out):  # pragma: no cover - compiled
-    """``out[i] = ((slots[0, i] + slots[1, i]) + slots[2, i]) + ...``: the slots added up in
-    their order (a fixed order, whatever the thread count), in parallel over ``i``.
+def sum_slots(slots, out, accumulate):  # pragma: no cover - compiled
+    """``out[i] = ((slots[0, i] + slots[1, i]) + slots[2, i]) + ...``, or
+    ``((out[i] + slots[0, i]) + slots[1, i]) + ...`` when ``accumulate``: the slots added
+    up in their order (a fixed order, whatever the thread count), in parallel over ``i``.
 
     Layout: ``slots (S, M)``, ``out (M,)``, C-contiguous (checked), one float dtype."""
     _require_c(slots)
@@ -775,7 +778,7 @@ def sum_slots(slots, out):  # pragma: no cover - compiled
         i0 = b * 1024
         i1 = min(i0 + 1024, size)
         for i in range(i0, i1):
-            out[i] = slots[0, i]
+            out[i] = out[i] + slots[0, i] if accumulate else slots[0, i]
         for j in range(1, count):
             for i in range(i0, i1):
                 out[i] += slots[j, i]

@@ -364,31 +364,29 @@ def _weight_columns(weight: Tensor, d: _Dims) -> Tensor:
     return weight.to(d.dtype).permute(0, 2, 3, 1).reshape(d.groups, d.og, d.k * d.cg)
 
 
-def _offset_grad_slots(t: DeformTensors, p: DeformParams, d: _Dims) -> tuple[Tensor, Tensor]:
-    """Zeroed partial sums of the offset and mask gradients, one slot per chunk of
+def _offset_grad_slots(
+    t: DeformTensors, p: DeformParams, d: _Dims, chunks: int
+) -> tuple[Tensor, Tensor]:
+    """Zeroed partial sums of the offset and mask gradients for ``chunks`` chunks of
     :func:`reduce_channels` channels (the kernels see them as :class:`OffsetGrads`)."""
-    offset = torch.zeros((d.chunks, *t.offset.shape), dtype=d.dtype)
-    shape = (d.chunks, *t.mask.shape) if p.use_mask else (d.chunks, 1, 1, 1, 1)
+    offset = torch.zeros((chunks, *t.offset.shape), dtype=d.dtype)
+    shape = (chunks, *t.mask.shape) if p.use_mask else (chunks, 1, 1, 1, 1)
     return offset, torch.zeros(shape, dtype=d.dtype)
 
 
-def _add_slots(slots: Tensor) -> Tensor:
-    """The slots added up in chunk order (:func:`._deform_numba.sum_slots`)."""
-    if slots.shape[0] == 1:
-        return slots[0]
-    out = torch.empty(slots.shape[1:], dtype=slots.dtype)
-    _kernels().sum_slots(_array(slots.view(slots.shape[0], -1)), _out_array(out.view(-1)))
+def _add_slots(slots: Tensor, total: Tensor | None = None) -> Tensor:
+    """``total`` (if any) plus the slots, added up in chunk order
+    (:func:`._deform_numba.sum_slots`): a left-to-right sum over all chunks whether they
+    come in one piece or in several."""
+    out = torch.empty(slots.shape[1:], dtype=slots.dtype) if total is None else total
+    flat = _array(slots.view(slots.shape[0], -1))
+    _kernels().sum_slots(flat, _out_array(out.view(-1)), total is not None)
     return out
 
 
-def _sum_slots(
-    goff: Tensor, gmsk: Tensor, t: DeformTensors, p: DeformParams
-) -> tuple[Tensor, Tensor]:
-    """The offset and mask gradients from their slots (zeros for the mask without one)."""
-    grad_offset = _add_slots(goff)
-    if not p.use_mask:
-        return grad_offset, torch.zeros_like(t.mask)
-    return grad_offset, _add_slots(gmsk)
+def _mask_grad(gmsk: Tensor, t: DeformTensors, p: DeformParams) -> Tensor:
+    """The mask gradient from its summed slots (zeros without a mask)."""
+    return gmsk if p.use_mask else torch.zeros_like(t.mask)
 
 
 # ----------------------------------------------------------------------------- planning
@@ -610,7 +608,7 @@ def _backward_chunked(
     if d.rows:
         kernels = _kernels()
         geo = d.geometry()
-        goff, gmsk = _offset_grad_slots(t, p, d)
+        goff, gmsk = _offset_grad_slots(t, p, d, d.chunks)
         grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
         plan = _ChunkPlan(d, p.im2col_step, threads, buffers=2)
         buf = torch.empty(2, plan.buffer_rows() * d.cols, dtype=dt)
@@ -644,7 +642,7 @@ def _backward_chunked(
                     gg = g.reshape(d.groups, d.og, nl)
                     gwt.baddbmm_(gg, seg.view(nl, d.groups, -1).transpose(0, 1))
         del buf, x, grads
-        grad_offset, grad_mask = _sum_slots(goff, gmsk, t, p)
+        grad_offset, grad_mask = _add_slots(goff), _mask_grad(_add_slots(gmsk), t, p)
         del goff, gmsk
     else:
         grad_offset = torch.zeros(t.offset.shape, dtype=dt)
@@ -679,13 +677,18 @@ def _backward_fused(
     go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
     w = t.weight.to(dt).contiguous().view(d.c_out, c * d.k)
     gw = torch.zeros(d.c_out, c * d.k, dtype=dt)
-    goff, gmsk = _offset_grad_slots(t, p, d)
     pixels = d.n * d.h * d.w
     if channels_last:
         gi = torch.zeros(d.n, d.h, d.w, c, dtype=dt)
     else:
         gi = torch.empty(d.n, c, d.h, d.w, dtype=dt)
     rounds = _channel_rounds(d, threads, channels_last)
+    # partial sums for one round's chunks at a time, added to the totals after each round
+    # (in chunk order: the same sums as all chunks at once)
+    round_chunks = [-(-(int(e[-1]) - int(e[0])) // d.chunk) for e in rounds]
+    goff, gmsk = _offset_grad_slots(t, p, d, max(round_chunks))
+    total_off: Tensor | None = None
+    total_msk: Tensor | None = None
     kc = d.k * _widest(rounds)
     # tile rows as for two threads, whatever their number: the weight gradient sums each
     # tile's rows in one GEMM, so its reduction order must not follow the thread count
@@ -695,10 +698,13 @@ def _backward_fused(
     bufs = torch.empty(threads, _align16(2 * (d.c_out + tile) * kc + 48), dtype=dt)
     geo = d.geometry()
     grad_output = Output(_array(go), go_cl)
-    grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
     tiles = Tiles(_out_array(bufs), tile)
-    for edges in rounds:
+    for edges, chunks in zip(rounds, round_chunks, strict=True):
         b0, b1 = int(edges[0]), int(edges[-1])
+        if total_off is not None:
+            goff[:chunks].zero_()
+            gmsk[:chunks].zero_()
+        grads = OffsetGrads(_out_array(goff[:chunks]), _out_array(gmsk[:chunks]))
         if channels_last:
             x, gx = _nhwc_rows(t.input, d), gi.view(pixels, c)
         else:
@@ -709,17 +715,20 @@ def _backward_fused(
             geo, smp, grad_output, _array(w),
             _out_array(gw), grads, _array(edges), tiles, blas,
         )  # fmt: skip
+        total_off = _add_slots(goff[:chunks], total_off)
+        total_msk = _add_slots(gmsk[:chunks], total_msk)
         if not channels_last:
             gi[:, b0:b1] = gx.view(d.n, d.h, d.w, b1 - b0).permute(0, 3, 1, 2)
-        del x, gx
-    del bufs, tiles, grads
+        del x, gx, grads
+    del bufs, tiles, goff, gmsk
     if channels_last:
         gi = gi.permute(0, 3, 1, 2)
-    grad_offset, grad_mask = _sum_slots(goff, gmsk, t, p)
+    if total_off is None or total_msk is None:  # pragma: no cover - there is a round
+        raise RuntimeError("omniconv internal error: no channel round")
     return DeformTensors(
         gi.to(t.input.dtype),
         gw.view(t.weight.shape).to(t.weight.dtype),
-        grad_offset.to(t.offset.dtype),
-        grad_mask.to(t.mask.dtype),
+        total_off.to(t.offset.dtype),
+        _mask_grad(total_msk, t, p).to(t.mask.dtype),
         bias_grad(grad_out.to(dt)).to(t.bias.dtype),
     )
