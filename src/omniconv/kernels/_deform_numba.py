@@ -139,7 +139,9 @@ def _tap(geo, smp, n, d, k, y, xo):  # pragma: no cover - compiled
     h, w, m = _point(smp, n, d, k, y, xo)
     inside = h > -1 and h < geo.height and w > -1 and w < geo.width
     zero = _zero_like(h)
-    fill = _nan_like(h) if (h != h or w != w) else zero
+    fill = zero
+    if not inside and (h != h or w != w):  # a NaN position (only ever tested outside)
+        fill = _nan_like(h)
     lh, lw, hi, wi, top, bot, lef, rig = _corner(
         h if inside else zero, w if inside else zero, geo.height, geo.width
     )
@@ -536,10 +538,10 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                     col[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = v
                 if fill != fill:  # a NaN position: NaN derivatives by position and mask
                     for j in range(c0 // chunk - j0, (c1 - 1) // chunk + 1 - j0):
-                        grads.offset[j, n, kh + 2 * k, y, xo] = fill
-                        grads.offset[j, n, kh + 2 * k + 1, y, xo] = fill
+                        grads.offset[n, kh + 2 * k, y, xo, j] = fill
+                        grads.offset[n, kh + 2 * k + 1, y, xo, j] = fill
                         if smp.use_mask:
-                            grads.mask[j, n, d * k_all + k, y, xo] = fill
+                            grads.mask[n, d * k_all + k, y, xo, j] = fill
                 continue
             a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
             i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
@@ -610,10 +612,11 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                 # are 0: they read the zero row), as in the pure path
                 acc_h = hw * (s10 - s00) + lw * (s11 - s01)
                 acc_w = hh * (s01 - s00) + lh * (s11 - s10)
-                grads.offset[j - j0, n, kh + 2 * k, y, xo] += acc_h * m
-                grads.offset[j - j0, n, kh + 2 * k + 1, y, xo] += acc_w * m
+                # the chunks' slots of one entry are adjacent: one cache line
+                grads.offset[n, kh + 2 * k, y, xo, j - j0] += acc_h * m
+                grads.offset[n, kh + 2 * k + 1, y, xo, j - j0] += acc_w * m
                 if smp.use_mask:
-                    grads.mask[j - j0, n, d * k_all + k, y, xo] += (
+                    grads.mask[n, d * k_all + k, y, xo, j - j0] += (
                         a00 * s00 + a01 * s01 + a10 * s10 + a11 * s11
                     )
 
@@ -765,20 +768,16 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def sum_slots(slots, out, accumulate):  # pragma: no cover - compiled
-    """``out[i] = ((slots[0, i] + slots[1, i]) + slots[2, i]) + ...``, or
-    ``((out[i] + slots[0, i]) + slots[1, i]) + ...`` when ``accumulate``: the slots added
+    """``out[i] = ((slots[i, 0] + slots[i, 1]) + slots[i, 2]) + ...``, or
+    ``((out[i] + slots[i, 0]) + slots[i, 1]) + ...`` when ``accumulate``: the slots added
     up in their order (a fixed order, whatever the thread count), in parallel over ``i``.
 
-    Layout: ``slots (S, M)``, ``out (M,)``, C-contiguous (checked), one float dtype."""
+    Layout: ``slots (M, S)``, ``out (M,)``, C-contiguous (checked), one float dtype."""
     _require_c(slots)
     _require_c(out)
-    count, size = slots.shape
-    blocks = (size + 1023) // 1024
-    for b in prange(blocks):
-        i0 = b * 1024
-        i1 = min(i0 + 1024, size)
-        for i in range(i0, i1):
-            out[i] = out[i] + slots[0, i] if accumulate else slots[0, i]
+    size, count = slots.shape
+    for i in prange(size):
+        acc = out[i] + slots[i, 0] if accumulate else slots[i, 0]
         for j in range(1, count):
-            for i in range(i0, i1):
-                out[i] += slots[j, i]
+            acc += slots[i, j]
+        out[i] = acc

@@ -85,8 +85,8 @@ class OffsetGrads(NamedTuple):
     host adds the slots up in chunk order, so the sums never depend on how the channels
     were split between threads."""
 
-    offset: np.ndarray  #: ``(chunks, N, 2*dg*K, Ho, Wo)``
-    mask: np.ndarray  #: ``(chunks, N, dg*K, Ho, Wo)``, or ``(chunks, 1, 1, 1, 1)`` unused
+    offset: np.ndarray  #: ``(N, 2*dg*K, Ho, Wo, chunks)``: a chunk's slot is the last index
+    mask: np.ndarray  #: ``(N, dg*K, Ho, Wo, chunks)``, or ``(1, 1, 1, 1, chunks)`` unused
 
 
 class Tiles(NamedTuple):

@@ -312,11 +312,15 @@ class _Dims(NamedTuple):
 
 
 def reduce_channels(channels: int) -> int:
-    """Channels per chunk of the offset / mask gradient reduction: 16, or a multiple of 16
-    that keeps at most 16 chunks (their partial sums each take a copy of those
-    gradients). A function of the channel count only: threads take whole chunks, and the
-    chunks' sums are added in chunk order, so the thread count never changes a bit."""
-    return 16 * max(1, -(-channels // 256))
+    """Channels per chunk of the offset / mask gradient reduction: 16 up to 32 channels
+    (two threads can still share them), else a multiple of 32 that keeps at most 16
+    chunks (each chunk ends in a few scattered writes, and its partial sums take a copy of
+    those gradients). A function of the channel count only: threads take whole chunks,
+    and the chunks' sums are added in chunk order, so the thread count never changes a
+    bit."""
+    if channels <= 32:
+        return 16
+    return 32 * max(1, -(-channels // 512))
 
 
 @functools.lru_cache(maxsize=64)
@@ -369,8 +373,8 @@ def _offset_grad_slots(
 ) -> tuple[Tensor, Tensor]:
     """Zeroed partial sums of the offset and mask gradients for ``chunks`` chunks of
     :func:`reduce_channels` channels (the kernels see them as :class:`OffsetGrads`)."""
-    offset = torch.zeros((chunks, *t.offset.shape), dtype=d.dtype)
-    shape = (chunks, *t.mask.shape) if p.use_mask else (chunks, 1, 1, 1, 1)
+    offset = torch.zeros((*t.offset.shape, chunks), dtype=d.dtype)
+    shape = (*t.mask.shape, chunks) if p.use_mask else (1, 1, 1, 1, chunks)
     return offset, torch.zeros(shape, dtype=d.dtype)
 
 
@@ -378,8 +382,8 @@ def _add_slots(slots: Tensor, total: Tensor | None = None) -> Tensor:
     """``total`` (if any) plus the slots, added up in chunk order
     (:func:`._deform_numba.sum_slots`): a left-to-right sum over all chunks whether they
     come in one piece or in several."""
-    out = torch.empty(slots.shape[1:], dtype=slots.dtype) if total is None else total
-    flat = _array(slots.view(slots.shape[0], -1))
+    out = torch.empty(slots.shape[:-1], dtype=slots.dtype) if total is None else total
+    flat = _array(slots.view(-1, slots.shape[-1]))
     _kernels().sum_slots(flat, _out_array(out.view(-1)), total is not None)
     return out
 
@@ -686,7 +690,6 @@ def _backward_fused(
     # partial sums for one round's chunks at a time, added to the totals after each round
     # (in chunk order: the same sums as all chunks at once)
     round_chunks = [-(-(int(e[-1]) - int(e[0])) // d.chunk) for e in rounds]
-    goff, gmsk = _offset_grad_slots(t, p, d, max(round_chunks))
     total_off: Tensor | None = None
     total_msk: Tensor | None = None
     kc = d.k * _widest(rounds)
@@ -701,10 +704,8 @@ def _backward_fused(
     tiles = Tiles(_out_array(bufs), tile)
     for edges, chunks in zip(rounds, round_chunks, strict=True):
         b0, b1 = int(edges[0]), int(edges[-1])
-        if total_off is not None:
-            goff[:chunks].zero_()
-            gmsk[:chunks].zero_()
-        grads = OffsetGrads(_out_array(goff[:chunks]), _out_array(gmsk[:chunks]))
+        goff, gmsk = _offset_grad_slots(t, p, d, chunks)
+        grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
         if channels_last:
             x, gx = _nhwc_rows(t.input, d), gi.view(pixels, c)
         else:
@@ -715,12 +716,12 @@ def _backward_fused(
             geo, smp, grad_output, _array(w),
             _out_array(gw), grads, _array(edges), tiles, blas,
         )  # fmt: skip
-        total_off = _add_slots(goff[:chunks], total_off)
-        total_msk = _add_slots(gmsk[:chunks], total_msk)
+        total_off = _add_slots(goff, total_off)
+        total_msk = _add_slots(gmsk, total_msk)
         if not channels_last:
             gi[:, b0:b1] = gx.view(d.n, d.h, d.w, b1 - b0).permute(0, 3, 1, 2)
-        del x, gx, grads
-    del bufs, tiles, goff, gmsk
+        del x, gx, grads, goff, gmsk
+    del bufs, tiles
     if channels_last:
         gi = gi.permute(0, 3, 1, 2)
     if total_off is None or total_msk is None:  # pragma: no cover - there is a round
