@@ -16,7 +16,7 @@ Layouts shared by the kernels:
 
 The math is the floor convention of :mod:`omniconv.functional.deform_conv`. Every buffer
 comes from torch, so memory profiling sees it (the kernels allocate only a few scalars a
-thread for BLAS's by-reference arguments).
+thread for BLAS's by-reference arguments, and one row of zeros a call).
 
 Numba rule kept throughout: inside a ``prange`` loop, no array is *written* through a
 field of a structure (numba drops such writes: numba issues #5872 / #7135); the parallel
@@ -186,6 +186,16 @@ def _source(xf, zrow, on, pixel, ld):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _zero_row(count, dtype):  # pragma: no cover - compiled
+    """``count`` zeros, filled by a plain loop: ``np.zeros`` inside a ``parallel=True``
+    kernel becomes a parallel region of its own (one more fork and join per call)."""
+    row = np.empty(count, dtype)
+    for i in range(count):
+        row[i] = 0
+    return row
+
+
+@njit(inline="always")
 def _blend(  # pragma: no cover - compiled
     colf, pc, nc, a00, a01, a10, a11, x00, p00, x01, p01, x10, p10, x11, p11
 ):
@@ -350,7 +360,7 @@ def sample_columns(x, geo, smp, chunk, col):  # pragma: no cover - compiled
     _require_sampling(smp)
     _require_c(col)
     xf = x.ravel()
-    zrow = np.zeros(x.shape[1], x.dtype)
+    zrow = _zero_row(x.shape[1], x.dtype)
     colf = col.ravel()
     plain = _is_plain(geo)
     for r in prange(col.shape[0]):
@@ -453,7 +463,7 @@ def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover 
     tiles_per_image = (per + tile - 1) // tile
     total = n_img * tiles_per_image
     xf = x.ravel()
-    zrow = np.zeros(x.shape[1], x.dtype)
+    zrow = _zero_row(x.shape[1], x.dtype)
     item = outf.itemsize
     wo = geo.out_width
     plain = _is_plain(geo)
@@ -651,7 +661,7 @@ def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma
     _require_c(items)
     ncol = col.shape[1]
     xr = Rows(x.ravel(), x.shape[1], 0)
-    zrow = np.zeros(x.shape[1], x.dtype)
+    zrow = _zero_row(x.shape[1], x.dtype)
     gxr = Rows(gx.ravel(), gx.shape[1], 0)
     colf = col.ravel()
     gcolf = gcol.ravel()
@@ -714,7 +724,7 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
     item = gof.itemsize
     zero = gof.dtype.type(0)
     wo = geo.out_width
-    zrow = np.zeros(x.width, gof.dtype)
+    zrow = _zero_row(x.width, gof.dtype)
     for t in prange(nt):
         c_lo = edges[t]
         cb = edges[t + 1] - c_lo
