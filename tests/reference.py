@@ -176,26 +176,38 @@ def _gather_hw(x, yy, xx):
     return torch.gather(x.reshape(N, C, H * W), 2, idx).reshape(yy.shape)
 
 
-def _bilinear(x, h, w):
-    """Paddle / torchvision bilinear sample at float positions h, w of shape (N, C, Ho, Wo).
+def _bilinear(x, h, w, m):
+    """Paddle / torchvision bilinear sample at float positions h, w of shape (N, C, Ho, Wo),
+    times the mask ``m`` (same shape): ``sum over the 4 corners of (weight * m) * pixel``.
 
-    0 unless -1 < h < H and -1 < w < W; corners outside the image count 0.
+    The NaN / Inf rule of docs/numerics.md, written out:
+
+    * a point reads only if -1 < h < H and -1 < w < W (false for NaN and +-inf), and then
+      only its corners on the image; a corner that is not read has pixel 0 (``where``, so
+      neither its value nor its gradient ever touches the image), a point that reads
+      nothing is parked at (0, 0) so that its weights stay finite;
+    * a read corner's NaN / Inf reaches the tap even at weight 0 (IEEE multiply);
+    * a NaN position reads nothing, and the tap and its derivatives by h, w and m are NaN.
     """
     H, W = x.shape[-2:]
-    h_low = torch.floor(h.detach())
-    w_low = torch.floor(w.detach())
-    lh = h - h_low
-    lw = w - w_low
+    inside = (h > -1) & (h < H) & (w > -1) & (w < W)
+    hs = torch.where(inside, h, 0.0)
+    ws = torch.where(inside, w, 0.0)
+    h_low = torch.floor(hs.detach())
+    w_low = torch.floor(ws.detach())
+    lh = hs - h_low
+    lw = ws - w_low
     val = torch.zeros_like(h)
     for dy, wy in ((0, 1 - lh), (1, lh)):
         for dx, wx in ((0, 1 - lw), (1, lw)):
             yy = (h_low + dy).long()
             xx = (w_low + dx).long()
-            inside = (yy >= 0) & (yy <= H - 1) & (xx >= 0) & (xx <= W - 1)
-            v = _gather_hw(x, yy.clamp(0, H - 1), xx.clamp(0, W - 1))
-            val = val + wy * wx * v * inside.to(x.dtype)
-    in_range = (h.detach() > -1) & (h.detach() < H) & (w.detach() > -1) & (w.detach() < W)
-    return val * in_range.to(x.dtype)
+            read = inside & (yy >= 0) & (yy <= H - 1) & (xx >= 0) & (xx <= W - 1)
+            v = torch.where(read, _gather_hw(x, yy.clamp(0, H - 1), xx.clamp(0, W - 1)), 0.0)
+            val = val + (wy * wx * m) * v
+    nan_pos = torch.isnan(h) | torch.isnan(w)
+    p = torch.where(nan_pos, h + w, 0.0)  # NaN there (value and derivative), else 0
+    return val + p * p * m
 
 
 def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mask=None):
@@ -224,9 +236,8 @@ def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mas
             dx = offset[:, [g * 2 * K + 2 * k + 1 for g in ch_group]]
             h = base_y + i * dh + dy
             ww = base_x + j * dw + dx
-            col = _bilinear(x, h, ww)  # (N, C, Ho, Wo)
-            if mask is not None:
-                col = col * mask[:, [g * K + k for g in ch_group]]
+            m = torch.ones_like(h) if mask is None else mask[:, [g * K + k for g in ch_group]]
+            col = _bilinear(x, h, ww, m)  # (N, C, Ho, Wo)
             parts = []
             for g in range(groups):
                 cg = col[:, g * cpg : (g + 1) * cpg]

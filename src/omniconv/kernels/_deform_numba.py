@@ -16,7 +16,7 @@ Layouts shared by the kernels:
 
 The math is the floor convention of :mod:`omniconv.functional.deform_conv`. Every buffer
 comes from torch, so memory profiling sees it (the kernels allocate only a few scalars a
-thread for BLAS's by-reference arguments).
+thread for BLAS's by-reference arguments, and one row of zeros a call).
 
 Numba rule kept throughout: inside a ``prange`` loop, no array is *written* through a
 field of a structure (numba drops such writes: numba issues #5872 / #7135); the parallel
@@ -71,6 +71,16 @@ def _one_like_impl(x):  # pragma: no cover - compile time
     return lambda x: one
 
 
+def _nan_like(x):  # pragma: no cover - replaced by the overload in compiled code
+    return type(x)("nan")
+
+
+@overload(_nan_like, inline="always")
+def _nan_like_impl(x):  # pragma: no cover - compile time
+    nan = as_dtype(x).type(np.nan)
+    return lambda x: nan
+
+
 @overload(_zero_like, inline="always")
 def _zero_like_impl(x):  # pragma: no cover - compile time
     zero = as_dtype(x).type(0)
@@ -122,15 +132,20 @@ def _corner(h, w, height, width):  # pragma: no cover - compiled
 @njit(inline="always")
 def _tap(geo, smp, n, d, k, y, xo):  # pragma: no cover - compiled
     """Tap ``k`` of deformable group ``d`` at output pixel ``(y, xo)`` of image ``n``:
-    whether it samples the image at all (``-1 < h < H`` and ``-1 < w < W``), its mask, and
-    the corner setup of :func:`_corner` (meaningful only when inside)."""
+    whether it samples the image at all (``-1 < h < H`` and ``-1 < w < W``; false for NaN
+    and ``±inf``), its mask, its value when it does not (``fill``: NaN at a NaN position,
+    else 0; the tap is then ``fill * mask``), and the corner setup of :func:`_corner`
+    (meaningful only when inside)."""
     h, w, m = _point(smp, n, d, k, y, xo)
     inside = h > -1 and h < geo.height and w > -1 and w < geo.width
     zero = _zero_like(h)
+    fill = zero
+    if not inside and (h != h or w != w):  # a NaN position (only ever tested outside)
+        fill = _nan_like(h)
     lh, lw, hi, wi, top, bot, lef, rig = _corner(
         h if inside else zero, w if inside else zero, geo.height, geo.width
     )
-    return inside, m, lh, lw, hi, wi, top, bot, lef, rig
+    return inside, m, fill, lh, lw, hi, wi, top, bot, lef, rig
 
 
 @njit(inline="always")
@@ -151,8 +166,8 @@ def _bilinear(lh, lw, top, bot, lef, rig):  # pragma: no cover - compiled
 @njit(inline="always")
 def _corner_pixels(img, hi, wi, height, width):  # pragma: no cover - compiled
     """Flat pixel indices (rows of ``x``) of the four corners below/right of ``(hi, wi)``
-    in the image starting at row ``img``, clamped onto the image (off-image corners have
-    weight zero, so any in-bounds row will do)."""
+    in the image starting at row ``img``, clamped onto the image (meaningful only for the
+    corners on it)."""
     ht = img + max(hi, 0) * width
     hb = img + min(hi + 1, height - 1) * width
     wl = max(wi, 0)
@@ -161,87 +176,141 @@ def _corner_pixels(img, hi, wi, height, width):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _sample_row_plain(xf, colf, start, n, y, xo, geo, smp):  # pragma: no cover - compiled
+def _source(xf, zrow, on, pixel, ld):  # pragma: no cover - compiled
+    """Where a corner's channels start: ``xf`` at row ``pixel`` for a corner on the image,
+    else the zero row ``zrow`` (so a corner off the image adds exactly 0, even next to a
+    NaN or infinite pixel)."""
+    if on:
+        return xf, pixel * ld
+    return zrow, 0
+
+
+@njit(inline="always")
+def _zero_row(count, dtype):  # pragma: no cover - compiled
+    """``count`` zeros, filled by a plain loop: ``np.zeros`` inside a ``parallel=True``
+    kernel becomes a parallel region of its own (one more fork and join per call)."""
+    row = np.empty(count, dtype)
+    for i in range(count):
+        row[i] = 0
+    return row
+
+
+@njit(inline="always")
+def _blend(  # pragma: no cover - compiled
+    colf, pc, nc, a00, a01, a10, a11, x00, p00, x01, p01, x10, p10, x11, p11
+):
+    """``colf[pc + t] = a00 * x00[p00 + t] + ... + a11 * x11[p11 + t]`` for ``t < nc``
+    (flat, unsigned indices). Called with ``xf`` for all four sources where every corner
+    is on the image (one base pointer, as LLVM vectorises best), else with
+    :func:`_source`'s."""
+    for t in range(nc):
+        u = np.uint64(t)
+        colf[pc + u] = (
+            a00 * x00[p00 + u] + a01 * x01[p01 + u] + a10 * x10[p10 + u] + a11 * x11[p11 + u]
+        )
+
+
+@njit(inline="always")
+def _corner_sums(  # pragma: no cover - compiled
+    s00, s01, s10, s11, gcol, pc, nc, x00, p00, x01, p01, x10, p10, x11, p11
+):
+    """The four per-corner sums ``sum_t gcol[pc + t] * x??[p?? + t]`` added to ``s??``
+    (loads only: vectorises without alias checks)."""
+    for t in range(nc):
+        u = np.uint64(t)
+        gc = gcol[pc + u]
+        s00 += gc * x00[p00 + u]
+        s01 += gc * x01[p01 + u]
+        s10 += gc * x10[p10 + u]
+        s11 += gc * x11[p11 + u]
+    return s00, s01, s10, s11
+
+
+@njit(inline="always")
+def _sample_row_plain(xf, zrow, colf, start, n, y, xo, geo, smp):  # pragma: no cover - compiled
     """:func:`_sample_row` for one conv group and one deformable group (the usual DCN):
     no group loops, so fewer live values around the channel loops."""
     k_all = geo.taps
     c_all = geo.channels
-    zero = xf.dtype.type(0)
     img = n * geo.height * geo.width
     nc = np.uint64(c_all)
     for k in range(k_all):
-        inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, 0, k, y, xo)
+        inside, m, fill, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, 0, k, y, xo)
         pc = np.uint64(start + k * c_all)
         if not inside:
+            v = fill * m
             for u in range(nc):
-                colf[pc + u] = zero
+                colf[pc + u] = v
             continue
         a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
         a00, a01, a10, a11 = a00 * m, a01 * m, a10 * m, a11 * m
         i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
-        p00 = np.uint64(i00 * c_all)
-        p01 = np.uint64(i01 * c_all)
-        p10 = np.uint64(i10 * c_all)
-        p11 = np.uint64(i11 * c_all)
-        for u in range(nc):
-            colf[pc + u] = (
-                a00 * xf[p00 + u] + a01 * xf[p01 + u] + a10 * xf[p10 + u] + a11 * xf[p11 + u]
-            )
+        if top and bot and lef and rig:  # every corner on the image
+            _blend(colf, pc, nc, a00, a01, a10, a11, xf, np.uint64(i00 * c_all), xf,
+                   np.uint64(i01 * c_all), xf, np.uint64(i10 * c_all), xf,
+                   np.uint64(i11 * c_all))  # fmt: skip
+        else:
+            x00, o00 = _source(xf, zrow, top and lef, i00, c_all)
+            x01, o01 = _source(xf, zrow, top and rig, i01, c_all)
+            x10, o10 = _source(xf, zrow, bot and lef, i10, c_all)
+            x11, o11 = _source(xf, zrow, bot and rig, i11, c_all)
+            _blend(colf, pc, nc, a00, a01, a10, a11, x00, np.uint64(o00), x01,
+                   np.uint64(o01), x10, np.uint64(o10), x11, np.uint64(o11))  # fmt: skip
 
 
 @njit(inline="always")
-def _sample_row(xf, colf, start, n, y, xo, geo, smp):  # pragma: no cover - compiled
+def _sample_row(xf, zrow, colf, start, n, y, xo, geo, smp):  # pragma: no cover - compiled
     """The column row of output pixel ``(y, xo)`` of image ``n``, i.e. every tap and
     channel of ``mask * bilinear(x)``, into ``colf[start : start + K*C]``; ``xf`` is the
-    flat ``x``."""
+    flat ``x``, ``zrow`` a row of ``C`` zeros (read by corners off the image)."""
     k_all = geo.taps
     c_all = geo.channels
     cg = geo.group_channels
     cgd = geo.deform_channels
-    zero = xf.dtype.type(0)
     img = n * geo.height * geo.width
     for d in range(c_all // cgd):
         c0 = d * cgd
         c1 = c0 + cgd
         g0, g1 = c0 // cg, (c1 - 1) // cg + 1  # conv groups (divisions out of the tap loop)
         for k in range(k_all):
-            inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, d, k, y, xo)
+            inside, m, fill, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, d, k, y, xo)
             if not inside:
+                v = fill * m
                 for g in range(g0, g1):
                     at = start + g * k_all * cg + k * cg - g * cg
-                    colf[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = zero
+                    colf[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = v
                 continue
             a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
             a00, a01, a10, a11 = a00 * m, a01 * m, a10 * m, a11 * m
             i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
+            interior = top and bot and lef and rig  # every corner on the image
+            x00, o00 = _source(xf, zrow, top and lef, i00, c_all)
+            x01, o01 = _source(xf, zrow, top and rig, i01, c_all)
+            x10, o10 = _source(xf, zrow, bot and lef, i10, c_all)
+            x11, o11 = _source(xf, zrow, bot and rig, i11, c_all)
             for g in range(g0, g1):
                 cs = max(c0, g * cg)
                 ce = min(c1, g * cg + cg)
-                base = g * k_all * cg + k * cg - g * cg
+                pc = np.uint64(start + g * k_all * cg + k * cg - g * cg + cs)
                 # flat unsigned indices: no wraparound checks, no array views
-                p00 = np.uint64(i00 * c_all + cs)
-                p01 = np.uint64(i01 * c_all + cs)
-                p10 = np.uint64(i10 * c_all + cs)
-                p11 = np.uint64(i11 * c_all + cs)
-                pc = np.uint64(start + base + cs)
-                for t in range(ce - cs):
-                    u = np.uint64(t)
-                    colf[pc + u] = (
-                        a00 * xf[p00 + u]
-                        + a01 * xf[p01 + u]
-                        + a10 * xf[p10 + u]
-                        + a11 * xf[p11 + u]
-                    )
+                if interior:
+                    _blend(colf, pc, ce - cs, a00, a01, a10, a11, xf, np.uint64(o00 + cs), xf,
+                           np.uint64(o01 + cs), xf, np.uint64(o10 + cs), xf,
+                           np.uint64(o11 + cs))  # fmt: skip
+                else:
+                    _blend(colf, pc, ce - cs, a00, a01, a10, a11, x00, np.uint64(o00 + cs), x01,
+                           np.uint64(o01 + cs), x10, np.uint64(o10 + cs), x11,
+                           np.uint64(o11 + cs))  # fmt: skip
 
 
 @njit(inline="always")
-def _sample_into(xf, colf, start, n, y, xo, geo, smp, plain):  # pragma: no cover - compiled
+def _sample_into(xf, zrow, colf, start, n, y, xo, geo, smp, plain):  # pragma: no cover
     """:func:`_sample_row_plain` where ``plain`` (one conv group and one deformable
     group), else :func:`_sample_row`."""
     if plain:
-        _sample_row_plain(xf, colf, start, n, y, xo, geo, smp)
+        _sample_row_plain(xf, zrow, colf, start, n, y, xo, geo, smp)
     else:
-        _sample_row(xf, colf, start, n, y, xo, geo, smp)
+        _sample_row(xf, zrow, colf, start, n, y, xo, geo, smp)
 
 
 @njit(inline="always")
@@ -291,11 +360,12 @@ def sample_columns(x, geo, smp, chunk, col):  # pragma: no cover - compiled
     _require_sampling(smp)
     _require_c(col)
     xf = x.ravel()
+    zrow = _zero_row(x.shape[1], x.dtype)
     colf = col.ravel()
     plain = _is_plain(geo)
     for r in prange(col.shape[0]):
         n, y, xo = _chunk_pixel(chunk, r, geo.out_width)
-        _sample_into(xf, colf, r * col.shape[1], n, y, xo, geo, smp, plain)
+        _sample_into(xf, zrow, colf, r * col.shape[1], n, y, xo, geo, smp, plain)
 
 
 @intrinsic
@@ -393,6 +463,7 @@ def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover 
     tiles_per_image = (per + tile - 1) // tile
     total = n_img * tiles_per_image
     xf = x.ravel()
+    zrow = _zero_row(x.shape[1], x.dtype)
     item = outf.itemsize
     wo = geo.out_width
     plain = _is_plain(geo)
@@ -408,7 +479,7 @@ def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover 
             rows = min(tile, per - l0)
             for r in range(rows):
                 y = (l0 + r) // wo
-                _sample_into(xf, colf, r * ncol, n, y, l0 + r - y * wo, geo, smp, plain)
+                _sample_into(xf, zrow, colf, r * ncol, n, y, l0 + r - y * wo, geo, smp, plain)
             # output rows (rows, O): straight into a channels_last output, else into this
             # thread's tile, transposed into the NCHW output below (BLAS is faster this
             # way round than writing (O, rows) blocks with leading dimension H*W)
@@ -442,96 +513,122 @@ def _scatter_add(dst, at, src, src_at, count, scale):  # pragma: no cover - comp
 
 
 @njit(nogil=True, error_model="numpy", fastmath=_FM)  # a real call, not inlined
-def _backward_row(x, gx, col, gcol, job, geo, smp, grads, slot):  # pragma: no cover - compiled
+def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no cover - compiled
     """One row of the backward (see :class:`_RowJob`): from its entries of ``gcol``
     rebuild its entries of ``col`` (both flat), add the input gradient into ``gx`` and the
-    offset / mask gradients into slot ``slot`` of ``grads``.
+    offset / mask gradients into ``grads``, each chunk of ``geo.reduce_channels`` channels
+    into its own slot (``job.c_lo`` must start a chunk; slot 0 is the chunk that starts at
+    channel ``x.first_channel``).
 
-    ``x`` / ``gx`` are ``Rows`` holding (at least) channels ``job.c_lo:job.c_hi``;
-    ``grads`` an ``OffsetGrads``."""
+    ``x`` / ``gx`` are ``Rows`` holding (at least) channels ``job.c_lo:job.c_hi``; ``zrow``
+    at least ``x.width`` zeros; ``grads`` an ``OffsetGrads``."""
     n, y, xo = job.n, job.y, job.x
     k_all = geo.taps
     cg = geo.group_channels
     cgd = geo.deform_channels
+    chunk = geo.reduce_channels
     xf, x_ld, x_c0 = x
     gxf, gx_ld, gx_c0 = gx
     zero = xf.dtype.type(0)
     img = n * geo.height * geo.width
+    j0 = x_c0 // chunk  # the chunk of slot 0
     for d in range(geo.channels // cgd):
         c0 = max(d * cgd, job.c_lo)
         c1 = min(d * cgd + cgd, job.c_hi)
         if c0 >= c1:
             continue
         g0, g1 = c0 // cg, (c1 - 1) // cg + 1
+        kh = d * 2 * k_all
         for k in range(k_all):
-            inside, m, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, d, k, y, xo)
+            inside, m, fill, lh, lw, hi, wi, top, bot, lef, rig = _tap(geo, smp, n, d, k, y, xo)
             if not inside:
+                v = fill * m
                 for g in range(g0, g1):
                     at = job.start + g * (k_all - 1) * cg + k * job.tap_stride - job.col_c0
-                    col[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = zero
+                    col[at + max(c0, g * cg) : at + min(c1, g * cg + cg)] = v
+                if fill != fill:  # a NaN position: NaN derivatives by position and mask
+                    for j in range(c0 // chunk - j0, (c1 - 1) // chunk + 1 - j0):
+                        grads.offset[n, kh + 2 * k, y, xo, j] = fill
+                        grads.offset[n, kh + 2 * k + 1, y, xo, j] = fill
+                        if smp.use_mask:
+                            grads.mask[n, d * k_all + k, y, xo, j] = fill
                 continue
             a00, a01, a10, a11 = _bilinear(lh, lw, top, bot, lef, rig)
             i00, i01, i10, i11 = _corner_pixels(img, hi, wi, geo.height, geo.width)
+            on00 = top and lef
+            on01 = top and rig
+            on10 = bot and lef
+            on11 = bot and rig
+            interior = on00 and on11  # every corner on the image
+            x00, o00 = _source(xf, zrow, on00, i00, x_ld)
+            x01, o01 = _source(xf, zrow, on01, i01, x_ld)
+            x10, o10 = _source(xf, zrow, on10, i10, x_ld)
+            x11, o11 = _source(xf, zrow, on11, i11, x_ld)
             b00 = a00 * m
             b01 = a01 * m
             b10 = a10 * m
             b11 = a11 * m
-            # per-corner sums of gcol * x: the mask and offset gradients are fixed linear
-            # combinations of these four, taken once per tap after the channel loop
-            s00 = zero
-            s01 = zero
-            s10 = zero
-            s11 = zero
-            for g in range(g0, g1):
-                cs = max(c0, g * cg)
-                ce = min(c1, g * cg + cg)
-                nc = ce - cs
-                # flat unsigned indices: no wraparound checks, no array views
-                p00 = np.uint64(i00 * x_ld + cs - x_c0)
-                p01 = np.uint64(i01 * x_ld + cs - x_c0)
-                p10 = np.uint64(i10 * x_ld + cs - x_c0)
-                p11 = np.uint64(i11 * x_ld + cs - x_c0)
-                q00 = np.uint64(i00 * gx_ld + cs - gx_c0)
-                q01 = np.uint64(i01 * gx_ld + cs - gx_c0)
-                q10 = np.uint64(i10 * gx_ld + cs - gx_c0)
-                q11 = np.uint64(i11 * gx_ld + cs - gx_c0)
-                pc = np.uint64(
-                    job.start + g * (k_all - 1) * cg + k * job.tap_stride + cs - job.col_c0
-                )
-                for t in range(nc):  # loads only: vectorises without alias checks
-                    u = np.uint64(t)
-                    gc = gcol[pc + u]
-                    s00 += gc * xf[p00 + u]
-                    s01 += gc * xf[p01 + u]
-                    s10 += gc * xf[p10 + u]
-                    s11 += gc * xf[p11 + u]
-                for t in range(nc):
-                    u = np.uint64(t)
-                    col[pc + u] = (
-                        b00 * xf[p00 + u] + b01 * xf[p01 + u] + b10 * xf[p10 + u]
-                        + b11 * xf[p11 + u]
-                    )  # fmt: skip
-                # one scatter stream per corner: each loop vectorises on its own
-                _scatter_add(gxf, q00, gcol, pc, nc, b00)
-                _scatter_add(gxf, q01, gcol, pc, nc, b01)
-                _scatter_add(gxf, q10, gcol, pc, nc, b10)
-                _scatter_add(gxf, q11, gcol, pc, nc, b11)
-            # d bilinear / dh and / dw per corner (zero off-image), as in the pure path
             one = _one_like(lh)
             hh = one - lh
             hw = one - lw
-            s00 = s00 if (top and lef) else zero
-            s01 = s01 if (top and rig) else zero
-            s10 = s10 if (bot and lef) else zero
-            s11 = s11 if (bot and rig) else zero
-            acc_h = hw * (s10 - s00) + lw * (s11 - s01)
-            acc_w = hh * (s01 - s00) + lh * (s11 - s10)
-            grads.offset[slot, n, d * 2 * k_all + 2 * k, y, xo] += acc_h * m
-            grads.offset[slot, n, d * 2 * k_all + 2 * k + 1, y, xo] += acc_w * m
-            if smp.use_mask:
-                grads.mask[slot, n, d * k_all + k, y, xo] += (
-                    a00 * s00 + a01 * s01 + a10 * s10 + a11 * s11
-                )
+            c = c0
+            while c < c1:
+                # chunk j of the reduction: its own partial sums and slot, so the result
+                # does not depend on which thread took which channels
+                j = c // chunk
+                cj = min(c1, j * chunk + chunk)
+                # per-corner sums of gcol * x: the mask and offset gradients are fixed
+                # linear combinations of these four, taken once per tap and chunk
+                s00 = zero
+                s01 = zero
+                s10 = zero
+                s11 = zero
+                while c < cj:
+                    g = c // cg
+                    ce = min(cj, g * cg + cg)
+                    nc = ce - c
+                    # flat unsigned indices: no wraparound checks, no array views
+                    p00 = np.uint64(o00 + c - x_c0)
+                    p01 = np.uint64(o01 + c - x_c0)
+                    p10 = np.uint64(o10 + c - x_c0)
+                    p11 = np.uint64(o11 + c - x_c0)
+                    pc = np.uint64(
+                        job.start + g * (k_all - 1) * cg + k * job.tap_stride + c - job.col_c0
+                    )
+                    if interior:  # one base pointer: LLVM vectorises best
+                        s00, s01, s10, s11 = _corner_sums(
+                            s00, s01, s10, s11, gcol, pc, nc, xf, p00, xf, p01, xf, p10, xf, p11
+                        )
+                        _blend(col, pc, nc, b00, b01, b10, b11, xf, p00, xf, p01, xf, p10, xf,
+                               p11)  # fmt: skip
+                    else:
+                        s00, s01, s10, s11 = _corner_sums(
+                            s00, s01, s10, s11, gcol, pc, nc, x00, p00, x01, p01, x10, p10, x11,
+                            p11,
+                        )  # fmt: skip
+                        _blend(col, pc, nc, b00, b01, b10, b11, x00, p00, x01, p01, x10, p10,
+                               x11, p11)  # fmt: skip
+                    # one scatter stream per corner on the image: each loop vectorises
+                    if on00:
+                        _scatter_add(gxf, np.uint64(i00 * gx_ld + c - gx_c0), gcol, pc, nc, b00)
+                    if on01:
+                        _scatter_add(gxf, np.uint64(i01 * gx_ld + c - gx_c0), gcol, pc, nc, b01)
+                    if on10:
+                        _scatter_add(gxf, np.uint64(i10 * gx_ld + c - gx_c0), gcol, pc, nc, b10)
+                    if on11:
+                        _scatter_add(gxf, np.uint64(i11 * gx_ld + c - gx_c0), gcol, pc, nc, b11)
+                    c = ce
+                # d bilinear / dh and / dw per corner (the sums of corners off the image
+                # are 0: they read the zero row), as in the pure path
+                acc_h = hw * (s10 - s00) + lw * (s11 - s01)
+                acc_w = hh * (s01 - s00) + lh * (s11 - s10)
+                # the chunks' slots of one entry are adjacent: one cache line
+                grads.offset[n, kh + 2 * k, y, xo, j - j0] += acc_h * m
+                grads.offset[n, kh + 2 * k + 1, y, xo, j - j0] += acc_w * m
+                if smp.use_mask:
+                    grads.mask[n, d * k_all + k, y, xo, j - j0] += (
+                        a00 * s00 + a01 * s01 + a10 * s10 + a11 * s11
+                    )
 
 
 @njit(inline="always")
@@ -551,10 +648,10 @@ def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma
 
     Writes every entry of ``col`` (rebuilt, for the weight gradient); adds the input
     gradient into ``gx`` and the offset and mask gradients into ``grads`` (the caller
-    zeroes both). One thread per work item ``items[i] = (row from, row to, channel from, channel to,
-    slot)``: items either own whole images (disjoint input-gradient regions) or a channel
-    block (disjoint channels), so scatters into ``gx`` never race; items sharing a slot of
-    ``grads`` own distinct images."""
+    zeroes both). One thread per work item ``items[i] = (row from, row to, channel from,
+    channel to)``: items either own whole images (disjoint input-gradient regions) or a
+    block of whole reduction chunks (disjoint channels), so scatters into ``gx`` never
+    race and each chunk's slot of ``grads`` is written by one item per image."""
     _require_c(x)
     _require_sampling(smp)
     _require_c(gcol)
@@ -564,16 +661,17 @@ def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma
     _require_c(items)
     ncol = col.shape[1]
     xr = Rows(x.ravel(), x.shape[1], 0)
+    zrow = _zero_row(x.shape[1], x.dtype)
     gxr = Rows(gx.ravel(), gx.shape[1], 0)
     colf = col.ravel()
     gcolf = gcol.ravel()
     cg = geo.group_channels
     for it in prange(items.shape[0]):
-        c_lo, c_hi, slot = items[it, 2], items[it, 3], items[it, 4]
+        c_lo, c_hi = items[it, 2], items[it, 3]
         for r in range(items[it, 0], items[it, 1]):
             n, y, xo = _chunk_pixel(chunk, r, geo.out_width)
             job = _RowJob(n, y, xo, c_lo, c_hi, r * ncol, cg, 0)
-            _backward_row(xr, gxr, colf, gcolf, job, geo, smp, grads, slot)
+            _backward_row(xr, gxr, zrow, colf, gcolf, job, geo, smp, grads)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
@@ -583,10 +681,11 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
 
     Layout: ``x`` / ``gx`` ``Rows`` of the block ``edges[0]:edges[-1]``; ``grad_out`` an
     ``Output`` of ``N*O*Ho*Wo`` entries; ``w`` / ``gw (O, C*K)``, the weight and its
-    gradient in torch's layout; ``grads`` an ``OffsetGrads`` with a slot per thread;
-    ``edges (threads + 1,)`` int64 channel cuts; ``tiles.buffers (threads, 2*(O +
-    tiles.rows)*K*cb)``, ``cb`` the widest thread's channels (``W_t``, ``gW_t`` and two
-    tiles). All arrays C-contiguous (checked), one float dtype except ``edges``.
+    gradient in torch's layout; ``grads`` an ``OffsetGrads`` (a slot per reduction chunk);
+    ``edges (threads + 1,)`` int64 channel cuts at chunk boundaries; ``tiles.buffers
+    (threads, 2*(O + tiles.rows)*K*cb + 48)``, ``cb`` the widest thread's channels
+    (``W_t``, ``gW_t`` and two tiles, each starting 64-byte aligned when the rows do).
+    All arrays C-contiguous (checked), one float dtype except ``edges``.
 
     Writes columns ``c*K + k`` of ``gw`` for the block's channels ``c``; adds the block's
     input gradient into ``gx`` and its offset and mask gradients into ``grads`` (the caller
@@ -599,7 +698,7 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
 
     1. ``gcol = grad_out_tile @ W_t`` (BLAS);
     2. :func:`_backward_row` on each row: ``col``, the input gradient into ``gx``, the
-       offset / mask gradients into slot ``t`` of ``grads``;
+       offset / mask gradients into the slots of its chunks;
     3. ``gW_t += grad_out_tile^T @ col`` (BLAS);
 
     and finally writes ``gW_t`` into its columns of ``gw`` (adds nothing else there)."""
@@ -625,6 +724,7 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
     item = gof.itemsize
     zero = gof.dtype.type(0)
     wo = geo.out_width
+    zrow = _zero_row(x.width, gof.dtype)
     for t in prange(nt):
         c_lo = edges[t]
         cb = edges[t + 1] - c_lo
@@ -633,10 +733,14 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
         old: int = _call_set_threads(blas.set_threads, 1)  # type: ignore[call-arg]
         kc = k_all * cb
         buf = bufs[t]
+        # each part 16-element aligned: the GEMMs see the same alignment in every thread
+        at_gw = (c_out * kc + 15) // 16 * 16
+        at_gcol = (at_gw + c_out * kc + 15) // 16 * 16
+        at_col = (at_gcol + tile * kc + 15) // 16 * 16
         w_t = buf[: c_out * kc]
-        gw_t = buf[c_out * kc : 2 * c_out * kc]
-        gcol = buf[2 * c_out * kc : 2 * c_out * kc + tile * kc]
-        col = buf[2 * c_out * kc + tile * kc : 2 * c_out * kc + 2 * tile * kc]
+        gw_t = buf[at_gw : at_gw + c_out * kc]
+        gcol = buf[at_gcol : at_gcol + tile * kc]
+        col = buf[at_col : at_col + tile * kc]
         for o in range(c_out):
             for c in range(cb):
                 for k in range(k_all):
@@ -661,7 +765,7 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
             for r in range(rows):
                 y = (l0 + r) // wo
                 job = _RowJob(n, y, l0 + r - y * wo, c_lo, c_lo + cb, r * kc, cb, c_lo)
-                _backward_row(x, gx, col, gcol, job, geo, smp, grads, t)
+                _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads)
             # 3. gW_t^T (K*cb, O) += col^T (K*cb, rows) @ grad_out_tile (rows, O)
             _gemm(blas.gemm, ints, scal, False, not g_t, kc, c_out, rows, _addr(col), kc, g_at,
                   g_ld, 1, _addr(gw_t), kc)  # fmt: skip
@@ -670,3 +774,20 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
                 for k in range(k_all):
                     gw[o, (c_lo + c) * k_all + k] = gw_t[o * kc + k * cb + c]
         _call_set_threads(blas.set_threads, old)
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def sum_slots(slots, out, accumulate):  # pragma: no cover - compiled
+    """``out[i] = ((slots[i, 0] + slots[i, 1]) + slots[i, 2]) + ...``, or
+    ``((out[i] + slots[i, 0]) + slots[i, 1]) + ...`` when ``accumulate``: the slots added
+    up in their order (a fixed order, whatever the thread count), in parallel over ``i``.
+
+    Layout: ``slots (M, S)``, ``out (M,)``, C-contiguous (checked), one float dtype."""
+    _require_c(slots)
+    _require_c(out)
+    size, count = slots.shape
+    for i in prange(size):
+        acc = out[i] + slots[i, 0] if accumulate else slots[i, 0]
+        for j in range(1, count):
+            acc += slots[i, j]
+        out[i] = acc

@@ -29,6 +29,10 @@ class Geometry(NamedTuple):
     deform_channels: int  #: ``C / dg``, input channels per deformable group
     taps: int  #: ``K = kh * kw``
     out_width: int  #: ``Wo``
+    #: channels per chunk of the offset / mask gradient reduction: chunk ``j`` is channels
+    #: ``j*reduce_channels : (j + 1)*reduce_channels``; each chunk's partial sums have a
+    #: slot of their own (:class:`OffsetGrads`), added up in chunk order
+    reduce_channels: int
 
 
 class Sampling(NamedTuple):
@@ -76,11 +80,13 @@ class Output(NamedTuple):
 
 
 class OffsetGrads(NamedTuple):
-    """Zero-initialised partial sums of the offset and mask gradients, one slot per
-    worker (workers sharing a slot own distinct images); the host sums the slots."""
+    """Zero-initialised partial sums of the offset and mask gradients, one slot per chunk
+    of ``Geometry.reduce_channels`` input channels (whichever thread computes it); the
+    host adds the slots up in chunk order, so the sums never depend on how the channels
+    were split between threads."""
 
-    offset: np.ndarray  #: ``(slots, N, 2*dg*K, Ho, Wo)``
-    mask: np.ndarray  #: ``(slots, N, dg*K, Ho, Wo)``, or ``(slots, 1, 1, 1, 1)`` unused
+    offset: np.ndarray  #: ``(N, 2*dg*K, Ho, Wo, chunks)``: a chunk's slot is the last index
+    mask: np.ndarray  #: ``(N, dg*K, Ho, Wo, chunks)``, or ``(1, 1, 1, 1, chunks)`` unused
 
 
 class Tiles(NamedTuple):

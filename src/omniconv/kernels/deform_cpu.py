@@ -56,6 +56,7 @@ from torch import Tensor
 from . import _blas
 from ._deform_args import DeformParams, DeformTensors, is_channels_last, output_memory_format
 from ._deform_structs import Blas, Chunk, Geometry, OffsetGrads, Output, Rows, Sampling, Tiles
+from .deform_torch import bias_grad
 
 __all__ = [
     "BACKEND",
@@ -88,6 +89,9 @@ BACKWARD_TILE_BYTES = 128 << 10
 #: through them in blocks): the block's NHWC copies of x and of its gradient, and the
 #: threads' slices of the weight and of its gradient
 ROUND_BYTES = 1 << 20
+#: images per chunk of the chunked passes when a chunk holds less than one image (the
+#: backward can then give whole images to that many threads)
+SPAN_IMAGES = 2
 
 _FAST_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -291,8 +295,32 @@ class _Dims(NamedTuple):
     def itemsize(self) -> int:
         return self.dtype.itemsize
 
+    @property
+    def chunk(self) -> int:
+        """Channels per chunk of the offset / mask gradient reduction
+        (:func:`reduce_channels`)."""
+        return reduce_channels(self.c)
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.c // self.chunk)
+
     def geometry(self) -> Geometry:
-        return Geometry(self.h, self.w, self.c, self.cg, self.c // self.dg, self.k, self.wo)
+        return Geometry(
+            self.h, self.w, self.c, self.cg, self.c // self.dg, self.k, self.wo, self.chunk
+        )
+
+
+def reduce_channels(channels: int) -> int:
+    """Channels per chunk of the offset / mask gradient reduction: 16 up to 32 channels
+    (two threads can still share them), else a multiple of 32 that keeps at most 16
+    chunks (each chunk ends in a few scattered writes, and its partial sums take a copy of
+    those gradients). A function of the channel count only: threads take whole chunks,
+    and the chunks' sums are added in chunk order, so the thread count never changes a
+    bit."""
+    if channels <= 32:
+        return 16
+    return 32 * max(1, -(-channels // 512))
 
 
 @functools.lru_cache(maxsize=64)
@@ -341,26 +369,35 @@ def _weight_columns(weight: Tensor, d: _Dims) -> Tensor:
 
 
 def _offset_grad_slots(
-    t: DeformTensors, p: DeformParams, slots: int, d: _Dims
+    t: DeformTensors, p: DeformParams, d: _Dims, chunks: int
 ) -> tuple[Tensor, Tensor]:
-    """Zeroed partial sums of the offset and mask gradients, one slot per worker (the
-    kernels see them as :class:`OffsetGrads`)."""
-    offset = torch.zeros((slots, *t.offset.shape), dtype=d.dtype)
-    shape = (slots, *t.mask.shape) if p.use_mask else (slots, 1, 1, 1, 1)
+    """Zeroed partial sums of the offset and mask gradients for ``chunks`` chunks of
+    :func:`reduce_channels` channels (the kernels see them as :class:`OffsetGrads`)."""
+    offset = torch.zeros((*t.offset.shape, chunks), dtype=d.dtype)
+    shape = (*t.mask.shape, chunks) if p.use_mask else (1, 1, 1, 1, chunks)
     return offset, torch.zeros(shape, dtype=d.dtype)
 
 
-def _sum_slots(
-    goff: Tensor, gmsk: Tensor, t: DeformTensors, p: DeformParams
-) -> tuple[Tensor, Tensor]:
-    """The offset and mask gradients from their slots (zeros for the mask without one)."""
-    grad_offset = goff[0] if goff.shape[0] == 1 else goff.sum(0)
-    if not p.use_mask:
-        return grad_offset, torch.zeros_like(t.mask)
-    return grad_offset, gmsk[0] if gmsk.shape[0] == 1 else gmsk.sum(0)
+def _add_slots(slots: Tensor, total: Tensor | None = None) -> Tensor:
+    """``total`` (if any) plus the slots, added up in chunk order
+    (:func:`._deform_numba.sum_slots`): a left-to-right sum over all chunks whether they
+    come in one piece or in several."""
+    out = torch.empty(slots.shape[:-1], dtype=slots.dtype) if total is None else total
+    flat = _array(slots.view(-1, slots.shape[-1]))
+    _kernels().sum_slots(flat, _out_array(out.view(-1)), total is not None)
+    return out
+
+
+def _mask_grad(gmsk: Tensor, t: DeformTensors, p: DeformParams) -> Tensor:
+    """The mask gradient from its summed slots (zeros without a mask)."""
+    return gmsk if p.use_mask else torch.zeros_like(t.mask)
 
 
 # ----------------------------------------------------------------------------- planning
+
+
+def _align16(count: int) -> int:
+    return (count + 15) // 16 * 16
 
 
 class _Span(NamedTuple):
@@ -397,7 +434,9 @@ class _ChunkPlan:
         self.rows = max(1, min(d.rows, self.step * d.per, budget // (d.cols * d.itemsize)))
 
     def _partial(self) -> tuple[int, int]:
-        group = max(1, min(self.d.n, self.threads, self.step))
+        # a fixed number of images (not the thread count): the chunks, and so the order
+        # in which the weight gradient sums them, never depend on the threads
+        group = max(1, min(self.d.n, SPAN_IMAGES, self.step))
         return group, max(1, self.rows // group)
 
     def buffer_rows(self) -> int:
@@ -422,28 +461,34 @@ class _ChunkPlan:
                 yield _Span(n0, min(n0 + group, n), l0, min(l0 + span, per))
 
 
-def _work_items(images: int, pixels: int, channels: int, threads: int) -> Tensor:
-    """Rows ``(from, to)``, channels ``(from, to)`` and partial-sum slot of each chunked
-    backward work item: whole images per thread when the chunk has enough of them (no
-    redundant bilinear weights, full channel runs), else 16-aligned channel blocks (no
-    false sharing of input-gradient cache lines), else one item."""
+def _work_items(images: int, pixels: int, channels: int, threads: int, chunk: int) -> Tensor:
+    """Rows ``(from, to)`` and channels ``(from, to)`` of each chunked backward work item:
+    whole images per thread when the chunk has enough of them (no redundant bilinear
+    weights, full channel runs), else blocks of whole reduction chunks (``chunk``
+    channels, a multiple of 16: no false sharing of input-gradient cache lines), else one
+    item."""
     if threads > 1 and images >= threads:
         cuts = [images * i // threads for i in range(threads + 1)]
-        rows = [(cuts[i] * pixels, cuts[i + 1] * pixels, 0, channels, 0) for i in range(threads)]
-    elif threads > 1 and channels >= 32:
-        edges = _edges(0, channels, threads).tolist()
-        rows = [(0, images * pixels, edges[i], edges[i + 1], i) for i in range(threads)]
+        rows = [(cuts[i] * pixels, cuts[i + 1] * pixels, 0, channels) for i in range(threads)]
+    elif threads > 1 and channels >= 2 * chunk:
+        edges = _edges(0, channels, threads, chunk).tolist()
+        rows = [(0, images * pixels, edges[i], edges[i + 1]) for i in range(threads)]
     else:
-        rows = [(0, images * pixels, 0, channels, 0)]
+        rows = [(0, images * pixels, 0, channels)]
     return torch.tensor(rows, dtype=torch.int64)
 
 
-def _edges(c0: int, c1: int, parts: int) -> Tensor:
-    """``parts + 1`` cuts of channels ``c0:c1``, 16-aligned where possible (no false
-    sharing of input-gradient cache lines between threads)."""
+def _edges(c0: int, c1: int, parts: int, chunk: int) -> Tensor:
+    """``parts + 1`` cuts of channels ``c0:c1`` (``c0`` a multiple of ``chunk``) at
+    multiples of ``chunk``: threads take whole reduction chunks (and no two threads share
+    an input-gradient cache line)."""
     cb = c1 - c0
-    cuts = [c0 + min(cb, (cb * i // parts + 15) // 16 * 16) for i in range(parts)] + [c1]
-    return torch.tensor(cuts, dtype=torch.int64)
+    cuts = [c0 + min(cb, (cb * i // parts + chunk - 1) // chunk * chunk) for i in range(parts)]
+    return torch.tensor([*cuts, c1], dtype=torch.int64)
+
+
+def _widest(rounds: list[Tensor]) -> int:
+    return max(int((edges[1:] - edges[:-1]).max()) for edges in rounds)
 
 
 def _channel_rounds(d: _Dims, threads: int, channels_last: bool) -> list[Tensor]:
@@ -454,10 +499,10 @@ def _channel_rounds(d: _Dims, threads: int, channels_last: bool) -> list[Tensor]
         block = d.c
     else:
         per_channel = 2 * (d.n * d.h * d.w + d.c_out * d.k) * d.itemsize
-        unit = 16 * threads  # each thread's share stays 16-aligned
+        unit = d.chunk * threads  # each thread's share: whole reduction chunks
         # at least 32 channels a thread: fewer makes each tap's setup dominate
         block = max(2 * unit, ROUND_BYTES // per_channel // unit * unit)
-    return [_edges(b0, min(d.c, b0 + block), threads) for b0 in range(0, d.c, block)]
+    return [_edges(b0, min(d.c, b0 + block), threads, d.chunk) for b0 in range(0, d.c, block)]
 
 
 # ----------------------------------------------------------------------------- passes
@@ -493,7 +538,9 @@ def _forward_fused(
     tile = max(1, min(d.per, TILE_BYTES // (d.cols * d.itemsize)))
     # per thread: the column tile, and for NCHW output a (tile, O) block of output rows
     extra = 0 if out.channels_last else tile * d.c_out
-    bufs = torch.empty(threads, tile * d.cols + extra, dtype=d.dtype)
+    # rows of a multiple of 16 elements: every thread's tile has the same (64-byte)
+    # alignment, so BLAS computes a tile the same way in whichever thread takes it
+    bufs = torch.empty(threads, _align16(tile * d.cols + extra), dtype=d.dtype)
     _kernels().forward_fused(
         _array(_nhwc_rows(t.input, d)), d.geometry(), smp, _array(_weight_columns(t.weight, d)),
         _array(bias), out, Tiles(_out_array(bufs), tile), blas,
@@ -565,7 +612,7 @@ def _backward_chunked(
     if d.rows:
         kernels = _kernels()
         geo = d.geometry()
-        goff, gmsk = _offset_grad_slots(t, p, threads, d)
+        goff, gmsk = _offset_grad_slots(t, p, d, d.chunks)
         grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
         plan = _ChunkPlan(d, p.im2col_step, threads, buffers=2)
         buf = torch.empty(2, plan.buffer_rows() * d.cols, dtype=dt)
@@ -585,7 +632,7 @@ def _backward_chunked(
                     gcol[at : at + nl].view(nl, d.groups, -1).copy_(
                         torch.bmm(gg, wt).transpose(0, 1)
                     )
-            items = _work_items(n1 - n0, nl, d.c, threads)
+            items = _work_items(n1 - n0, nl, d.c, threads, d.chunk)
             kernels.backward_columns(
                 x, geo, smp, span.chunk, _array(gcol), _out_array(col), _out_array(gx), grads,
                 _array(items),
@@ -599,7 +646,7 @@ def _backward_chunked(
                     gg = g.reshape(d.groups, d.og, nl)
                     gwt.baddbmm_(gg, seg.view(nl, d.groups, -1).transpose(0, 1))
         del buf, x, grads
-        grad_offset, grad_mask = _sum_slots(goff, gmsk, t, p)
+        grad_offset, grad_mask = _add_slots(goff), _mask_grad(_add_slots(gmsk), t, p)
         del goff, gmsk
     else:
         grad_offset = torch.zeros(t.offset.shape, dtype=dt)
@@ -615,7 +662,7 @@ def _backward_chunked(
         grad_weight.to(dtype=t.weight.dtype, memory_format=contiguous),
         grad_offset.to(dtype=t.offset.dtype, memory_format=contiguous),
         grad_mask.to(dtype=t.mask.dtype, memory_format=contiguous),
-        go3.sum((0, 2)).to(t.bias.dtype),
+        bias_grad(go3).to(t.bias.dtype),
     )
 
 
@@ -634,23 +681,31 @@ def _backward_fused(
     go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
     w = t.weight.to(dt).contiguous().view(d.c_out, c * d.k)
     gw = torch.zeros(d.c_out, c * d.k, dtype=dt)
-    goff, gmsk = _offset_grad_slots(t, p, threads, d)
     pixels = d.n * d.h * d.w
     if channels_last:
         gi = torch.zeros(d.n, d.h, d.w, c, dtype=dt)
     else:
         gi = torch.empty(d.n, c, d.h, d.w, dtype=dt)
     rounds = _channel_rounds(d, threads, channels_last)
-    widest = max(int((edges[1:] - edges[:-1]).max()) for edges in rounds)
-    kc = d.k * widest
-    tile = max(1, min(d.per, BACKWARD_TILE_BYTES // (2 * kc * d.itemsize)))
-    bufs = torch.empty(threads, 2 * (d.c_out + tile) * kc, dtype=dt)  # W_t, gW_t, gcol, col
+    # partial sums for one round's chunks at a time, added to the totals after each round
+    # (in chunk order: the same sums as all chunks at once)
+    round_chunks = [-(-(int(e[-1]) - int(e[0])) // d.chunk) for e in rounds]
+    total_off: Tensor | None = None
+    total_msk: Tensor | None = None
+    kc = d.k * _widest(rounds)
+    # tile rows as for two threads, whatever their number: the weight gradient sums each
+    # tile's rows in one GEMM, so its reduction order must not follow the thread count
+    kc2 = d.k * _widest(_channel_rounds(d, 2, channels_last))
+    tile = max(1, min(d.per, BACKWARD_TILE_BYTES // (2 * kc2 * d.itemsize)))
+    # W_t, gW_t, gcol, col, each 16-aligned (the kernel's layout), rows of 16 elements
+    bufs = torch.empty(threads, _align16(2 * (d.c_out + tile) * kc + 48), dtype=dt)
     geo = d.geometry()
     grad_output = Output(_array(go), go_cl)
-    grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
     tiles = Tiles(_out_array(bufs), tile)
-    for edges in rounds:
+    for edges, chunks in zip(rounds, round_chunks, strict=True):
         b0, b1 = int(edges[0]), int(edges[-1])
+        goff, gmsk = _offset_grad_slots(t, p, d, chunks)
+        grads = OffsetGrads(_out_array(goff), _out_array(gmsk))
         if channels_last:
             x, gx = _nhwc_rows(t.input, d), gi.view(pixels, c)
         else:
@@ -661,17 +716,20 @@ def _backward_fused(
             geo, smp, grad_output, _array(w),
             _out_array(gw), grads, _array(edges), tiles, blas,
         )  # fmt: skip
+        total_off = _add_slots(goff, total_off)
+        total_msk = _add_slots(gmsk, total_msk)
         if not channels_last:
             gi[:, b0:b1] = gx.view(d.n, d.h, d.w, b1 - b0).permute(0, 3, 1, 2)
-        del x, gx
-    del bufs, tiles, grads
+        del x, gx, grads, goff, gmsk
+    del bufs, tiles
     if channels_last:
         gi = gi.permute(0, 3, 1, 2)
-    grad_offset, grad_mask = _sum_slots(goff, gmsk, t, p)
+    if total_off is None or total_msk is None:  # pragma: no cover - there is a round
+        raise RuntimeError("omniconv internal error: no channel round")
     return DeformTensors(
         gi.to(t.input.dtype),
         gw.view(t.weight.shape).to(t.weight.dtype),
-        grad_offset.to(t.offset.dtype),
-        grad_mask.to(t.mask.dtype),
-        grad_out.sum((0, 2, 3), dtype=dt).to(t.bias.dtype),
+        total_off.to(t.offset.dtype),
+        _mask_grad(total_msk, t, p).to(t.mask.dtype),
+        bias_grad(grad_out.to(dt)).to(t.bias.dtype),
     )
