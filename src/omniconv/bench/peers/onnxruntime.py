@@ -22,24 +22,21 @@ NODE_INPUTS = {
 }
 
 
-def _session(op_type: str, data: dict[str, np.ndarray], inputs: tuple[str, ...]) -> Any:
+def _session(op_type: str, data: dict[str, np.ndarray]) -> Any:
+    """A session running one ``op_type`` node (3x3, stride 1, padding 1) on ``data``'s
+    weight and bias; its inputs are the node's other inputs, named as ``data``'s arrays."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    n, c, h, w = data["x"].shape
+    n, _, h, w = data["x"].shape
     c_out, _, kh, kw = data["weight"].shape
-    node = helper.make_node(
-        op_type,
-        list(NODE_INPUTS[op_type]),
-        ["y"],
-        kernel_shape=[kh, kw],
-        pads=[1, 1, 1, 1],
-        strides=[1, 1],
-        dilations=[1, 1],
-        group=1,
-        **({"offset_group": 1} if op_type == "DeformConv" else {}),
-    )
+    attrs: dict[str, Any] = {"kernel_shape": [kh, kw], "pads": [1, 1, 1, 1], "strides": [1, 1]}
+    attrs.update(dilations=[1, 1], group=1)
+    if op_type == "DeformConv":
+        attrs.update(offset_group=1)
+    node = helper.make_node(op_type, list(NODE_INPUTS[op_type]), ["y"], **attrs)
+    inputs = [k for k in NODE_INPUTS[op_type] if k not in ("weight", "bias")]
     graph = helper.make_graph(
         [node],
         op_type,
@@ -53,16 +50,14 @@ def _session(op_type: str, data: dict[str, np.ndarray], inputs: tuple[str, ...])
     opts.intra_op_num_threads = threads()
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(
-        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 def build(data: dict[str, np.ndarray]) -> Case:
     import onnxruntime as ort
 
-    dense = _session("Conv", data, ("x",))
-    deform = _session("DeformConv", data, ("x", "offset", "mask"))
+    dense = _session("Conv", data)
+    deform = _session("DeformConv", data)
 
     def forward(op: Op) -> Callable[[], Any]:
         return lambda: op(data)
