@@ -183,6 +183,8 @@ def test_table_shows_each_peers_ms_and_ratio_and_n_a_for_a_forward_only_peer():
     assert lines[2].split()[-2:] == ["12.35", "1.50x"]  # NCHW fwd: time per call and ratio
     assert lines[3].split()[-2:] == ["n/a", "n/a"]  # NCHW fwd+bwd: the peer has none
     assert lines[4].split()[-2:] == ["-", "-"]  # channels_last: peers run NCHW only
+    assert "    its own dense conv, fwd, median ms: 1,4,6 0.00" in lines
+    assert not any("dense conv, fwd+bwd" in line for line in lines)
 
 
 def test_table_flags_a_peer_that_differs_and_one_that_failed():

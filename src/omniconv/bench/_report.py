@@ -107,6 +107,14 @@ def _peer_lines(result: dict[str, Any]) -> list[str]:
             f"  {name} ({', '.join([p['framework'], *ops])}): {_agreement_text(p['rows'])}"
         )
         lines += [f"  {name} {_shape(r['shape'])}: {r['error']}" for r in p["rows"] if "error" in r]
+        for key, label in PASS_LABELS.items():
+            dense = [
+                f"{_shape(r['shape'])} {r[key]['dense']['median_ms']:.2f}"
+                for r in p["rows"]
+                if key in r
+            ]
+            if dense:
+                lines.append(f"    its own dense conv, {label}, median ms: {'  '.join(dense)}")
     return lines
 
 
