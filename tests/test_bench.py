@@ -412,14 +412,19 @@ def test_inference_runtime_peer_agrees_with_omniconv_forward_only(name):
         assert row["agreement"]["ok"], row["agreement"]
 
 
-# each runtime's session/compiled model, built in the peer's interpreter with the bench's
-# environment, reports the thread count the bench asked for (and OpenVINO float32 precision)
+# each runtime, set up in the peer's interpreter with the bench's environment, uses the
+# bench's thread count: onnxruntime's sessions share one global pool of that size, OpenVINO's
+# compiled model reports it (and float32 precision, not the CPU plugin's bfloat16 default)
 RUNTIME_SETTINGS = {
     "onnxruntime": (
+        "import onnxruntime as ort\n"
+        "sizes = []\n"
+        "ort.set_global_thread_pool_sizes = lambda *a, f=ort.set_global_thread_pool_sizes: "
+        "(sizes.append(a), f(*a))\n"
         "from peers.onnxruntime import _session\n"
-        "s = _session('DeformConv', data)\n"
-        "o = s.get_session_options()\n"
-        "print(o.intra_op_num_threads, o.inter_op_num_threads, s.get_providers()[0])\n"
+        "s = [_session(op, data) for op in ('DeformConv', 'Conv')]\n"
+        "o = [x.get_session_options().use_per_session_threads for x in s]\n"
+        "print(sizes, o, s[0].get_providers()[0])\n"
     ),
     "openvino": (
         "from peers.openvino import _compile\n"
@@ -427,7 +432,10 @@ RUNTIME_SETTINGS = {
         "print(m('INFERENCE_NUM_THREADS'), m('INFERENCE_PRECISION_HINT'))\n"
     ),
 }
-RUNTIME_EXPECTED = {"onnxruntime": "1 1 CPUExecutionProvider", "openvino": "1 <Type: 'float32'>"}
+RUNTIME_EXPECTED = {
+    "onnxruntime": "[(1, 1)] [False, False] CPUExecutionProvider",
+    "openvino": "1 <Type: 'float32'>",
+}
 
 
 @pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
