@@ -1,7 +1,8 @@
 """``omniconv bench``: the timing method its docstring states, the JSON it prints, the table,
-the memory measure, and the peer protocol (on fake peers; on Paddle and MXNet when
-OMNICONV_PADDLE_PYTHON / OMNICONV_MXNET_PYTHON name their interpreters). No assertion here
-is about speed."""
+the memory measure, and the peer protocol (on fake peers; on onnxruntime in this
+interpreter, or in OMNICONV_ONNXRUNTIME_PYTHON; on Paddle, MXNet and OpenVINO when
+OMNICONV_PADDLE_PYTHON / OMNICONV_MXNET_PYTHON / OMNICONV_OPENVINO_PYTHON name their
+interpreters). No assertion here is about speed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from omniconv import bench
 from omniconv.bench import _dcn, _peers
 from omniconv.bench._data import make_data
+from omniconv.bench._dcn import PASSES
 from omniconv.bench.peers._timing import interleaved, ratio, schedule
 from omniconv.cli import main
 
@@ -161,6 +163,30 @@ def _peer_result(rows):
     return {"threads": 2, "fast_path": True, "dcn": [], "peers": {"fake": rows}, "wrappers": []}
 
 
+def test_table_shows_each_peers_ms_and_ratio_and_n_a_for_a_forward_only_peer():
+    timing = {"median_ms": 0.0, "min_ms": 0.0, "runs_ms": []}
+    dcn = {
+        "shape": [1, 4, 6],
+        "layout": "NCHW",
+        "rounds": 3,
+        **{k: {"dense": dict(timing, median_ms=1.0), "omniconv": timing} for k in PASSES},
+        **{k + "_ratio": {"omniconv": 2.0} for k in PASSES},
+        "peak_memory_bytes": {"dense": 0, "omniconv": 0},
+    }
+    ok = {"rel_diff": {"output": 1e-7}, "rtol": 1e-4, "ok": True}
+    row = {"shape": [1, 4, 6], "op": "DCNv2", "agreement": ok, "forward_ratio": 1.5}
+    row["forward"] = {"dense": timing, "deform": dict(timing, median_ms=12.345)}
+    result = _peer_result({"framework": "fake 1.0", "rows": [row]})
+    result["dcn"] = [dcn, dict(dcn, layout="channels_last")]
+    lines = bench.format_table(result).splitlines()
+    assert lines[1].split()[-4:] == ["fake", "ms", "fake", "ratio"]
+    assert lines[2].split()[-2:] == ["12.35", "1.50x"]  # NCHW fwd: time per call and ratio
+    assert lines[3].split()[-2:] == ["n/a", "n/a"]  # NCHW fwd+bwd: the peer has none
+    assert lines[4].split()[-2:] == ["-", "-"]  # channels_last: peers run NCHW only
+    assert "    its own dense conv, fwd, median ms: 1,4,6 0.00" in lines
+    assert not any("dense conv, fwd+bwd" in line for line in lines)
+
+
 def test_table_flags_a_peer_that_differs_and_one_that_failed():
     ok = {"rel_diff": {"output": 1e-7}, "rtol": 1e-4, "ok": True}
     bad = {"rel_diff": {"output": 0.5, "grad_x": None}, "rtol": 1e-4, "ok": False}
@@ -214,13 +240,14 @@ def test_data_is_the_same_in_both_layouts():
 
 
 def test_available_peers_are_the_modules_of_the_peers_package():
-    assert bench.available_peers() == ["mxnet", "paddle"]
+    assert bench.available_peers() == ["mxnet", "onnxruntime", "openvino", "paddle"]
 
 
 def test_peers_package_imports_without_torch_or_omniconv():
     code = (
         "import sys; sys.modules['torch'] = sys.modules['omniconv'] = None; "
-        "import peers._protocol, peers._timing, peers.paddle, peers.mxnet"
+        "import peers._protocol, peers._timing, peers.paddle, peers.mxnet, peers.onnxruntime, "
+        "peers.openvino"
     )
     env = dict(os.environ, PYTHONPATH=str(_peers.PEERS_ROOT))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
@@ -355,3 +382,70 @@ def test_real_peer_agrees_with_omniconv(name):
     assert (
         "output" in row["agreement"]["rel_diff"] and "grad_offset" in row["agreement"]["rel_diff"]
     )
+
+
+def _forward_only_runtime_python(name):
+    python = os.environ.get(f"OMNICONV_{name.upper()}_PYTHON")
+    if python:
+        return python
+    if name == "onnxruntime":  # in the test extra: this interpreter has it
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+        return sys.executable
+    pytest.skip(f"set OMNICONV_{name.upper()}_PYTHON to an interpreter with {name}")
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_inference_runtime_peer_agrees_with_omniconv_forward_only(name):
+    python = _forward_only_runtime_python(name)
+    # offsets ~ N(0, 2^2) on a 6x6 image: many samples fall near or past the border, where a
+    # different border rule (e.g. OpenVINO's bilinear_interpolation_pad=False) differs by ~0.4
+    shapes = [TINY, (2, 8, 9)]
+    with _peers.peer_inputs(shapes) as inputs:
+        res = _peers.run_peer(name, python, inputs, rounds=2, warmup=1)
+    assert res["framework"].startswith(name), res
+    for row in res["rows"]:
+        assert "error" not in row and row["op"] == "DCNv2" and row["border"] == "zeros"
+        assert set(row["forward"]) == {"dense", "deform"} and row["forward_ratio"] > 0
+        assert "forward_backward" not in row and "forward_backward_ratio" not in row
+        assert set(row["agreement"]["rel_diff"]) == {"output"}
+        assert row["agreement"]["ok"], row["agreement"]
+
+
+# each runtime, set up in the peer's interpreter with the bench's environment, uses the
+# bench's thread count: onnxruntime's sessions share one global pool of that size, OpenVINO's
+# compiled model reports it (and float32 precision, not the CPU plugin's bfloat16 default)
+RUNTIME_SETTINGS = {
+    "onnxruntime": (
+        "import onnxruntime as ort\n"
+        "sizes = []\n"
+        "ort.set_global_thread_pool_sizes = lambda *a, f=ort.set_global_thread_pool_sizes: "
+        "(sizes.append(a), f(*a))\n"
+        "from peers.onnxruntime import _session\n"
+        "s = [_session(op, data) for op in ('DeformConv', 'Conv')]\n"
+        "o = [x.get_session_options().use_per_session_threads for x in s]\n"
+        "print(sizes, o, s[0].get_providers()[0])\n"
+    ),
+    "openvino": (
+        "from peers.openvino import _compile\n"
+        "m = _compile('deform', data).get_property\n"
+        "print(m('INFERENCE_NUM_THREADS'), m('INFERENCE_PRECISION_HINT'))\n"
+    ),
+}
+RUNTIME_EXPECTED = {
+    "onnxruntime": "[(1, 1)] [False, False] CPUExecutionProvider",
+    "openvino": "1 <Type: 'float32'>",
+}
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_inference_runtime_peer_uses_the_bench_thread_count(name):
+    python = _forward_only_runtime_python(name)
+    torch.set_num_threads(1)  # not the runtimes' default (the core count; OpenVINO caps there)
+    with _peers.peer_inputs([TINY]) as (inp,):
+        code = f"import numpy as np\ndata = dict(np.load({inp.path!r}))\n" + RUNTIME_SETTINGS[name]
+        proc = subprocess.run(
+            [python, "-c", code], env=_peers._env(), capture_output=True, text=True, check=False
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == RUNTIME_EXPECTED[name]

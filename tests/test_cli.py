@@ -39,7 +39,11 @@ def test_help_says_what_each_command_does(capsys):
     top = _help(capsys)
     assert "demo" in top and "bench" in top and "--version" in top and "commands:" in top
     bench = _help(capsys, "bench")
-    assert "--peer NAME[=PYTHON]" in bench and "mxnet, paddle" in bench and "exit status" in bench
+    assert (
+        "--peer NAME[=PYTHON]" in bench
+        and "mxnet, onnxruntime, openvino, paddle" in bench
+        and "exit status" in bench
+    )
     assert "tolerance" in _help(capsys, "demo")
 
 
@@ -54,7 +58,8 @@ def test_unknown_peer_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["bench", "--peer", "tensorflow=/usr/bin/python3"])
     assert exc.value.code == 2
-    assert "unknown peer 'tensorflow' (known: mxnet, paddle" in capsys.readouterr().err
+    known = "(known: mxnet, onnxruntime, openvino, paddle"
+    assert f"unknown peer 'tensorflow' {known}" in capsys.readouterr().err
 
 
 def _fake_bench(peers_result):

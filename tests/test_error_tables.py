@@ -2538,7 +2538,7 @@ CLI_CASES = [
     pytest.param(
         ["bench", "--peer", "tensorflow"],
         2,
-        "omniconv bench: error: argument --peer: unknown peer 'tensorflow' (known: mxnet, paddle, or a .py file) (see 'omniconv bench -h')",
+        "omniconv bench: error: argument --peer: unknown peer 'tensorflow' (known: mxnet, onnxruntime, openvino, paddle, or a .py file) (see 'omniconv bench -h')",
         id="bench-peer",
     ),
     pytest.param(

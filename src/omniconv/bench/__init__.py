@@ -13,9 +13,13 @@ the rounds of the two times of a round, so a noisy neighbour slows both alike.
 Contenders: omniconv, and the baselines pure_torch (omniconv's pure-PyTorch kernel) and
 grid_sample (the usual DCN written with F.grid_sample).
 
-Peers (--peer NAME=PYTHON): another framework's deformable conv, in an interpreter of its
-own, on the same NCHW data, timed the same way against that framework's dense conv; its
-output and gradients are checked against omniconv's.
+Peers (--peer NAME=PYTHON, or --peer NAME for this interpreter): another framework's
+deformable conv, in a process of its own (so thread pools do not fight), on the same NCHW
+data, timed the same way against that framework's dense conv; its output and gradients are
+checked against omniconv's. paddle and mxnet time forward and forward+backward;
+onnxruntime (DeformConv, opset 19) and openvino (opset-8 DeformableConvolution with mask)
+are inference runtimes, forward only. The table shows each peer's median ms per call and
+its ratio.
 
 Peak memory: the highest sum of live CPU tensor allocations during one forward+backward
 (torch.profiler's allocator records); memory that BLAS/oneDNN hold outside torch's

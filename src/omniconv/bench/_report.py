@@ -19,14 +19,16 @@ def _shape(shape: list[int]) -> str:
     return ",".join(map(str, shape))
 
 
-def _peer_cell(row: dict[str, Any] | None, key: str, layout: str) -> str:
+def _peer_cells(row: dict[str, Any] | None, key: str, layout: str) -> list[str]:
+    """A peer's time (ms per call of its deformable conv) and ratio to its own dense conv."""
     if layout != "NCHW" or row is None:
-        return "-"
+        return ["-", "-"]
     if "error" in row:
-        return "error"
+        return ["error", "error"]
     if key + "_ratio" not in row:
-        return "n/a"
-    return f"{row[key + '_ratio']:.2f}x" + ("" if row["agreement"]["ok"] else " (differs!)")
+        return ["n/a", "n/a"]
+    flag = "" if row["agreement"]["ok"] else " (differs!)"
+    return [f"{row[key]['deform']['median_ms']:.2f}", f"{row[key + '_ratio']:.2f}x{flag}"]
 
 
 def _dcn_table(result: dict[str, Any]) -> list[str]:
@@ -37,7 +39,8 @@ def _dcn_table(result: dict[str, Any]) -> list[str]:
     }
     extra = [k for k in dcn[0]["forward_ratio"] if k != "omniconv"] if dcn else []
     head = ["N,C,H=W", "layout", "pass", "dense ms", "omniconv ms", "ratio"]
-    head += [f"{k} ratio" for k in extra] + [f"{k} ratio" for k in peer_rows]
+    head += [f"{k} ratio" for k in extra]
+    head += [f"{k} {col}" for k in peer_rows for col in ("ms", "ratio")]
     rows = [head]
     for r in dcn:
         for key, label in PASS_LABELS.items():
@@ -47,9 +50,8 @@ def _dcn_table(result: dict[str, Any]) -> list[str]:
                 f"{r[key]['omniconv']['median_ms']:.2f}",
             ]
             cells += [f"{r[key + '_ratio'][k]:.2f}x" for k in ["omniconv", *extra]]
-            cells += [
-                _peer_cell(p.get(tuple(r["shape"])), key, r["layout"]) for p in peer_rows.values()
-            ]
+            for p in peer_rows.values():
+                cells += _peer_cells(p.get(tuple(r["shape"])), key, r["layout"])
             rows.append(cells)
     rounds = dcn[0]["rounds"] if dcn else 0
     return [
@@ -89,8 +91,10 @@ def _peer_lines(result: dict[str, Any]) -> list[str]:
     if not peers:
         return []
     lines = [
-        "peers (own interpreter, NCHW data of the rows above; ratio = their deformable conv / "
-        "their dense conv; outputs and gradients checked against omniconv's):"
+        "peers (own interpreter, NCHW data of the rows above; ms = median ms per call of their "
+        "deformable conv over their own rounds; ratio = their deformable conv / their dense "
+        "conv; outputs and gradients checked against omniconv's; n/a: an inference runtime, "
+        "forward only):"
     ]
     for name, p in peers.items():
         if "error" in p:
@@ -103,6 +107,14 @@ def _peer_lines(result: dict[str, Any]) -> list[str]:
             f"  {name} ({', '.join([p['framework'], *ops])}): {_agreement_text(p['rows'])}"
         )
         lines += [f"  {name} {_shape(r['shape'])}: {r['error']}" for r in p["rows"] if "error" in r]
+        for key, label in PASS_LABELS.items():
+            dense = [
+                f"{_shape(r['shape'])} {r[key]['dense']['median_ms']:.2f}"
+                for r in p["rows"]
+                if key in r
+            ]
+            if dense:
+                lines.append(f"    its own dense conv, {label}, median ms: {'  '.join(dense)}")
     return lines
 
 

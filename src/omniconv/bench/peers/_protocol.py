@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import numpy as np
 
 from ._timing import interleaved, ratio
 
-__all__ = ["Case", "Op", "main", "run"]
+__all__ = ["Case", "Op", "main", "run", "threads"]
 
 
 Op = Callable[[dict[str, Any]], Any]
@@ -73,6 +74,12 @@ class Case:
             self.forward_backward(self.deform)()
             out.update({f"grad_{k}": v for k, v in self.grads().items()})
         return out
+
+
+def threads() -> int:
+    """The bench's thread count, for peers that size their thread pool explicitly (the bench
+    sets ``OMP_NUM_THREADS`` to torch's thread count in the peer's environment)."""
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def _load(peer: str) -> ModuleType:
