@@ -697,7 +697,7 @@ def test_gluon_reader_takes_no_pickles(tmp_path):
 
 
 def test_names_in_a_file_never_become_paths(tmp_path):
-    """Tensor names such as ``../../x`` or ``/tmp/x`` are keys, never paths: converting
+    """Tensor names such as ``../../x`` or an absolute path are keys, never paths: converting
     writes the destination and nothing else."""
     work = tmp_path / "work"
     work.mkdir()
