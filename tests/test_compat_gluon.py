@@ -929,6 +929,9 @@ def test_export_warns_about_parameters_outside_the_graph(tmp_path):
 
 FAMILY = np.load(FIX / "mxnet_compat_family.npz")
 LAYERS = json.loads(str(FAMILY["layers"]))
+# three float32 layers, two of them deformable: MXNet's output and ours are each up to
+# ~1.2e-5 / ~1.8e-5 (absolute) from the same net in float64, so they may differ by that
+FAMILY_TOL = {"rtol": 1e-5, "atol": 3e-5}
 
 
 def build_family_net():
@@ -1004,7 +1007,7 @@ def test_family_params_file_from_mxnet_loads_and_matches():
     net.load_parameters(str(FIX / "mxnet_compat_family.params"))
     out = net(FAMILY["x"])
     assert float(out.std()) > 1.0
-    np.testing.assert_allclose(out.detach().numpy(), FAMILY["out"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.detach().numpy(), FAMILY["out"], **FAMILY_TOL)
     assert repr(net) == str(FAMILY["repr"])
     assert repr(net.collect_params()) == str(FAMILY["params_repr_after"])
     assert list(net.state_dict()) == [
@@ -1029,7 +1032,7 @@ def test_family_save_parameters_and_export_are_byte_identical_to_mxnet(tmp_path)
     ):
         assert (tmp_path / name).read_bytes() == (FIX / name).read_bytes(), name
     again = net(FAMILY["x"])  # hybridized (compiled) call
-    np.testing.assert_allclose(again.detach().numpy(), FAMILY["out"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(again.detach().numpy(), FAMILY["out"], **FAMILY_TOL)
 
 
 @pytest.mark.skipif(not MXNET_PY, reason="set OMNICONV_MXNET_PYTHON to an MXNet 1.9.1 python")

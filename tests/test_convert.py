@@ -275,7 +275,8 @@ def test_mxnet_export_names_resolve_through_a_gluon_target():
     net.load_state_dict(state)
     with torch.no_grad():
         out = net(torch.from_numpy(family["x"]))
-    np.testing.assert_allclose(out.numpy(), family["out"], **F32)
+    # float32 through three layers: test_compat_gluon.FAMILY_TOL's reasoning
+    np.testing.assert_allclose(out.numpy(), family["out"], rtol=1e-5, atol=3e-5)
 
 
 def test_mxnet_nhwc_weights():

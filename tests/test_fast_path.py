@@ -12,6 +12,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from _helpers import (
@@ -54,13 +55,11 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 @pytest.fixture(params=["fused", "chunked"])
 def gemm(request):
-    """Both forms of the fast path: the fused kernels (BLAS per tile from the numba threads,
-    where torch exports its BLAS) and the chunked columns multiplied by ``torch.addmm``."""
+    """Both forms of the fast path: the fused kernels (omniconv's tile GEMM per tile on the
+    numba threads) and the chunked columns multiplied by ``torch.addmm``."""
     fused = request.param == "fused"
-    if fused and deform_cpu.find_blas() is None:
-        pytest.skip("this torch build exports no BLAS GEMM: only the chunked path runs")
     with backends.fused_gemm(fused):
-        assert (deform_cpu._blas_for(torch.float32) is not None) == fused
+        assert deform_cpu._fused() == fused
         yield request.param
 
 
@@ -230,26 +229,47 @@ def test_numba_load_failure_warns_once(monkeypatch):
         pass
 
 
-def test_blas_gemm_found_and_checked(monkeypatch):
-    import ctypes
-    import platform
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tile_gemm_against_float64_and_its_own_bits(dtype):
+    """The fused kernels' GEMM: odd sizes, A read through both stride orders, overwrite and
+    accumulate, against numpy in float64; and the same bits however the rows are cut
+    into calls (each entry is one FMA chain over k, whatever the blocking)."""
+    from numba import njit
 
-    from omniconv.kernels import _blas
+    from omniconv.kernels._tile_gemm import MR, block_columns, gemm_tiles, padded
 
-    found = _blas.find()
-    if sys.platform == "linux" and platform.machine() == "x86_64":
-        assert isinstance(found, _blas.Gemm) and found.sgemm and found.dgemm  # torch's MKL
-    # no such symbols (another torch build): None, and the chunked path runs
+    @njit
+    def run(m, n, k, a, sa_i, sa_k, b, ldb, c, ldc, acc, item):
+        gemm_tiles(m, n, k, a, sa_i, sa_k, b, ldb, c, ldc, acc, item)
 
-    def no_lib(*args, **kwargs):
-        raise OSError("not here")
-
-    monkeypatch.setattr(ctypes, "CDLL", no_lib)
-    assert _blas.find() is None
-    monkeypatch.undo()
-    # symbols that do not compute a correct product are refused too
-    monkeypatch.setattr(_blas, "_check", lambda fn, dtype: False)
-    assert _blas.find() is None
+    rng = np.random.default_rng(3)
+    item = np.dtype(dtype).itemsize
+    nr = block_columns(item)
+    for m, n, k in [(1, 1, 1), (13, 33, 7), (29, 64, 300), (3, 17, 1)]:
+        mp, np_ = padded(m, MR), padded(n, nr)
+        rows = mp + MR  # room for the second call of the cut below
+        a = rng.standard_normal((rows, k)).astype(dtype)
+        at = np.ascontiguousarray(a.T)  # A through sa_i = 1, sa_k = rows
+        b = np.zeros((k, np_), dtype)
+        b[:, :n] = rng.standard_normal((k, n))
+        want = a[:m].astype(np.float64) @ b[:, :n].astype(np.float64)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        c1 = np.full((mp, np_), np.nan, dtype)
+        run(m, n, k, a.ctypes.data, k, 1, b.ctypes.data, np_, c1.ctypes.data, np_, False, item)
+        np.testing.assert_allclose(c1[:m, :n], want, rtol=tol, atol=tol * k)
+        c2 = np.zeros((mp, np_), dtype)
+        run(m, n, k, at.ctypes.data, 1, rows, b.ctypes.data, np_, c2.ctypes.data, np_, False, item)
+        assert np.array_equal(c1[:m, :n], c2[:m, :n])
+        run(m, n, k, at.ctypes.data, 1, rows, b.ctypes.data, np_, c2.ctypes.data, np_, True, item)
+        np.testing.assert_allclose(c2[:m, :n], 2 * want, rtol=tol, atol=2 * tol * k)
+        if m > 1:  # rows cut into two calls: the same bits
+            cut = m // 2
+            c3 = np.zeros((mp + MR, np_), dtype)
+            run(cut, n, k, a.ctypes.data, k, 1, b.ctypes.data, np_, c3.ctypes.data, np_, False,
+                item)  # fmt: skip
+            run(m - cut, n, k, a[cut:].ctypes.data, k, 1, b.ctypes.data, np_,
+                c3[cut:].ctypes.data, np_, False, item)  # fmt: skip
+            assert np.array_equal(c1[:m, :n], c3[:m, :n])
 
 
 def test_numba_threads_follow_torch():
@@ -604,8 +624,6 @@ def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
     """80 channels: the fused backward of NCHW input works in blocks of 64 channels (the
     second block cuts a deformable group), split between threads; tiles of 1 row up to
     whole images; all give the reference's numbers."""
-    if deform_cpu.find_blas() is None:
-        pytest.skip("this torch build exports no BLAS GEMM")
     case = (2, 80, 5, 6, 8, (3, 2), (2, 1), (1, 0), (2, 1), 1, 2)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
     data = list(make_deform(*case, seed=12))

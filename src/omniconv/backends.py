@@ -71,7 +71,7 @@ def _deform_backend(name: str) -> Iterator[None]:
 
 
 def fused_gemm(enabled: bool) -> contextlib.AbstractContextManager[None]:
-    """Turn the fused CPU kernels (BLAS called per tile from the numba threads) on or off
+    """Turn the fused CPU kernels (omniconv's GEMM called per tile on the numba threads) on or off
     for the calls made inside the block, in this thread; off, the sampled columns are
     multiplied by ``torch.addmm`` in chunks (same numbers). ``enabled``: True or False."""
     return _fused_gemm(check_bool(enabled, "enabled"))

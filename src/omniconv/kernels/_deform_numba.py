@@ -3,7 +3,7 @@
 Every kernel takes the named structures of :mod:`._deform_structs` (``Geometry``,
 ``Sampling``, ...) and plain arrays; its docstring states the layout it requires and what
 it writes. All arrays are C-contiguous (each kernel checks: it indexes flat memory and
-hands raw addresses to BLAS) and of one float dtype, float32 or float64.
+hands raw addresses to the GEMM and vector loops) and of one float dtype, float32 or float64.
 
 Layouts shared by the kernels:
 
@@ -16,7 +16,7 @@ Layouts shared by the kernels:
 
 The math is the floor convention of :mod:`omniconv.functional.deform_conv`. Every buffer
 comes from torch, so memory profiling sees it (the kernels allocate only a few scalars a
-thread for BLAS's by-reference arguments, and one row of zeros a call).
+thread, and one row of zeros a call).
 
 Numba rule kept throughout: inside a ``prange`` loop, no array is *written* through a
 field of a structure (numba drops such writes: numba issues #5872 / #7135); the parallel
@@ -30,12 +30,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba import njit, prange
+from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from ._channel_vectors import blend, corner_sums, scatter_add
 from ._deform_structs import Rows
+from ._tile_gemm import MR, block_columns, gemm_tiles, padded
 
 _FM = {"reassoc", "contract"}  # let LLVM vectorise the channel reductions
 
@@ -44,7 +45,8 @@ class _RowJob(NamedTuple):
     """One call of :func:`_backward_row` (integers only, so passing it costs no reference
     counting): output pixel ``(y, x)`` of image ``n``, input channels ``c_lo:c_hi``; tap
     ``k``, channel ``c`` of conv group ``g`` of that pixel are element
-    ``start + g*(K - 1)*Cg + k*tap_stride + c - col_c0`` of the flat ``col`` / ``gcol``."""
+    ``start + g*(K - 1)*Cg + k*tap_stride + c - col_c0`` of the flat ``col`` / ``gcol``;
+    the rows of ``x`` / ``gx`` start at image ``first_image``."""
 
     n: int
     y: int
@@ -54,6 +56,7 @@ class _RowJob(NamedTuple):
     start: int
     tap_stride: int
     col_c0: int
+    first_image: int
 
 
 def _one_like(x):  # pragma: no cover - replaced by the overload in compiled code
@@ -90,10 +93,27 @@ def _zero_like_impl(x):  # pragma: no cover - compile time
 @njit(inline="always")
 def _require_c(arr):  # pragma: no cover - compiled
     """Refuse an array that is not C-contiguous: the kernels index flat memory and pass
-    raw addresses to BLAS, so they check the layout they rely on instead of trusting it
-    (the Python side hands them ``.contiguous()`` tensors; this is the kernel's own guard)."""
+    raw addresses to the GEMM and vector loops, so they check the layout they rely on
+    instead of trusting it (the Python side hands them ``.contiguous()`` tensors; this is
+    the kernel's own guard)."""
     if not arr.flags.c_contiguous:
         raise ValueError("omniconv kernel: an array argument is not C-contiguous")
+
+
+@njit(inline="always")
+def _require_c4(a, b, c, d):  # pragma: no cover - compiled
+    """:func:`_require_c` of four arrays."""
+    _require_c(a)
+    _require_c(b)
+    _require_c(c)
+    _require_c(d)
+
+
+@njit(inline="always")
+def _flat(arr):  # pragma: no cover - compiled
+    """``arr`` checked C-contiguous (:func:`_require_c`), as a flat view."""
+    _require_c(arr)
+    return arr.ravel()
 
 
 @njit(inline="always")
@@ -196,18 +216,21 @@ def _zero_row(count, dtype):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _at(arr, index):  # pragma: no cover - compiled
+    """The address of element ``index`` of the flat, C-contiguous ``arr``."""
+    return np.int64(arr.ctypes.data) + np.int64(index) * arr.itemsize
+
+
+@njit(inline="always")
 def _blend(  # pragma: no cover - compiled
     colf, pc, nc, a00, a01, a10, a11, x00, p00, x01, p01, x10, p10, x11, p11
 ):
     """``colf[pc + t] = a00 * x00[p00 + t] + ... + a11 * x11[p11 + t]`` for ``t < nc``
-    (flat, unsigned indices). Called with ``xf`` for all four sources where every corner
-    is on the image (one base pointer, as LLVM vectorises best), else with
-    :func:`_source`'s."""
-    for t in range(nc):
-        u = np.uint64(t)
-        colf[pc + u] = (
-            a00 * x00[p00 + u] + a01 * x01[p01 + u] + a10 * x10[p10 + u] + a11 * x11[p11 + u]
-        )
+    (flat arrays of one dtype, the coefficients of it too): explicit vectors
+    (:func:`._channel_vectors.blend`)."""
+    # (mypy reads an intrinsic's typing-context parameter as an argument)
+    blend(_at(colf, pc), np.int64(nc), a00, a01, a10, a11, _at(x00, p00), _at(x01, p01),
+          _at(x10, p10), _at(x11, p11))  # type: ignore[call-arg]  # fmt: skip
 
 
 @njit(inline="always")
@@ -215,15 +238,10 @@ def _corner_sums(  # pragma: no cover - compiled
     s00, s01, s10, s11, gcol, pc, nc, x00, p00, x01, p01, x10, p10, x11, p11
 ):
     """The four per-corner sums ``sum_t gcol[pc + t] * x??[p?? + t]`` added to ``s??``
-    (loads only: vectorises without alias checks)."""
-    for t in range(nc):
-        u = np.uint64(t)
-        gc = gcol[pc + u]
-        s00 += gc * x00[p00 + u]
-        s01 += gc * x01[p01 + u]
-        s10 += gc * x10[p10 + u]
-        s11 += gc * x11[p11 + u]
-    return s00, s01, s10, s11
+    (:func:`._channel_vectors.corner_sums`: a fixed order of sums)."""
+    sums: tuple = corner_sums(_at(gcol, pc), np.int64(nc), _at(x00, p00), _at(x01, p01),
+                              _at(x10, p10), _at(x11, p11), s00 - s00)  # type: ignore[call-arg]  # fmt: skip
+    return s00 + sums[0], s01 + sums[1], s10 + sums[2], s11 + sums[3]
 
 
 @njit(inline="always")
@@ -368,85 +386,33 @@ def sample_columns(x, geo, smp, chunk, col):  # pragma: no cover - compiled
         _sample_into(xf, zrow, colf, r * col.shape[1], n, y, xo, geo, smp, plain)
 
 
-@intrinsic
-def _call_gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """Call the Fortran ``?gemm_`` at address ``fn``; every argument is an address."""
-    sig = types.void(fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-
-    def codegen(context, builder, signature, args):  # pragma: no cover - compile time
-        ptr = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [ptr] * 13)
-        callee = builder.inttoptr(args[0], fnty.as_pointer())
-        builder.call(callee, [builder.inttoptr(v, ptr) for v in args[1:]])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _call_set_threads(typingctx, fn, nthreads):
-    """``MKL_Set_Num_Threads_Local(nthreads)`` at address ``fn``; returns the old value."""
-    sig = types.int32(fn, nthreads)
-
-    def codegen(context, builder, signature, args):  # pragma: no cover - compile time
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(i32, [i32])
-        callee = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(callee, [builder.trunc(args[1], i32)])
-
-    return sig, codegen
-
-
 @njit(inline="always")
 def _addr(arr):  # pragma: no cover - compiled
     """The data address of ``arr`` as int64 (so offsets added to it stay integers)."""
     return np.int64(arr.ctypes.data)
 
 
-@njit(inline="always")
-def _gemm(fn, ints, scal, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # pragma: no cover
-    """Column-major ``C (m, n) = op(A) @ op(B) + beta * C`` with ``op`` = transpose where
-    ``ta`` / ``tb`` is true, BLAS's own argument list; ``a``, ``b``, ``c`` are addresses,
-    ``ints`` (int32, 8) and ``scal`` (2, of the data dtype) are the caller's scratch for
-    by-reference arguments."""
-    ints[0] = 84 if ta else 78  # 'T' / 'N'
-    ints[1] = 84 if tb else 78
-    ints[2] = m
-    ints[3] = n
-    ints[4] = k
-    ints[5] = lda
-    ints[6] = ldb
-    ints[7] = ldc
-    scal[0] = 1
-    scal[1] = beta
-    p = _addr(ints)
-    s = _addr(scal)
-    # (mypy reads an intrinsic's typing-context parameter as an argument)
-    _call_gemm(fn, p, p + 4, p + 8, p + 12, p + 16, s, a, p + 20, b, p + 24, s + scal.itemsize,
-               c, p + 28)  # type: ignore[call-arg]  # fmt: skip
-
-
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
-def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover - compiled
+def forward_fused(x, geo, smp, wk, bias, out, tiles):  # pragma: no cover - compiled
     """The whole forward, one parallel region.
 
-    Layout: ``x (N*H*W, C)`` NHWC rows; ``wt`` = ``W' (G, O/G, K*Cg)``, i.e.
-    ``weight.permute(0, 2, 3, 1)``; ``bias (O,)``; ``out`` an ``Output`` of ``N*O*Ho*Wo``
-    entries; ``tiles.buffers (threads, tiles.rows*K*C)``, plus ``tiles.rows*O`` per thread
-    unless ``out.channels_last``; ``blas`` the GEMM of the data dtype. All arrays
+    Layout: ``x (N*H*W, C)`` NHWC rows; ``wk (G, K*Cg, OGp)``: ``W'_g`` transposed, i.e.
+    ``wk[g, k*Cg + c, o] = weight[g*O/G + o, c, k]``, its columns zero-padded to ``OGp``
+    (a multiple of :func:`._tile_gemm.block_columns`); ``bias (O,)``; ``out`` an
+    ``Output`` of ``N*O*Ho*Wo`` entries; ``tiles.buffers (threads, tile_p*(K*C + G*OGp))``
+    with ``tile_p`` = ``tiles.rows`` rounded up to :data:`._tile_gemm.MR`. All arrays
     C-contiguous (checked), one float dtype.
 
     Writes every entry of ``out.data``; ``tiles.buffers`` is scratch.
 
     Each thread takes a contiguous range of tiles (``tiles.rows`` output pixels of one
     image), samples a tile's column rows into its own buffer (cache-resident) and
-    multiplies it by ``W'`` right away with one single-threaded BLAS GEMM per conv group
-    into output rows ``(pixel, O)``: straight into a channels_last ``out``, else into the
-    rest of its buffer and from there, transposed, into ``out`` as ``(n, O, y, x)``; the
-    bias is added on the way."""
+    multiplies it by ``W'`` right away (:func:`._tile_gemm.gemm_tiles`) into output rows
+    ``(pixel, G*OGp)``, then writes them with the bias into ``out``: ``(n, y, x, o)`` for a
+    channels_last ``out``, else ``(n, o, y, x)``."""
     _require_c(x)
     _require_sampling(smp)
-    _require_c(wt)
+    _require_c(wk)
     _require_c(bias)
     outf = out.data  # written in the parallel loop: a local, not a field (module docstring)
     bufs = tiles.buffers
@@ -454,12 +420,15 @@ def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover 
     _require_c(bufs)
     channels_last = out.channels_last
     tile = tiles.rows
+    tile_p = padded(tile, MR)
     nt = bufs.shape[0]
     n_img = smp.offset.shape[0]
     per = smp.offset.shape[2] * smp.offset.shape[3]
-    groups, og, kcg = wt.shape
+    groups, kcg, ogp = wk.shape
+    og = bias.shape[0] // groups
     ncol = groups * kcg
     c_out = groups * og
+    row_w = groups * ogp  # entries per row of the output tile
     tiles_per_image = (per + tile - 1) // tile
     total = n_img * tiles_per_image
     xf = x.ravel()
@@ -468,11 +437,8 @@ def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover 
     wo = geo.out_width
     plain = _is_plain(geo)
     for t in prange(nt):
-        old: int = _call_set_threads(blas.set_threads, 1)  # type: ignore[call-arg]
-        colf = bufs[t, : tile * ncol]
-        ot = bufs[t, tile * ncol :]  # (tile, O) output rows, for NCHW output
-        ints = np.empty(8, np.int32)
-        scal = np.empty(2, outf.dtype)
+        colf = bufs[t, : tile_p * ncol]
+        ot = bufs[t, tile_p * ncol : tile_p * (ncol + row_w)]
         for ti in range(total * t // nt, total * (t + 1) // nt):
             n = ti // tiles_per_image
             l0 = (ti - n * tiles_per_image) * tile
@@ -480,36 +446,30 @@ def forward_fused(x, geo, smp, wt, bias, out, tiles, blas):  # pragma: no cover 
             for r in range(rows):
                 y = (l0 + r) // wo
                 _sample_into(xf, zrow, colf, r * ncol, n, y, l0 + r - y * wo, geo, smp, plain)
-            # output rows (rows, O): straight into a channels_last output, else into this
-            # thread's tile, transposed into the NCHW output below (BLAS is faster this
-            # way round than writing (O, rows) blocks with leading dimension H*W)
-            rows_at = _addr(outf) + (n * per + l0) * c_out * item if channels_last else _addr(ot)
             for g in range(groups):
-                a = _addr(colf) + g * kcg * item
-                w = _addr(wt) + g * og * kcg * item
-                # rows^T (og, rows), ld O  =  W'_g @ col_g^T
-                _gemm(blas.gemm, ints, scal, True, False, og, rows, kcg, w, kcg, a, ncol, 0,
-                      rows_at + g * og * item, c_out)  # fmt: skip
+                # output rows (rows, OGp) of group g = col_g (rows, K*Cg) @ wk_g
+                gemm_tiles(rows, ogp, kcg, _addr(colf) + g * kcg * item, ncol, 1,
+                           _addr(wk) + g * kcg * ogp * item, ogp, _addr(ot) + g * ogp * item,
+                           row_w, False, item)  # fmt: skip
             if channels_last:
                 for r in range(rows):
                     at = (n * per + l0 + r) * c_out
-                    for o in range(c_out):
-                        outf[at + o] += bias[o]
+                    for g in range(groups):
+                        for o in range(og):
+                            outf[at + g * og + o] = ot[r * row_w + g * ogp + o] + bias[g * og + o]
             else:
-                for o in range(c_out):
-                    at = (n * c_out + o) * per + l0
-                    for r in range(rows):
-                        outf[at + r] = ot[r * c_out + o] + bias[o]
-        _call_set_threads(blas.set_threads, old)
+                for g in range(groups):
+                    for o in range(og):
+                        at = (n * c_out + g * og + o) * per + l0
+                        b = bias[g * og + o]
+                        for r in range(rows):
+                            outf[at + r] = ot[r * row_w + g * ogp + o] + b
 
 
-@njit(inline="always")
-def _scatter_add(dst, at, src, src_at, count, scale):  # pragma: no cover - compiled
-    """``dst[at : at + count] += scale * src[src_at : src_at + count]`` (flat, unsigned
-    indices)."""
-    for t in range(count):
-        u = np.uint64(t)
-        dst[at + u] += src[src_at + u] * scale
+def forward_tile_floats(cols: int, out_row: int, tile: int) -> int:
+    """Floats of one thread's buffer in :func:`forward_fused`: the column tile and the
+    output tile, ``tile`` rows rounded up to whole register tiles."""
+    return padded(tile, MR) * (cols + out_row)
 
 
 @njit(nogil=True, error_model="numpy", fastmath=_FM)  # a real call, not inlined
@@ -530,7 +490,7 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
     xf, x_ld, x_c0 = x
     gxf, gx_ld, gx_c0 = gx
     zero = xf.dtype.type(0)
-    img = n * geo.height * geo.width
+    img = (n - job.first_image) * geo.height * geo.width
     j0 = x_c0 // chunk  # the chunk of slot 0
     for d in range(geo.channels // cgd):
         c0 = max(d * cgd, job.c_lo)
@@ -559,6 +519,7 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
             on01 = top and rig
             on10 = bot and lef
             on11 = bot and rig
+            on = (1 if on00 else 0) | (2 if on01 else 0) | (4 if on10 else 0) | (8 if on11 else 0)
             interior = on00 and on11  # every corner on the image
             x00, o00 = _source(xf, zrow, on00, i00, x_ld)
             x01, o01 = _source(xf, zrow, on01, i01, x_ld)
@@ -608,15 +569,12 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                         )  # fmt: skip
                         _blend(col, pc, nc, b00, b01, b10, b11, x00, p00, x01, p01, x10, p10,
                                x11, p11)  # fmt: skip
-                    # one scatter stream per corner on the image: each loop vectorises
-                    if on00:
-                        _scatter_add(gxf, np.uint64(i00 * gx_ld + c - gx_c0), gcol, pc, nc, b00)
-                    if on01:
-                        _scatter_add(gxf, np.uint64(i01 * gx_ld + c - gx_c0), gcol, pc, nc, b01)
-                    if on10:
-                        _scatter_add(gxf, np.uint64(i10 * gx_ld + c - gx_c0), gcol, pc, nc, b10)
-                    if on11:
-                        _scatter_add(gxf, np.uint64(i11 * gx_ld + c - gx_c0), gcol, pc, nc, b11)
+                    # the input gradient of the corners on the image (in corner order)
+                    scatter_add(
+                        _at(gcol, pc), np.int64(nc), _at(gxf, i00 * gx_ld + c - gx_c0),
+                        _at(gxf, i01 * gx_ld + c - gx_c0), _at(gxf, i10 * gx_ld + c - gx_c0),
+                        _at(gxf, i11 * gx_ld + c - gx_c0), b00, b01, b10, b11, on,
+                    )  # type: ignore[call-arg]  # fmt: skip
                     c = ce
                 # d bilinear / dh and / dw per corner (the sums of corners off the image
                 # are 0: they read the zero row), as in the pure path
@@ -670,12 +628,65 @@ def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma
         c_lo, c_hi = items[it, 2], items[it, 3]
         for r in range(items[it, 0], items[it, 1]):
             n, y, xo = _chunk_pixel(chunk, r, geo.out_width)
-            job = _RowJob(n, y, xo, c_lo, c_hi, r * ncol, cg, 0)
+            job = _RowJob(n, y, xo, c_lo, c_hi, r * ncol, cg, 0, 0)
             _backward_row(xr, gxr, zrow, colf, gcolf, job, geo, smp, grads)
 
 
+@njit(inline="always")
+def _backward_tile(  # pragma: no cover - compiled
+    x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb, first, channels_last,
+    c_out, kcp, geo, smp, grads,
+):  # fmt: skip
+    """One tile of the fused backwards: output pixels ``l0 : l0 + rows`` of image ``n``,
+    input channels ``c_lo : c_lo + cb`` (``x`` / ``gx`` ``Rows`` starting at image
+    ``first``); ``gof`` the flat grad_out (NHWC when ``channels_last``, else NCHW); ``got``,
+    ``gcol``, ``col`` the thread's tiles, ``w_t (O, kcp)`` and ``gw_t (Op, kcp)``, ``kcp``
+    the row length of ``gcol`` / ``col`` too (all flat or 2-D, addressed by element).
+
+    1. the grad_out tile as rows ``(pixel, O)`` into ``got``, ``gcol = got @ W_t``;
+    2. :func:`_backward_row` on each row: ``col``, the input gradient, the offset / mask
+       gradients;
+    3. ``gW_t += got^T @ col``: each entry's FMA chain continues over the tile's pixels."""
+    per = smp.offset.shape[2] * smp.offset.shape[3]
+    kc = geo.taps * cb
+    item = gof.itemsize
+    wo = geo.out_width
+    if channels_last:
+        g_at = (n * per + l0) * c_out
+        for i in range(rows * c_out):
+            got[i] = gof[g_at + i]
+    else:
+        for o in range(c_out):
+            g_at = (n * c_out + o) * per + l0
+            for r in range(rows):
+                got[r * c_out + o] = gof[g_at + r]
+    gemm_tiles(rows, kc, c_out, _addr(got), c_out, 1, _addr(w_t), kcp, _addr(gcol), kcp, False,
+               item)  # fmt: skip
+    for r in range(rows):
+        y = (l0 + r) // wo
+        job = _RowJob(n, y, l0 + r - y * wo, c_lo, c_lo + cb, r * kcp, cb, c_lo, first)
+        _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads)
+    gemm_tiles(c_out, kc, rows, _addr(got), 1, c_out, _addr(col), kcp, _addr(gw_t), kcp, True,
+               item)  # fmt: skip
+
+
+def backward_tile_parts(c_out: int, kcp: int, tile: int) -> tuple[int, int, int, int, int, int]:
+    """Offsets (in floats) of the parts of one thread's buffer in :func:`backward_fused`
+    for ``kcp`` (padded) columns and ``tile`` rows: ``W_t``, ``gW_t``, ``gcol``, ``col``,
+    the grad_out tile, and the total; each part starts 16-float aligned."""
+    tile_p = padded(tile, MR)
+    at_gw = padded(c_out * kcp, 16)
+    at_gcol = at_gw + padded(padded(c_out, MR) * kcp, 16)
+    at_col = at_gcol + padded(tile_p * kcp, 16)
+    at_go = at_col + padded(tile_p * kcp, 16)
+    return 0, at_gw, at_gcol, at_col, at_go, at_go + padded(tile_p * c_out + MR, 16)
+
+
+_backward_parts = njit(inline="always")(backward_tile_parts)
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
-def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):  # pragma: no cover
+def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles):  # pragma: no cover
     """The backward of one block of input channels (one conv group only), one parallel
     region.
 
@@ -683,9 +694,9 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
     ``Output`` of ``N*O*Ho*Wo`` entries; ``w`` / ``gw (O, C*K)``, the weight and its
     gradient in torch's layout; ``grads`` an ``OffsetGrads`` (a slot per reduction chunk);
     ``edges (threads + 1,)`` int64 channel cuts at chunk boundaries; ``tiles.buffers
-    (threads, 2*(O + tiles.rows)*K*cb + 48)``, ``cb`` the widest thread's channels
-    (``W_t``, ``gW_t`` and two tiles, each starting 64-byte aligned when the rows do).
-    All arrays C-contiguous (checked), one float dtype except ``edges``.
+    (threads, total)``, zeroed, ``total`` from :func:`backward_tile_parts` for the widest
+    thread's columns ``K*cb`` rounded up to :func:`._tile_gemm.block_columns`. All arrays
+    C-contiguous (checked), one float dtype except ``edges``.
 
     Writes columns ``c*K + k`` of ``gw`` for the block's channels ``c``; adds the block's
     input gradient into ``gx`` and its offset and mask gradients into ``grads`` (the caller
@@ -694,25 +705,22 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
     Thread ``t`` owns channels ``edges[t]:edges[t + 1]`` (so its input-gradient scatters
     and weight-gradient columns are its own). It copies its slice of the weight to
     ``W_t (O, K*cb)`` (taps outer, as its columns), then for every tile of output pixels
-    of every image:
+    of every image, in order:
 
-    1. ``gcol = grad_out_tile @ W_t`` (BLAS);
+    1. the tile of grad_out as rows ``(pixel, O)``, and ``gcol = grad_out_tile @ W_t``;
     2. :func:`_backward_row` on each row: ``col``, the input gradient into ``gx``, the
        offset / mask gradients into the slots of its chunks;
-    3. ``gW_t += grad_out_tile^T @ col`` (BLAS);
+    3. ``gW_t += grad_out_tile^T @ col``: each entry one FMA chain over all output
+       pixels in order, however the pixels were cut into tiles;
 
     and finally writes ``gW_t`` into its columns of ``gw`` (adds nothing else there)."""
     _require_c(x.data)
     _require_c(gx.data)
     _require_sampling(smp)
-    gof = grad_out.data
+    gof = _flat(grad_out.data)
     bufs = tiles.buffers  # written in the parallel loop: a local, not a field
-    _require_c(gof)
-    _require_c(w)
-    _require_c(gw)
+    _require_c4(w, gw, edges, bufs)
     _require_grads(grads)
-    _require_c(edges)
-    _require_c(bufs)
     channels_last = grad_out.channels_last
     tile = tiles.rows
     nt = edges.shape[0] - 1
@@ -722,58 +730,146 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles, blas):
     c_out = w.shape[0]
     tiles_per_image = (per + tile - 1) // tile
     item = gof.itemsize
+    nr = block_columns(item)
     zero = gof.dtype.type(0)
-    wo = geo.out_width
     zrow = _zero_row(x.width, gof.dtype)
     for t in prange(nt):
         c_lo = edges[t]
         cb = edges[t + 1] - c_lo
         if cb <= 0:
             continue
-        old: int = _call_set_threads(blas.set_threads, 1)  # type: ignore[call-arg]
         kc = k_all * cb
+        kcp = padded(kc, nr)
+        _, at_gw, at_gcol, at_col, at_go, end = _backward_parts(c_out, kcp, tile)
         buf = bufs[t]
-        # each part 16-element aligned: the GEMMs see the same alignment in every thread
-        at_gw = (c_out * kc + 15) // 16 * 16
-        at_gcol = (at_gw + c_out * kc + 15) // 16 * 16
-        at_col = (at_gcol + tile * kc + 15) // 16 * 16
-        w_t = buf[: c_out * kc]
-        gw_t = buf[at_gw : at_gw + c_out * kc]
-        gcol = buf[at_gcol : at_gcol + tile * kc]
-        col = buf[at_col : at_col + tile * kc]
+        w_t = buf[:at_gw]
+        gw_t = buf[at_gw:at_gcol]
+        gcol = buf[at_gcol:at_col]
+        col = buf[at_col:at_go]
+        got = buf[at_go:end]
         for o in range(c_out):
             for c in range(cb):
                 for k in range(k_all):
-                    w_t[o * kc + k * cb + c] = w[o, (c_lo + c) * k_all + k]
-                    gw_t[o * kc + k * cb + c] = zero
-        ints = np.empty(8, np.int32)
-        scal = np.empty(2, gof.dtype)
+                    w_t[o * kcp + k * cb + c] = w[o, (c_lo + c) * k_all + k]
+                    gw_t[o * kcp + k * cb + c] = zero
         for ti in range(n_img * tiles_per_image):
             n = ti // tiles_per_image
             l0 = (ti - n * tiles_per_image) * tile
             rows = min(tile, per - l0)
-            if channels_last:  # grad_out tile^T: (O, rows), ld O
-                g_at = _addr(gof) + (n * per + l0) * c_out * item
-                g_t, g_ld = False, c_out
-            else:  # grad_out tile: (rows, O), ld per
-                g_at = _addr(gof) + (n * c_out * per + l0) * item
-                g_t, g_ld = True, per
-            # 1. gcol^T (K*cb, rows) = W_t^T (K*cb, O) @ grad_out_tile^T (O, rows)
-            _gemm(blas.gemm, ints, scal, False, g_t, kc, rows, c_out, _addr(w_t), kc, g_at,
-                  g_ld, 0, _addr(gcol), kc)  # fmt: skip
-            # 2. col, gx, grads
-            for r in range(rows):
-                y = (l0 + r) // wo
-                job = _RowJob(n, y, l0 + r - y * wo, c_lo, c_lo + cb, r * kc, cb, c_lo)
-                _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads)
-            # 3. gW_t^T (K*cb, O) += col^T (K*cb, rows) @ grad_out_tile (rows, O)
-            _gemm(blas.gemm, ints, scal, False, not g_t, kc, c_out, rows, _addr(col), kc, g_at,
-                  g_ld, 1, _addr(gw_t), kc)  # fmt: skip
+            _backward_tile(x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb,
+                           0, channels_last, c_out, kcp, geo, smp, grads)  # fmt: skip
         for o in range(c_out):
             for c in range(cb):
                 for k in range(k_all):
-                    gw[o, (c_lo + c) * k_all + k] = gw_t[o * kc + k * cb + c]
-        _call_set_threads(blas.set_threads, old)
+                    gw[o, (c_lo + c) * k_all + k] = gw_t[o * kcp + k * cb + c]
+
+
+def image_tile_parts(c_out: int, kcp: int, tile: int, slot_pixels: int, channels: int
+                     ) -> tuple[int, int, int, int, int, int]:  # fmt: skip
+    """Offsets (in floats) of the parts of one thread's buffer in :func:`backward_images`:
+    ``gcol``, ``col``, the grad_out tile, the NHWC copies of a slot's input and of its
+    gradient (``slot_pixels`` pixels of ``channels``; empty for channels_last input), and
+    the total; each part starts 16-float aligned."""
+    tile_p = padded(tile, MR)
+    at_col = padded(tile_p * kcp, 16)
+    at_go = at_col + padded(tile_p * kcp, 16)
+    at_x = at_go + padded(tile_p * c_out + MR, 16)
+    at_gx = at_x + padded(slot_pixels * channels, 16)
+    return 0, at_col, at_go, at_x, at_gx, at_gx + padded(slot_pixels * channels, 16)
+
+
+_image_parts = njit(inline="always")(image_tile_parts)
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def backward_images(
+    x, gx, nchw, geo, smp, grad_out, wb, gw_slots, grads, cuts, tiles
+):  # pragma: no cover
+    """The backward (one conv group), the images split between the threads, one parallel
+    region.
+
+    Layout: ``x`` / ``gx``: the input and its gradient, ``(N*H*W, C)`` NHWC rows, or when
+    ``nchw`` ``(N, C, H*W)``; ``grad_out`` an ``Output`` of ``N*O*Ho*Wo`` entries; ``wb
+    (O, Kp)``: ``W'`` (``wb[o, k*C + c] = weight[o, c, k]``) with ``Kp`` = ``K*C`` rounded up
+    to :func:`._tile_gemm.block_columns`, its padding zero; ``gw_slots (S, Op, Kp)`` zeroed,
+    ``Op`` = ``O`` rounded up to :data:`._tile_gemm.MR`;
+    ``grads`` an ``OffsetGrads``; ``cuts (S + 1,)`` int64 image cuts of the ``S`` slots;
+    ``tiles.buffers (threads, total)`` zeroed, ``total`` from :func:`image_tile_parts`.
+    All arrays C-contiguous (checked), one float dtype except ``cuts``.
+
+    Writes ``gw_slots[s]``: slot ``s``'s weight gradient in ``W'``'s layout, each entry
+    one FMA chain over the slot's output pixels in order (the caller adds the slots in
+    slot order: the slots are a function of ``N`` only, so the sums never depend on the
+    threads); adds the input gradient into ``gx`` (the caller zeroes it; with ``nchw`` it
+    is written, not added) and the offset and mask gradients into ``grads``.
+
+    Thread ``t`` takes whole slots of images (so its input-gradient scatters are its
+    own), and for every tile of output pixels of each of their images, in order: the
+    grad_out tile as rows ``(pixel, O)``, ``gcol = grad_out_tile @ W'``; :func:`_backward_row`
+    on each row over all channels; ``gW_s += grad_out_tile^T @ col``. NCHW input is
+    copied to NHWC one slot at a time, and the slot's gradient written back."""
+    xf = _flat(x)
+    gxf = _flat(gx)
+    _require_sampling(smp)
+    gof = _flat(grad_out.data)
+    bufs = tiles.buffers  # written in the parallel loop: a local, not a field
+    _require_c4(wb, gw_slots, cuts, bufs)
+    _require_grads(grads)
+    channels_last = grad_out.channels_last
+    tile = tiles.rows
+    nt = bufs.shape[0]
+    slots = cuts.shape[0] - 1
+    per = smp.offset.shape[2] * smp.offset.shape[3]
+    hw = geo.height * geo.width
+    c_all = geo.channels
+    c_out = wb.shape[0]
+    kcp = wb.shape[1]
+    tiles_per_image = (per + tile - 1) // tile
+    zrow = _zero_row(c_all, gof.dtype)
+    span = 0  # the most images in a slot
+    for s in range(slots):
+        span = max(span, cuts[s + 1] - cuts[s])
+    for t in prange(nt):
+        _, at_col, at_go, at_x, at_gx, end = _image_parts(c_out, kcp, tile, span * hw, c_all)
+        buf = bufs[t]
+        gcol = buf[:at_col]
+        col = buf[at_col:at_go]
+        got = buf[at_go:at_x]
+        xs = buf[at_x:at_gx]
+        gxs = buf[at_gx:end]
+        for s in range(slots * t // nt, slots * (t + 1) // nt):
+            n0, n1 = cuts[s], cuts[s + 1]
+            if nchw:  # the slot's input as NHWC rows, its gradient zeroed
+                for n in range(n0, n1):
+                    for c in range(c_all):
+                        src = (n * c_all + c) * hw
+                        dst = (n - n0) * hw * c_all + c
+                        for i in range(hw):
+                            xs[dst + i * c_all] = xf[src + i]
+                for i in range((n1 - n0) * hw * c_all):
+                    gxs[i] = 0
+                xr = Rows(xs, c_all, 0)
+                gxr = Rows(gxs, c_all, 0)
+                first = n0
+            else:
+                xr = Rows(xf, c_all, 0)
+                gxr = Rows(gxf, c_all, 0)
+                first = 0
+            gws = gw_slots[s].ravel()
+            for ti in range((n1 - n0) * tiles_per_image):
+                n = n0 + ti // tiles_per_image
+                l0 = (ti % tiles_per_image) * tile
+                rows = min(tile, per - l0)
+                _backward_tile(xr, gxr, zrow, gof, got, wb, gcol, col, gws, n, l0, rows, 0,
+                               c_all, first, channels_last, c_out, kcp, geo, smp,
+                               grads)  # fmt: skip
+            if nchw:  # the slot's input gradient back to NCHW
+                for n in range(n0, n1):
+                    for c in range(c_all):
+                        dst = (n * c_all + c) * hw
+                        src = (n - n0) * hw * c_all + c
+                        for i in range(hw):
+                            gxf[dst + i] = gxs[src + i * c_all]
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Blas", "Chunk", "Geometry", "OffsetGrads", "Output", "Rows", "Sampling", "Tiles"]
+__all__ = ["Chunk", "Geometry", "OffsetGrads", "Output", "Rows", "Sampling", "Tiles"]
 
 
 class Geometry(NamedTuple):
@@ -94,11 +94,3 @@ class Tiles(NamedTuple):
 
     buffers: np.ndarray  #: ``(threads, floats per thread)``
     rows: int  #: output pixels per tile
-
-
-class Blas(NamedTuple):
-    """Addresses of the Fortran ``?gemm_`` of the data dtype and of
-    ``MKL_Set_Num_Threads_Local`` (see :mod:`._blas`)."""
-
-    gemm: int
-    set_threads: int

@@ -1,32 +1,34 @@
-"""Fast CPU deformable convolution: channels-last sampling (numba) + GEMM.
+"""Fast CPU deformable convolution: channels-last sampling (numba) + our own GEMM.
 
 Design (what DCNv3/v4 taught: sample channels-last, no full im2col buffer, fuse the
 per-channel reductions):
 
-* forward, fused (where torch exports its BLAS, :mod:`._blas`): one numba parallel region;
-  each thread samples a tile of output pixels, ``mask * bilinear(x)`` for every tap and
-  channel, into its own cache-resident column buffer ``col (tile, K*C)`` — rows are output
-  pixels, columns ``(tap, channel)`` with channels innermost, so each bilinear corner is one
-  contiguous run of channels of the NHWC input — and multiplies it right away by
-  ``W' = weight.permute(0, 2, 3, 1)`` with one single-threaded BLAS GEMM per conv group,
-  straight into the output (channels_last for channels_last input, no copy; NCHW
-  otherwise), then adds the bias. No column matrix is ever materialised; the two thread
-  pools (numba's and torch's) never take turns. Elsewhere the same columns are sampled
-  per chunk and multiplied by ``torch.addmm`` (bias fused).
-* backward, fused (one conv group, torch's BLAS exported): one parallel region per block
-  of input channels; the threads split the block's channels (so input-gradient scatters
-  and weight-gradient columns never race) and walk all tiles of output pixels: per tile
-  ``gcol = grad_out_tile @ W_t`` (BLAS), one numba sweep that rebuilds ``col`` and adds
-  the input gradient (scatter) and the offset and mask gradients (reductions over
-  channels), then ``gW_t += grad_out_tile^T @ col`` (BLAS). For NCHW input each block is
-  copied to NHWC and its gradient written back block by block (``ROUND_BYTES``), so no
-  whole-tensor copy exists; the weight gradient is written in torch's layout directly.
-  Elsewhere (grouped conv, no BLAS symbols) the chunked form: ``gcol = grad_out @ W'``
-  (``torch.mm``), the same numba sweep over the chunk, ``grad_W' += grad_out^T @ col``.
-* threads: numba runs ``torch.get_num_threads()`` threads (never more), the fused kernels
-  calling single-threaded BLAS from them; the chunked backward splits whole images per
-  thread when a chunk holds enough of them (chunks take the same pixel range of several
-  images for that), else channel blocks — either way input-gradient scatters never race.
+* forward, fused: one numba parallel region; each thread samples a tile of output
+  pixels, ``mask * bilinear(x)`` for every tap and channel, into its own cache-resident
+  column buffer ``col (tile, K*C)`` — rows are output pixels, columns ``(tap, channel)``
+  with channels innermost, so each bilinear corner is one contiguous run of channels of
+  the NHWC input (:mod:`._channel_vectors`: explicit vectors) — and multiplies it right
+  away by ``W'`` (:mod:`._tile_gemm`: a register-tile GEMM emitted as LLVM IR, each entry
+  one FMA chain in a fixed order) into an output tile, then writes it with the bias into
+  the output (channels_last for channels_last input, NCHW otherwise). No column matrix
+  is ever materialised. Elsewhere the same columns are sampled per chunk and multiplied
+  by ``torch.addmm`` (bias fused).
+* backward, fused (one conv group), for a batch (``N > 1``): the threads split the
+  images, in slots fixed by ``N``; per tile of output pixels ``gcol = grad_out_tile @ W'``,
+  one numba sweep that rebuilds ``col`` and adds the input gradient (scatter) and the
+  offset and mask gradients (reductions over channels), then ``gW_slot += grad_out_tile^T
+  @ col``; the slots' weight gradients are added in slot order. NCHW input is copied to
+  NHWC a slot at a time. For one image: one parallel region per block of input channels;
+  the threads split the block's channels (so input-gradient scatters and weight-gradient
+  columns never race) and walk all tiles, the same three steps on their channels; for
+  NCHW input each block is copied to NHWC and its gradient written back block by block
+  (``ROUND_BYTES``). Elsewhere (grouped conv, or ``fused_gemm(False)``) the chunked form:
+  ``gcol = grad_out @ W'`` (``torch.mm``), the same numba sweep over the chunk,
+  ``grad_W' += grad_out^T @ col``.
+* threads: numba runs ``torch.get_num_threads()`` threads (never more); the chunked
+  backward splits whole images per thread when a chunk holds enough of them (chunks take
+  the same pixel range of several images for that), else channel blocks — either way
+  input-gradient scatters never race.
 
 Chunk, tile and block sizes only bound memory (and order floating-point sums).
 Half-precision inputs are computed in float32 and rounded once at the end.
@@ -41,6 +43,7 @@ fused kernels off for the chunked ``torch.addmm`` form.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
 import warnings
@@ -53,9 +56,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import _blas
 from ._deform_args import DeformParams, DeformTensors, is_channels_last, output_memory_format
-from ._deform_structs import Blas, Chunk, Geometry, OffsetGrads, Output, Rows, Sampling, Tiles
+from ._deform_structs import Chunk, Geometry, OffsetGrads, Output, Rows, Sampling, Tiles
 from .deform_torch import bias_grad
 
 __all__ = [
@@ -63,7 +65,6 @@ __all__ = [
     "BACKENDS",
     "FUSED_GEMM",
     "backward",
-    "find_blas",
     "forward",
     "numba_kernels",
     "numba_problem",
@@ -75,7 +76,7 @@ BACKENDS = ("auto", "numba", "torch")
 #: the backend of this thread's (context's) calls; ``"torch"`` keeps CPU calls on the
 #: pure-PyTorch kernel
 BACKEND: ContextVar[str] = ContextVar("omniconv_deform_backend", default="auto")
-#: whether this thread's (context's) calls may use the fused kernels (BLAS per tile)
+#: whether this thread's (context's) calls may use the fused kernels (GEMM per tile)
 FUSED_GEMM: ContextVar[bool] = ContextVar("omniconv_deform_fused_gemm", default=True)
 
 #: bytes of the backward's column-matrix chunk (it holds two: ``col`` and ``gcol``); the
@@ -89,6 +90,11 @@ BACKWARD_TILE_BYTES = 128 << 10
 #: through them in blocks): the block's NHWC copies of x and of its gradient, and the
 #: threads' slices of the weight and of its gradient
 ROUND_BYTES = 1 << 20
+#: bytes of one thread's two column tiles (gcol and col) in the backward by images
+IMAGE_TILE_BYTES = 512 << 10
+#: at most this many slots of images in the backward by images (each slot has its own
+#: weight-gradient partial sum; the slots are added in order)
+IMAGE_SLOTS = 8
 #: images per chunk of the chunked passes when a chunk holds less than one image (the
 #: backward can then give whole images to that many threads)
 SPAN_IMAGES = 2
@@ -148,7 +154,7 @@ def _self_test(kernels: ModuleType) -> None:
     src = np.arange(2 * 3 * 40, dtype=np.float32).reshape(2, 3, 40)
     dst = np.empty((2, 40, 3), np.float32)
     _start_pool()
-    _threads()
+    _set_threads()
     kernels.nchw_to_nhwc(src, dst)
     if not np.array_equal(dst, src.transpose(0, 2, 1)):
         raise RuntimeError("the numba self-test computed wrong numbers")
@@ -192,6 +198,13 @@ def _start_pool() -> None:
 
 
 def _threads() -> int:
+    """numba's thread count for a call: torch's (never more than numba's pool). Loads the
+    kernels first, so numba's pool starts through :func:`_start_pool`."""
+    _kernels()
+    return _set_threads()
+
+
+def _set_threads() -> int:
     import numba
 
     n = max(1, min(torch.get_num_threads(), int(numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
@@ -199,31 +212,18 @@ def _threads() -> int:
     return n
 
 
-@functools.cache
-def find_blas() -> _blas.Gemm | None:
-    """torch's own BLAS GEMM (see :mod:`._blas`), if this build exports it."""
-    try:
-        return _blas.find()
-    except Exception:  # pragma: no cover - an unexpected ctypes failure
-        return None
-
-
-def _blas_for(dtype: torch.dtype) -> Blas | None:
-    """The BLAS entry points of the fused kernels for ``dtype``; ``None`` (the chunked
-    ``torch.addmm`` form) where torch exports none or this context switched them off."""
-    gemm = find_blas() if FUSED_GEMM.get() else None
-    if gemm is None:
-        return None
-    return Blas(gemm.sgemm if dtype == torch.float32 else gemm.dgemm, gemm.set_threads)
+def _fused() -> bool:
+    """Whether this context's calls may use the fused kernels (:data:`FUSED_GEMM`)."""
+    return FUSED_GEMM.get()
 
 
 # ----------------------------------------------------------------------------- preparation
 
 
 def _array(t: Tensor) -> np.ndarray:
-    """An input of the numba kernels or BLAS: ``t`` as a C-contiguous numpy array (a view
+    """An input of the numba kernels: ``t`` as a C-contiguous numpy array (a view
     when ``t`` already is, else a contiguous copy made here). The kernels index flat memory
-    and hand raw addresses to BLAS, so no tensor reaches them with strides they did not
+    and hand raw addresses to the GEMM, so no tensor reaches them with strides they did not
     see checked (a transposed, sliced or expanded view would be read wrongly or past its
     buffer)."""
     return t.contiguous().numpy()
@@ -396,8 +396,8 @@ def _mask_grad(gmsk: Tensor, t: DeformTensors, p: DeformParams) -> Tensor:
 # ----------------------------------------------------------------------------- planning
 
 
-def _align16(count: int) -> int:
-    return (count + 15) // 16 * 16
+def _round_up(count: int, block: int) -> int:
+    return -(-count // block) * block
 
 
 class _Span(NamedTuple):
@@ -520,10 +520,9 @@ def forward(t: DeformTensors, p: DeformParams) -> Tensor:
     else:
         out3 = torch.empty(d.n, d.c_out, d.per, dtype=d.dtype)
     bias = t.bias.to(d.dtype)
-    blas = _blas_for(d.dtype)
-    if d.rows and blas is not None:
+    if d.rows and _fused():
         flat = (out_rows if channels_last else out3).view(-1)
-        _forward_fused(t, d, smp, bias, Output(_out_array(flat), channels_last), threads, blas)
+        _forward_fused(t, d, smp, bias, Output(_out_array(flat), channels_last), threads)
     elif d.rows:
         _forward_chunked(t, p, d, smp, bias, out3, channels_last, threads)
     if channels_last:
@@ -532,18 +531,20 @@ def forward(t: DeformTensors, p: DeformParams) -> Tensor:
 
 
 def _forward_fused(
-    t: DeformTensors, d: _Dims, smp: Sampling, bias: Tensor, out: Output, threads: int,
-    blas: Blas,
-) -> None:  # fmt: skip
+    t: DeformTensors, d: _Dims, smp: Sampling, bias: Tensor, out: Output, threads: int
+) -> None:
+    kernels = _kernels()
     tile = max(1, min(d.per, TILE_BYTES // (d.cols * d.itemsize)))
-    # per thread: the column tile, and for NCHW output a (tile, O) block of output rows
-    extra = 0 if out.channels_last else tile * d.c_out
-    # rows of a multiple of 16 elements: every thread's tile has the same (64-byte)
-    # alignment, so BLAS computes a tile the same way in whichever thread takes it
-    bufs = torch.empty(threads, _align16(tile * d.cols + extra), dtype=d.dtype)
-    _kernels().forward_fused(
-        _array(_nhwc_rows(t.input, d)), d.geometry(), smp, _array(_weight_columns(t.weight, d)),
-        _array(bias), out, Tiles(_out_array(bufs), tile), blas,
+    ogp = _round_up(d.og, kernels.block_columns(d.itemsize))
+    # W'_g transposed, (G, K*Cg, OGp), its padding columns zero
+    wk = torch.zeros(d.groups, d.k * d.cg, ogp, dtype=d.dtype)
+    wk[:, :, : d.og] = _weight_columns(t.weight, d).transpose(1, 2)
+    # zeroed: rows past a tile's end are read (never used) before any sample is written
+    size = kernels.forward_tile_floats(d.cols, d.groups * ogp, tile)
+    bufs = torch.zeros(threads, size, dtype=d.dtype)
+    kernels.forward_fused(
+        _array(_nhwc_rows(t.input, d)), d.geometry(), smp, _array(wk), _array(bias), out,
+        Tiles(_out_array(bufs), tile),
     )  # fmt: skip
 
 
@@ -593,9 +594,10 @@ def backward(grad_out: Tensor, t: DeformTensors, p: DeformParams) -> DeformTenso
     d = _Dims.of(t)
     smp = _sampling(t, p, d)
     threads = _threads() if d.rows else 1
-    blas = _blas_for(d.dtype)
-    if blas is not None and d.groups == 1 and d.rows:
-        return _backward_fused(grad_out, t, p, d, smp, threads, blas)
+    if _fused() and d.groups == 1 and d.rows and d.n > 1:
+        return _backward_images(grad_out, t, p, d, smp, threads)
+    if _fused() and d.groups == 1 and d.rows:
+        return _backward_fused(grad_out, t, p, d, smp, threads)
     return _backward_chunked(grad_out, t, p, d, smp, threads)
 
 
@@ -666,10 +668,63 @@ def _backward_chunked(
     )
 
 
+def _backward_images(
+    grad_out: Tensor, t: DeformTensors, p: DeformParams, d: _Dims, smp: Sampling, threads: int
+) -> DeformTensors:
+    """The fused backward of a batch (one conv group, ``N > 1``): the threads split the
+    images, in at most ``IMAGE_SLOTS`` slots fixed by ``N`` (each slot's weight gradient
+    a partial sum of its own, the slots added in order: the bits never follow the
+    threads); every thread computes all channels of its images."""
+    kernels = _kernels()
+    dt = d.dtype
+    channels_last = is_channels_last(t.input)
+    go_cl = is_channels_last(grad_out)
+    go = grad_out.to(dt)
+    go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
+    kcp = _round_up(d.cols, kernels.block_columns(d.itemsize))
+    wb = torch.zeros(d.c_out, kcp, dtype=dt)  # W' (O, K*C), its padding columns zero
+    wb[:, : d.cols] = _weight_columns(t.weight, d)[0]
+    slots = min(d.n, IMAGE_SLOTS)
+    cuts = [d.n * s // slots for s in range(slots + 1)]
+    span = max(b - a for a, b in itertools.pairwise(cuts))
+    # rows rounded up to whole register tiles (the GEMM writes them)
+    gw_slots = torch.zeros(slots, _round_up(d.c_out, kernels.MR), kcp, dtype=dt)
+    tile = max(1, min(d.per, IMAGE_TILE_BYTES // (2 * kcp * d.itemsize)))
+    slot_pixels = 0 if channels_last else span * d.h * d.w
+    size = kernels.image_tile_parts(d.c_out, kcp, tile, slot_pixels, d.c)[-1]
+    bufs = torch.zeros(threads, size, dtype=dt)  # zeroed: the padding columns of col
+    goff, gmsk = _offset_grad_slots(t, p, d, d.chunks)
+    if channels_last:
+        x, gx = _nhwc_rows(t.input, d), torch.zeros(d.n * d.h * d.w, d.c, dtype=dt)
+    else:
+        x = t.input.to(dt).contiguous().view(d.n, d.c, -1)
+        gx = torch.empty(d.n, d.c, d.h * d.w, dtype=dt)  # every slot writes its images
+    kernels.backward_images(
+        _array(x), _out_array(gx), not channels_last, d.geometry(), smp, Output(_array(go), go_cl),
+        _array(wb), _out_array(gw_slots), OffsetGrads(_out_array(goff), _out_array(gmsk)),
+        _array(torch.tensor(cuts, dtype=torch.int64)), Tiles(_out_array(bufs), tile),
+    )  # fmt: skip
+    del bufs, x
+    gw = gw_slots[0]
+    for s in range(1, slots):  # in slot order
+        gw += gw_slots[s]
+    grad_weight = gw[: d.c_out, : d.cols].reshape(d.c_out, d.kh, d.kw, d.c).permute(0, 3, 1, 2)
+    if channels_last:
+        grad_input = gx.view(d.n, d.h, d.w, d.c).permute(0, 3, 1, 2)
+    else:
+        grad_input = gx.view(d.n, d.c, d.h, d.w)
+    return DeformTensors(
+        grad_input.to(t.input.dtype),
+        grad_weight.to(dtype=t.weight.dtype, memory_format=torch.contiguous_format),
+        _add_slots(goff).to(t.offset.dtype),
+        _mask_grad(_add_slots(gmsk), t, p).to(t.mask.dtype),
+        bias_grad(grad_out.to(dt)).to(t.bias.dtype),
+    )
+
+
 def _backward_fused(
-    grad_out: Tensor, t: DeformTensors, p: DeformParams, d: _Dims, smp: Sampling, threads: int,
-    blas: Blas,
-) -> DeformTensors:  # fmt: skip
+    grad_out: Tensor, t: DeformTensors, p: DeformParams, d: _Dims, smp: Sampling, threads: int
+) -> DeformTensors:
     """The fused backward (one conv group): the threads split the input channels, in
     rounds of channel blocks for NCHW input (each round copies its block of the input to
     NHWC and writes its block of the input gradient back, so neither is copied whole)."""
@@ -692,13 +747,11 @@ def _backward_fused(
     round_chunks = [-(-(int(e[-1]) - int(e[0])) // d.chunk) for e in rounds]
     total_off: Tensor | None = None
     total_msk: Tensor | None = None
-    kc = d.k * _widest(rounds)
-    # tile rows as for two threads, whatever their number: the weight gradient sums each
-    # tile's rows in one GEMM, so its reduction order must not follow the thread count
-    kc2 = d.k * _widest(_channel_rounds(d, 2, channels_last))
-    tile = max(1, min(d.per, BACKWARD_TILE_BYTES // (2 * kc2 * d.itemsize)))
-    # W_t, gW_t, gcol, col, each 16-aligned (the kernel's layout), rows of 16 elements
-    bufs = torch.empty(threads, _align16(2 * (d.c_out + tile) * kc + 48), dtype=dt)
+    kcp = _round_up(d.k * _widest(rounds), kernels.block_columns(d.itemsize))
+    tile = max(1, min(d.per, BACKWARD_TILE_BYTES // (2 * kcp * d.itemsize)))
+    # W_t, gW_t, gcol, col and the grad_out tile (the kernel's layout); zeroed: the
+    # padding columns of W_t and col must be
+    bufs = torch.zeros(threads, kernels.backward_tile_parts(d.c_out, kcp, tile)[-1], dtype=dt)
     geo = d.geometry()
     grad_output = Output(_array(go), go_cl)
     tiles = Tiles(_out_array(bufs), tile)
@@ -713,8 +766,7 @@ def _backward_fused(
             gx = torch.zeros(pixels, b1 - b0, dtype=dt)
         kernels.backward_fused(
             Rows(_array(x).reshape(-1), b1 - b0, b0), Rows(_out_array(gx).reshape(-1), b1 - b0, b0),
-            geo, smp, grad_output, _array(w),
-            _out_array(gw), grads, _array(edges), tiles, blas,
+            geo, smp, grad_output, _array(w), _out_array(gw), grads, _array(edges), tiles,
         )  # fmt: skip
         total_off = _add_slots(goff, total_off)
         total_msk = _add_slots(gmsk, total_msk)

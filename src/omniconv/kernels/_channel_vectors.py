@@ -1,0 +1,249 @@
+"""Explicit-vector channel loops of the numba kernels, emitted as LLVM IR (imported
+lazily; needs numba).
+
+The deformable kernels spend their sampling time in short loops over a run of channels
+(one bilinear corner's channels at one tap: 16 to a few hundred floats). LLVM's loop
+vectoriser handles such loops poorly: its 4x-interleaved AVX-512 body takes 64 floats
+at a time, so a 32- or 64-channel run falls into the scalar remainder, behind runtime
+alias checks. Here each loop is written with whole vectors (16 float32 / 8 float64
+lanes) and one masked vector for the tail: no remainder loop, no alias checks (the
+callers' arrays never overlap: sources are the input, destinations the column tile or
+the input gradient), and a fixed order of sums (lane-wise, then the lanes added pairwise
+in a fixed tree), so results never depend on threads.
+
+Every function takes raw element addresses (``int64``) of arrays the caller checked, a
+count ``n >= 0`` and scalars of the data dtype; ``double`` picks float64.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["blend", "corner_sums", "scatter_add"]
+
+_LANES = {False: 16, True: 8}
+
+
+class _Vec:
+    """IR helpers for one function body: vector type, masks, loads and stores."""
+
+    def __init__(self, builder: ir.IRBuilder, double: bool) -> None:
+        self.b = builder
+        self.lanes = _LANES[double]
+        self.ft = ir.DoubleType() if double else ir.FloatType()
+        self.vty = ir.VectorType(self.ft, self.lanes)
+        self.i64 = ir.IntType(64)
+        self.i32 = ir.IntType(32)
+        self.mty = ir.VectorType(ir.IntType(1), self.lanes)
+        self.suffix = f"v{self.lanes}f{64 if double else 32}"
+        mod = builder.module
+        ptr = ir.PointerType()  # opaque pointers (LLVM >= 15)
+        self.ptr = ptr
+        self.masked_load = self._declare(
+            f"llvm.masked.load.{self.suffix}.p0", self.vty, [ptr, self.i32, self.mty, self.vty]
+        )
+        self.masked_store = self._declare(
+            f"llvm.masked.store.{self.suffix}.p0",
+            ir.VoidType(),
+            [self.vty, ptr, self.i32, self.mty],
+        )
+        self.fma = self._declare(f"llvm.fma.{self.suffix}", self.vty, [self.vty] * 3)
+        self.mod = mod
+
+    def _declare(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+        mod = self.b.module
+        fn = mod.globals.get(name)
+        if fn is None:
+            fn = ir.Function(mod, ir.FunctionType(ret, args), name=name)
+        return fn
+
+    def const(self, v: int) -> ir.Constant:
+        return ir.Constant(self.i64, v)
+
+    def addr(self, base: ir.Value, index: ir.Value) -> ir.Value:
+        """``base`` (an element address, int64) + ``index`` elements, as a pointer."""
+        size = 8 if self.ft == ir.DoubleType() else 4
+        at = self.b.add(base, self.b.mul(index, self.const(size)))
+        return self.b.inttoptr(at, self.ptr)
+
+    def load(self, base: ir.Value, index: ir.Value, mask: ir.Value | None) -> ir.Value:
+        p = self.addr(base, index)
+        if mask is None:
+            return self.b.load(p, align=4, typ=self.vty)
+        zero = ir.Constant(self.vty, None)
+        return self.b.call(self.masked_load, [p, ir.Constant(self.i32, 4), mask, zero])
+
+    def store(
+        self, value: ir.Value, base: ir.Value, index: ir.Value, mask: ir.Value | None
+    ) -> None:
+        p = self.addr(base, index)
+        if mask is None:
+            self.b.store(value, p, align=4)
+        else:
+            self.b.call(self.masked_store, [value, p, ir.Constant(self.i32, 4), mask])
+
+    def splat(self, x: ir.Value) -> ir.Value:
+        undef = ir.Constant(self.vty, ir.Undefined)
+        one = self.b.insert_element(undef, x, ir.Constant(self.i32, 0))
+        return self.b.shuffle_vector(
+            one, undef, ir.Constant(ir.VectorType(self.i32, self.lanes), [0] * self.lanes)
+        )
+
+    def tail_mask(self, remaining: ir.Value) -> ir.Value:
+        """Lanes ``i < remaining`` (``remaining`` < lanes)."""
+        lanes = ir.Constant(ir.VectorType(self.i64, self.lanes), list(range(self.lanes)))
+        rem = self.b.insert_element(
+            ir.Constant(ir.VectorType(self.i64, self.lanes), ir.Undefined),
+            remaining,
+            ir.Constant(self.i32, 0),
+        )
+        rem = self.b.shuffle_vector(
+            rem, rem, ir.Constant(ir.VectorType(self.i32, self.lanes), [0] * self.lanes)
+        )
+        return self.b.icmp_unsigned("<", lanes, rem)
+
+    def hsum(self, v: ir.Value) -> ir.Value:
+        """The lanes added pairwise: halves, then quarters, ... (a fixed tree)."""
+        width = self.lanes
+        while width > 1:
+            half = width // 2
+            lo = self.b.shuffle_vector(
+                v, v, ir.Constant(ir.VectorType(self.i32, half), list(range(half)))
+            )
+            hi = self.b.shuffle_vector(
+                v, v, ir.Constant(ir.VectorType(self.i32, half), list(range(half, width)))
+            )
+            v = self.b.fadd(lo, hi)
+            width = half
+        return self.b.extract_element(v, ir.Constant(self.i32, 0))
+
+
+def _loop(vec: _Vec, n: ir.Value, carried: list[ir.Value], body):
+    """Emit ``for i in range(0, n, lanes)``: ``body(i, mask, carried) -> carried``, the
+    last, partial vector with a mask (``None`` for whole vectors); returns the final
+    carried values. Whole vectors in a loop, then at most one masked vector."""
+    b = vec.b
+    lanes = vec.const(vec.lanes)
+    whole = b.mul(b.udiv(n, lanes), lanes)
+    entry = b.block
+    fn = b.function
+    head = fn.append_basic_block("cv_head")
+    body_bb = fn.append_basic_block("cv_body")
+    tail = fn.append_basic_block("cv_tail")
+    rest = fn.append_basic_block("cv_rest")
+    done = fn.append_basic_block("cv_done")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(vec.i64)
+    i.add_incoming(vec.const(0), entry)
+    phis = []
+    for c in carried:
+        phi = b.phi(c.type)
+        phi.add_incoming(c, entry)
+        phis.append(phi)
+    b.cbranch(b.icmp_unsigned("<", i, whole), body_bb, tail)
+    b.position_at_end(body_bb)
+    new = body(i, None, phis)
+    i.add_incoming(b.add(i, lanes), b.block)
+    for phi, v in zip(phis, new, strict=True):
+        phi.add_incoming(v, b.block)
+    b.branch(head)
+    b.position_at_end(tail)
+    remaining = b.sub(n, whole)
+    b.cbranch(b.icmp_unsigned(">", remaining, vec.const(0)), rest, done)
+    b.position_at_end(rest)
+    last = body(whole, vec.tail_mask(remaining), phis)
+    rest_end = b.block
+    b.branch(done)
+    b.position_at_end(done)
+    out = []
+    for phi, v in zip(phis, last, strict=True):
+        merged = b.phi(phi.type)
+        merged.add_incoming(phi, tail)
+        merged.add_incoming(v, rest_end)
+        out.append(merged)
+    return out
+
+
+def _is_double(scalar: types.Type) -> bool:
+    return scalar == types.float64
+
+
+@intrinsic
+def blend(typingctx, dst, n, a00, a01, a10, a11, x00, x01, x10, x11):
+    """``dst[i] = a00*x00[i] + a01*x01[i] + a10*x10[i] + a11*x11[i]`` for ``i < n``
+    (float64 when the coefficients are, else float32)."""
+    sig = types.void(dst, n, a00, a01, a10, a11, x00, x01, x10, x11)
+    double = _is_double(a00)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover
+        dst, n, *rest = args
+        coef, src = rest[:4], rest[4:]
+        vec = _Vec(builder, double)
+        cs = [vec.splat(c) for c in coef]
+
+        def body(i, mask, carried):
+            acc = builder.fmul(cs[0], vec.load(src[0], i, mask))
+            for c, s in zip(cs[1:], src[1:], strict=True):
+                acc = builder.call(vec.fma, [c, vec.load(s, i, mask), acc])
+            vec.store(acc, dst, i, mask)
+            return []
+
+        _loop(vec, n, [], body)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def corner_sums(typingctx, g, n, x00, x01, x10, x11, zero):
+    """``(sum_i g[i]*x00[i], ..., sum_i g[i]*x11[i])`` over ``i < n``: lane-wise FMA
+    chains, then each vector's lanes added in a fixed tree; ``zero`` (0 of the data
+    dtype) names the dtype."""
+    sig = types.UniTuple(zero, 4)(g, n, x00, x01, x10, x11, zero)
+    double = _is_double(zero)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover
+        g, n, *src = args[:6]
+        vec = _Vec(builder, double)
+        start = ir.Constant(vec.vty, None)
+
+        def body(i, mask, carried):
+            gv = vec.load(g, i, mask)
+            return [builder.call(vec.fma, [gv, vec.load(s, i, mask), c])
+                    for s, c in zip(src, carried, strict=True)]  # fmt: skip
+
+        sums = _loop(vec, n, [start] * 4, body)
+        return context.make_tuple(builder, signature.return_type, [vec.hsum(v) for v in sums])
+
+    return sig, codegen
+
+
+@intrinsic
+def scatter_add(typingctx, g, n, d00, d01, d10, d11, b00, b01, b10, b11, on):
+    """``d??[i] += b?? * g[i]`` for ``i < n``, for the corners whose bit is set in ``on``
+    (1: 00, 2: 01, 4: 10, 8: 11); ``g`` is read once per vector."""
+    sig = types.void(g, n, d00, d01, d10, d11, b00, b01, b10, b11, on)
+    double = _is_double(b00)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover
+        g, n, *rest = args
+        dsts, coef, on = rest[:4], rest[4:8], rest[8]
+        vec = _Vec(builder, double)
+        cs = [vec.splat(c) for c in coef]
+        flags = [builder.icmp_unsigned("!=", builder.and_(on, ir.Constant(on.type, 1 << k)),
+                                       ir.Constant(on.type, 0)) for k in range(4)]  # fmt: skip
+
+        def body(i, mask, carried):
+            gv = vec.load(g, i, mask)
+            for d, c, f in zip(dsts, cs, flags, strict=True):
+                with builder.if_then(f):
+                    vec.store(builder.call(vec.fma, [c, gv, vec.load(d, i, mask)]), d, i, mask)
+            return []
+
+        _loop(vec, n, [], body)
+        return context.get_dummy_value()
+
+    return sig, codegen
