@@ -457,13 +457,15 @@ def forward_fused(x, geo, smp, wk, bias, out, tiles):  # pragma: no cover - comp
                     for g in range(groups):
                         for o in range(og):
                             outf[at + g * og + o] = ot[r * row_w + g * ogp + o] + bias[g * og + o]
-            else:
+            else:  # in blocks of 16 channels: contiguous reads, 16 write streams
                 for g in range(groups):
-                    for o in range(og):
-                        at = (n * c_out + g * og + o) * per + l0
-                        b = bias[g * og + o]
+                    for o0 in range(0, og, 16):
+                        o1 = min(o0 + 16, og)
                         for r in range(rows):
-                            outf[at + r] = ot[r * row_w + g * ogp + o] + b
+                            src = r * row_w + g * ogp
+                            for o in range(o0, o1):
+                                at = (n * c_out + g * og + o) * per + l0 + r
+                                outf[at] = ot[src + o] + bias[g * og + o]
 
 
 def forward_tile_floats(cols: int, out_row: int, tile: int) -> int:

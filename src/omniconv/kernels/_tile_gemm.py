@@ -30,6 +30,8 @@ __all__ = ["MR", "block_columns", "gemm_tiles", "padded"]
 
 #: rows of the register tile
 MR = 14
+#: the k extent of one pass over the tiles
+KB = 256
 #: vectors per row of the register tile (32 float32 / 16 float64 columns with AVX-512's
 #: 16 / 8 lanes); 2 * MR accumulators + 2 B vectors + 1 broadcast fit 32 registers
 _VECTORS = 2
@@ -150,12 +152,17 @@ def gemm_tiles(m, n, k, a, sa_i, sa_k, b, ldb, c, ldc, accumulate, itemsize):  #
     (whole register tiles: see there). Single-threaded: callers run it on their own
     threads' tiles. ``k >= 1``."""
     nr = block_columns(itemsize)
-    for j0 in range(0, n, nr):
-        for i0 in range(0, m, MR):
-            pa = a + i0 * sa_i * itemsize
-            pb = b + j0 * itemsize
-            pc = c + (i0 * ldc + j0) * itemsize
-            if itemsize == 4:
-                _kernel_f32(pa, sa_i, sa_k, pb, ldb, pc, ldc, k, accumulate)
-            else:
-                _kernel_f64(pa, sa_i, sa_k, pb, ldb, pc, ldc, k, accumulate)
+    # k in blocks (the B block stays in L2, its panels in L1): each block continues the
+    # entries' FMA chains from C, so the blocking never changes a bit
+    for k0 in range(0, k, KB):
+        kc = min(KB, k - k0)
+        acc = accumulate or k0 > 0
+        for j0 in range(0, n, nr):
+            for i0 in range(0, m, MR):
+                pa = a + (i0 * sa_i + k0 * sa_k) * itemsize
+                pb = b + (k0 * ldb + j0) * itemsize
+                pc = c + (i0 * ldc + j0) * itemsize
+                if itemsize == 4:
+                    _kernel_f32(pa, sa_i, sa_k, pb, ldb, pc, ldc, kc, acc)
+                else:
+                    _kernel_f64(pa, sa_i, sa_k, pb, ldb, pc, ldc, kc, acc)

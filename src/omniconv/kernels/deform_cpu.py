@@ -83,7 +83,7 @@ FUSED_GEMM: ContextVar[bool] = ContextVar("omniconv_deform_fused_gemm", default=
 #: forward holds one buffer of twice this size, so fewer, larger GEMMs at the same peak
 CHUNK_BYTES = 2 << 20
 #: bytes of one thread's tile of column rows in the fused forward (stays in L2)
-TILE_BYTES = 1 << 20
+TILE_BYTES = 256 << 10
 #: bytes of one thread's two tiles (gcol and col) in the fused backward
 BACKWARD_TILE_BYTES = 128 << 10
 #: bytes the fused backward of NCHW input holds per block of input channels (it works
