@@ -221,6 +221,6 @@ def test_bit_identical_for_1_2_3_threads_and_deterministic_mode():
         assert len(runs) == 7
         for r in runs[1:]:
             assert r == runs[0], (key, runs)
-    # the fast path and the pure path compute the same float32 sums in other orders:
-    # their bits may differ; the fused and chunked fast paths give the same offset grads
-    assert result["auto-True-0"][0][2] == result["auto-False-0"][0][2]
+    # the fast path's fused and chunked forms and the pure path compute the same float32
+    # sums in other orders (the fused backward of a batch sums all channels of a tap in
+    # one reduction): their bits may differ, their values agree (test_fast_path.py)

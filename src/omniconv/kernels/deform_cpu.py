@@ -693,14 +693,17 @@ def _backward_images(
     slot_pixels = 0 if channels_last else span * d.h * d.w
     size = kernels.image_tile_parts(d.c_out, kcp, tile, slot_pixels, d.c)[-1]
     bufs = torch.zeros(threads, size, dtype=dt)  # zeroed: the padding columns of col
-    goff, gmsk = _offset_grad_slots(t, p, d, d.chunks)
+    # one thread takes all channels of a pixel: one chunk of the offset / mask gradient
+    # reduction (one partial sum, 4 horizontal vector sums per tap instead of 4 a chunk)
+    goff, gmsk = _offset_grad_slots(t, p, d, 1)
+    geo = d.geometry()._replace(reduce_channels=d.c)
     if channels_last:
         x, gx = _nhwc_rows(t.input, d), torch.zeros(d.n * d.h * d.w, d.c, dtype=dt)
     else:
         x = t.input.to(dt).contiguous().view(d.n, d.c, -1)
         gx = torch.empty(d.n, d.c, d.h * d.w, dtype=dt)  # every slot writes its images
     kernels.backward_images(
-        _array(x), _out_array(gx), not channels_last, d.geometry(), smp, Output(_array(go), go_cl),
+        _array(x), _out_array(gx), not channels_last, geo, smp, Output(_array(go), go_cl),
         _array(wb), _out_array(gw_slots), OffsetGrads(_out_array(goff), _out_array(gmsk)),
         _array(torch.tensor(cuts, dtype=torch.int64)), Tiles(_out_array(bufs), tile),
     )  # fmt: skip
@@ -716,8 +719,8 @@ def _backward_images(
     return DeformTensors(
         grad_input.to(t.input.dtype),
         grad_weight.to(dtype=t.weight.dtype, memory_format=torch.contiguous_format),
-        _add_slots(goff).to(t.offset.dtype),
-        _mask_grad(_add_slots(gmsk), t, p).to(t.mask.dtype),
+        goff[..., 0].to(t.offset.dtype, memory_format=torch.contiguous_format),
+        _mask_grad(gmsk[..., 0], t, p).to(t.mask.dtype, memory_format=torch.contiguous_format),
         bias_grad(grad_out.to(dt)).to(t.bias.dtype),
     )
 
