@@ -84,6 +84,7 @@ def _bench(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         progress=not args.no_progress,
         threads=args.threads,
+        autocast=args.autocast,
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     failed = [
@@ -160,6 +161,12 @@ def _parser() -> argparse.ArgumentParser:
         "--no-baselines", action="store_true", help="skip the pure_torch and grid_sample rows"
     )
     b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    b.add_argument(
+        "--autocast",
+        action="store_true",
+        help="also time the DCN and the dense conv under torch.autocast('cpu', bfloat16) "
+        "against float32, with their accuracy",
+    )
     b.set_defaults(func=_bench)
     _add_checkpoint_commands(sub, raw)
     return parser

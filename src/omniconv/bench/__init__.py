@@ -29,6 +29,17 @@ Wrappers: Conv2d, ConvTranspose2d and NHWC Conv2d against torch's modules (the s
 inside: only microseconds differ, so 12x the DCN rows' rounds, 4x with --quick), and
 ImgConvGroup in eval mode (BN folded into the conv) against its layers run one by one
 (3x, 1x with --quick).
+
+Autocast (--autocast): on the DCN rows' shapes, layouts and rounds, omniconv's DCN and
+torch's dense conv under torch.autocast('cpu', dtype=torch.bfloat16), with x, offset and
+mask in bfloat16 (weight and bias float32 parameters), each against itself in float32
+without autocast, forward and forward+backward; ratio = autocast / float32 (< 1: autocast
+is faster). Error: max |autocast - float64| / max |float64| of the output and of the input
+gradient, float64 being the same op on the float32 data cast to float64. omniconv's op
+registers its autocast kernel to float32 (its output is float32: the row times the float32
+kernel plus the casts, and its error is that of bfloat16 inputs); torch's conv computes
+and returns bfloat16.
+
 """
 
 from ._contenders import grid_sample_deform_conv2d

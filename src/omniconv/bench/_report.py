@@ -131,8 +131,35 @@ def _wrapper_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _autocast_table(result: dict[str, Any]) -> list[str]:
+    rows = result.get("autocast")
+    if not rows:
+        return []
+    cols = ("float32 ms", "autocast ms", "ratio", "error")
+    table = [["N,C,H=W", "layout", "pass", *cols, *(f"dense {c}" for c in cols)]]
+    for r in rows:
+        for (key, label), err in zip(PASS_LABELS.items(), ("output", "grad_input"), strict=True):
+            cells = [_shape(r["shape"]), r["layout"], label]
+            for name in ("omniconv", "dense"):
+                t = r[key][name]
+                cells += [f"{t['float32']['median_ms']:.2f}", f"{t['autocast']['median_ms']:.2f}"]
+                cells += [f"{r[key + '_ratio'][name]:.2f}x", f"{r['accuracy'][name][err]:.1e}"]
+            table.append(cells)
+    out = rows[0]["output_dtype"]
+    return [
+        f"autocast: DCNv2 (omniconv) and dense conv2d under torch.autocast('cpu', "
+        f"{rows[0]['dtype']}) on {rows[0]['dtype']} x, offset, mask (float32 weight, bias) "
+        f"vs float32 without autocast, {result['threads']} threads; times: median ms of "
+        f"{rows[0]['rounds']} rounds; ratio: median over rounds of autocast / float32 in the "
+        "same round (< 1: autocast faster); error: max |autocast - float64| / max |float64| "
+        "of the output (fwd) and of the input gradient (fwd+bwd); output dtype under "
+        f"autocast: omniconv {out['omniconv']}, dense {out['dense']}",
+        *_grid(table),
+    ]
+
+
 def format_table(result: dict[str, Any]) -> str:
     """The result of :func:`run_bench` as text."""
     sections = [_dcn_table(result), _memory_lines(result), _peer_lines(result)]
-    sections.append(_wrapper_lines(result))
+    sections += [_wrapper_lines(result), _autocast_table(result)]
     return "\n\n".join("\n".join(s) for s in sections if s)

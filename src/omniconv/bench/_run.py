@@ -1,4 +1,5 @@
-"""The driver of ``omniconv bench``: the DCN rows, the peers, the wrapper rows."""
+"""The driver of ``omniconv bench``: the DCN rows, the peers, the wrapper rows, and on
+request the autocast rows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from .. import backends
 from .._progress import Progress
+from ._autocast import bench_autocast
 from ._data import QUICK_SHAPES, SHAPES
 from ._dcn import bench_dcn
 from ._peers import peer_inputs, run_peer
@@ -27,18 +29,21 @@ def run_bench(
     baselines: bool = True,
     progress: bool = True,
     threads: int = 2,
+    autocast: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark and return its result (the JSON ``omniconv bench --json`` prints).
 
     ``rounds``: of each DCN row (default 15, 3 with ``quick``); the peers take half as many
     (at least 3) after one warm-up, the wrapper rows more (see ``_wrappers``). ``peers``:
     ``(name, python)`` pairs, each run in the interpreter ``python``. ``baselines``: time
-    the in-process ``pure_torch`` and ``grid_sample`` DCNs too."""
+    the in-process ``pure_torch`` and ``grid_sample`` DCNs too. ``autocast``: add the
+    autocast rows (key ``"autocast"``), on the DCN rows' shapes, layouts and rounds."""
     torch.set_num_threads(threads)
     shapes = list(QUICK_SHAPES if quick else SHAPES)
     rounds = rounds or (3 if quick else 15)
     warmup = 1 if quick else 3
-    bar = Progress(len(shapes) * len(layouts) + len(peers) + 1, enabled=progress)
+    steps = len(shapes) * len(layouts) * (1 + autocast) + len(peers) + 1
+    bar = Progress(steps, enabled=progress)
     result: dict[str, Any] = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -59,4 +64,10 @@ def run_bench(
     # rows 4x that: their differences are microseconds on milliseconds
     result["wrappers"] = bench_wrappers(rounds if quick else 3 * rounds, warmup, quick)
     bar.step("wrappers")
+    if autocast:
+        result["autocast"] = []
+        for shape in shapes:
+            for layout in layouts:
+                result["autocast"].append(bench_autocast(shape, layout, rounds, warmup))
+                bar.step(f"autocast {shape} {layout}")
     return result
