@@ -179,7 +179,8 @@ def _scale_lines(result: dict[str, Any]) -> list[str]:
         "over rounds of omniconv / dense; ms/Mpix: omniconv ms per million output pixels "
         "(N*H_out*W_out); peak memory of one forward+backward (torch.profiler, live CPU "
         "tensors); excess: omniconv - dense; offset+mask: bytes of offset, mask and their "
-        "gradients",
+        "gradients (the inputs exist before the call: only the gradients, half, count in "
+        "the peak)",
         *_grid(table),
         *_thread_lines(scale),
     ]

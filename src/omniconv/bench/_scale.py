@@ -5,7 +5,8 @@ and the speedup from 1 to 2 threads at each family's largest shape.
 Time per megapixel of output (N * H_out * W_out / 1e6) shows whether the DCN's time grows
 linearly with the pixels. Peak memory is measured as the DCN rows measure it; the DCN's
 excess over the dense conv is set beside the bytes of the tensors the DCN has and the dense
-conv has not (offset, mask and their gradients)."""
+conv has not (offset, mask and their gradients; the inputs exist before the measured call,
+so only the gradients, half of those bytes, can count in its peak)."""
 
 from __future__ import annotations
 
