@@ -7,7 +7,9 @@ interpreters). No assertion here is about speed."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 
@@ -449,3 +451,152 @@ def test_inference_runtime_peer_uses_the_bench_thread_count(name):
         )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == RUNTIME_EXPECTED[name]
+
+
+# --------------------------------------------------------------------------- autocast, scale
+
+
+def _paired_ratio(num, den):
+    """The median over rounds of num's time / den's time in the same round."""
+    return statistics.median(a / b for a, b in zip(num["runs_ms"], den["runs_ms"], strict=True))
+
+
+@pytest.fixture(scope="module")
+def sections():
+    """One quick run with both opt-in sections, NCHW only (tiny shapes)."""
+    n = torch.get_num_threads()
+    try:
+        return bench.run_bench(
+            quick=True,
+            rounds=2,
+            layouts=("NCHW",),
+            baselines=False,
+            progress=False,
+            autocast=True,
+            scale=True,
+        )
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_autocast_rows(sections):
+    result = json.loads(json.dumps(sections))  # what --json prints
+    (row,) = result["autocast"]
+    assert row["shape"] == list(bench.QUICK_SHAPES[0]) and row["layout"] == "NCHW"
+    assert row["rounds"] == 2 and row["dtype"] == "bfloat16"
+    assert row["output_dtype"]["dense"] == "bfloat16"  # torch's conv2d computes in bf16
+    assert row["output_dtype"]["omniconv"] in ("float32", "bfloat16")
+    for key in ("forward", "forward_backward"):
+        assert set(row[key]) == set(row[key + "_ratio"]) == {"dense", "omniconv"}
+        for name, t in row[key].items():
+            assert set(t) == {"float32", "autocast"}
+            assert all(len(v["runs_ms"]) == 2 and v["median_ms"] > 0 for v in t.values())
+            r = row[key + "_ratio"][name]
+            assert r > 0 and r == pytest.approx(_paired_ratio(t["autocast"], t["float32"]))
+    for name in ("dense", "omniconv"):
+        errors = row["accuracy"][name]
+        assert set(errors) == {"output", "grad_input"}
+        # bfloat16 inputs: an error of bfloat16's order, not float32's, and not a blunder
+        assert all(1e-5 < e < 5e-2 and math.isfinite(e) for e in errors.values()), errors
+
+
+def test_autocast_contenders_see_bfloat16_inputs_under_autocast(monkeypatch):
+    from omniconv.bench import _autocast
+    from omniconv.bench._contenders import contenders
+
+    seen = set()
+
+    def spy(fn):
+        def run(x, w, b, off, m):
+            dtypes = tuple(str(t.dtype).removeprefix("torch.") for t in (x, w, b, off, m))
+            seen.add((torch.is_autocast_enabled("cpu"), dtypes))
+            return fn(x, w, b, off, m)
+
+        return run
+
+    fns = {k: spy(v) for k, v in contenders(baselines=False).items()}
+    monkeypatch.setattr(_autocast, "contenders", lambda baselines: fns)
+    row = _autocast.bench_autocast(TINY, "channels_last", rounds=1, warmup=0)
+    low = ("bfloat16", "float32", "float32", "bfloat16", "bfloat16")
+    assert seen == {(False, ("float32",) * 5), (True, low), (False, ("float64",) * 5)}
+    assert row["layout"] == "channels_last"
+
+
+def test_scale_rows(sections):
+    scale = json.loads(json.dumps(sections))["scale"]
+    assert scale["rounds"] == 3  # a third of the rounds, at least 3
+    families = bench.QUICK_SCALE_FAMILIES
+    expected = [(f, list(s)) for f, shapes in families.items() for s in shapes]
+    assert [(r["family"], r["shape"]) for r in scale["rows"]] == expected
+    for r in scale["rows"]:
+        n, _, hw = r["shape"]
+        t = r["forward_backward"]
+        assert set(t) == {"dense", "omniconv"} and all(len(v["runs_ms"]) == 3 for v in t.values())
+        assert r["ratio"] > 0
+        assert r["ratio"] == pytest.approx(_paired_ratio(t["omniconv"], t["dense"]))
+        assert r["megapixels"] == pytest.approx(n * hw * hw / 1e6)  # 3x3, padding 1: H_out = H
+        per_mpix = t["omniconv"]["median_ms"] / r["megapixels"]
+        assert r["omniconv_ms_per_megapixel"] == pytest.approx(per_mpix)
+        mem = r["peak_memory_bytes"]
+        assert mem["dense"] > 0 and mem["omniconv"] > 0
+        assert r["excess_bytes"] == mem["omniconv"] - mem["dense"]
+        assert r["offset_mask_bytes"] == 2 * n * (18 + 9) * hw * hw * 4  # float32, with grads
+
+
+def test_thread_scaling_rows(sections):
+    scale = json.loads(json.dumps(sections))["scale"]
+    largest = [(f, list(shapes[-1])) for f, shapes in bench.QUICK_SCALE_FAMILIES.items()]
+    assert [(r["family"], r["shape"]) for r in scale["threads"]] == largest
+    for r in scale["threads"]:
+        assert r["threads"] == [1, 2] and r["rounds"] == 3 and r["layout"] == "NCHW"
+        for name in ("dense", "omniconv"):
+            t = r["forward_backward"][name]
+            assert set(t) == {"1", "2"} and all(len(v["runs_ms"]) == 3 for v in t.values())
+            speedup = r["speedup"][name]
+            assert speedup > 0 and speedup == pytest.approx(_paired_ratio(t["1"], t["2"]))
+
+
+def test_thread_scaling_times_each_count_and_restores_the_threads(monkeypatch):
+    from omniconv.bench import _scale
+
+    counts = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (counts.append(n), real(n)))
+    real(3)
+    _scale.bench_threads("batch", TINY, "NCHW", rounds=2, warmup=0)
+    assert torch.get_num_threads() == 3 and counts[-1] == 3
+    assert counts[:-1] == [1, 2, 2, 1] * 2  # two contenders, alternating order
+
+
+def test_sections_in_the_table_only_when_asked(sections):
+    text = bench.format_table(sections)
+    assert "autocast: DCNv2 (omniconv) and dense conv2d under torch.autocast" in text
+    assert "scale: DCNv2 3x3" in text and "thread scaling:" in text
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith("autocast:"))
+    assert lines[i + 1].split()[:6] == ["N,C,H=W", "layout", "pass", "float32", "ms", "autocast"]
+    assert [line.split()[:3] for line in lines[i + 2 : i + 4]] == [
+        ["2,32,20", "NCHW", "fwd"],
+        ["2,32,20", "NCHW", "fwd+bwd"],
+    ]
+    i = next(i for i, line in enumerate(lines) if line.startswith("scale:"))
+    assert lines[i + 1].split()[:3] == ["family", "N,C,H=W", "layout"]
+    assert len([line for line in lines if line.split()[:1] in (["map"], ["batch"])]) == 6
+    plain = {k: v for k, v in sections.items() if k not in ("autocast", "scale")}
+    text = bench.format_table(plain)
+    assert "autocast" not in text and "scale" not in text
+
+
+@pytest.mark.parametrize("flags", [[], ["--autocast"], ["--scale"], ["--autocast", "--scale"]])
+def test_cli_passes_the_section_flags(monkeypatch, capsys, flags):
+    calls = []
+
+    def run_bench(**kwargs):
+        calls.append(kwargs)
+        return {"threads": 2, "fast_path": True, "dcn": [], "peers": {}, "wrappers": []}
+
+    monkeypatch.setattr(bench, "run_bench", run_bench)
+    assert main(["bench", "--quick", "--no-progress", *flags]) == 0
+    (kwargs,) = calls
+    assert kwargs["autocast"] == ("--autocast" in flags)
+    assert kwargs["scale"] == ("--scale" in flags)

@@ -84,6 +84,8 @@ def _bench(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         progress=not args.no_progress,
         threads=args.threads,
+        autocast=args.autocast,
+        scale=args.scale,
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     failed = [
@@ -160,6 +162,19 @@ def _parser() -> argparse.ArgumentParser:
         "--no-baselines", action="store_true", help="skip the pure_torch and grid_sample rows"
     )
     b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    b.add_argument(
+        "--autocast",
+        action="store_true",
+        help="also time the DCN and the dense conv under torch.autocast('cpu', bfloat16) "
+        "against float32, with their accuracy",
+    )
+    b.add_argument(
+        "--scale",
+        action="store_true",
+        help="also time forward+backward and measure peak memory of a growing map "
+        "(1,64,H,H for H = 128, 256, 512) and batch (B,128,28,28 for B = 16, 32, 64), and "
+        "1 vs 2 threads at the largest of each (tiny shapes with --quick)",
+    )
     b.set_defaults(func=_bench)
     _add_checkpoint_commands(sub, raw)
     return parser

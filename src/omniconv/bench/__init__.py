@@ -29,10 +29,28 @@ Wrappers: Conv2d, ConvTranspose2d and NHWC Conv2d against torch's modules (the s
 inside: only microseconds differ, so 12x the DCN rows' rounds, 4x with --quick), and
 ImgConvGroup in eval mode (BN folded into the conv) against its layers run one by one
 (3x, 1x with --quick).
+
+Autocast (--autocast): on the DCN rows' shapes, layouts and rounds, omniconv's DCN and
+torch's dense conv under torch.autocast('cpu', dtype=torch.bfloat16), with x, offset and
+mask in bfloat16 (weight and bias float32 parameters), each against itself in float32
+without autocast, forward and forward+backward; ratio = autocast / float32 (< 1: autocast
+is faster). Error: max |autocast - float64| / max |float64| of the output and of the input
+gradient, float64 being the same op on the float32 data cast to float64. omniconv's op
+registers its autocast kernel to float32 (its output is float32: the row times the float32
+kernel plus the casts, and its error is that of bfloat16 inputs); torch's conv computes
+and returns bfloat16.
+
+Scale (--scale): forward+backward of omniconv's DCN and the dense conv on a growing map
+(1,64,H,H for H = 128, 256, 512) and batch (B,128,28,28 for B = 16, 32, 64), in the layouts
+asked, a third of the DCN rows' rounds (at least 3) after one warm-up: median ms, omniconv
+ms per million output pixels (linear time: a constant), peak memory of both and the
+excess beside the bytes of offset, mask and their gradients; then the largest shape of each
+family at 1 and 2 threads (interleaved), speedup = median over rounds of t1 / t2. With
+--quick, tiny versions of both families.
 """
 
 from ._contenders import grid_sample_deform_conv2d
-from ._data import QUICK_SHAPES, SHAPES
+from ._data import QUICK_SCALE_FAMILIES, QUICK_SHAPES, SCALE_FAMILIES, SHAPES
 from ._memory import peak_memory
 from ._peers import available_peers, run_peer
 from ._report import format_table
@@ -40,7 +58,9 @@ from ._run import LAYOUTS, run_bench
 
 __all__ = [
     "LAYOUTS",
+    "QUICK_SCALE_FAMILIES",
     "QUICK_SHAPES",
+    "SCALE_FAMILIES",
     "SHAPES",
     "available_peers",
     "format_table",

@@ -10,12 +10,30 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["QUICK_SHAPES", "SHAPES", "Data", "make_data"]
+__all__ = [
+    "QUICK_SCALE_FAMILIES",
+    "QUICK_SHAPES",
+    "SCALE_FAMILIES",
+    "SHAPES",
+    "Data",
+    "make_data",
+]
 
 #: (N, C, H=W) of the DCNv2 3x3 benchmark (C_in = C_out, padding 1)
 SHAPES: tuple[tuple[int, int, int], ...] = ((2, 64, 56), (4, 128, 28), (8, 256, 14), (1, 256, 64))
 #: ``--quick``: one small shape
 QUICK_SHAPES: tuple[tuple[int, int, int], ...] = ((2, 32, 20),)
+#: ``--scale``: (N, C, H=W) of a segmentation-size map (4x the pixels from one shape to the
+#: next) and of a batch of images (2x the images)
+SCALE_FAMILIES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "map": ((1, 64, 128), (1, 64, 256), (1, 64, 512)),
+    "batch": ((16, 128, 28), (32, 128, 28), (64, 128, 28)),
+}
+#: ``--scale --quick``: tiny versions of both families
+QUICK_SCALE_FAMILIES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "map": ((1, 8, 12), (1, 8, 24)),
+    "batch": ((2, 8, 10), (4, 8, 10)),
+}
 
 
 @dataclass(frozen=True)

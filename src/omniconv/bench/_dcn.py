@@ -11,7 +11,7 @@ from ._data import Data, make_data
 from ._memory import peak_memory
 from .peers._timing import interleaved, ratio
 
-__all__ = ["bench_dcn"]
+__all__ = ["PASSES", "bench_dcn", "forward_backward_peak_memory"]
 
 PASSES: dict[str, Callable[[Contender, Data], Callable[[], Any]]] = {
     "forward": forward,
@@ -40,11 +40,14 @@ def bench_dcn(
             row[key].setdefault("dense", res["dense"])
             row[key][name] = res[name]
             row[key + "_ratio"][name] = ratio(res[name], res["dense"])
-    row["peak_memory_bytes"] = {k: _peak_memory(fns[k], data) for k in ("dense", "omniconv")}
+    row["peak_memory_bytes"] = {
+        k: forward_backward_peak_memory(fns[k], data) for k in ("dense", "omniconv")
+    }
     return row
 
 
-def _peak_memory(fn: Contender, data: Data) -> int:
+def forward_backward_peak_memory(fn: Contender, data: Data) -> int:
+    """Peak memory of one forward+backward of ``fn`` on ``data``, after a warm-up one."""
     run = ForwardBackward(fn, data)
     run()  # warm-up (JIT); then free its gradients *before* measuring, or their
     run.clear()  # release would count against the peak

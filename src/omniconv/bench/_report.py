@@ -131,8 +131,87 @@ def _wrapper_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _autocast_table(result: dict[str, Any]) -> list[str]:
+    rows = result.get("autocast")
+    if not rows:
+        return []
+    cols = ("float32 ms", "autocast ms", "ratio", "error")
+    table = [["N,C,H=W", "layout", "pass", *cols, *(f"dense {c}" for c in cols)]]
+    for r in rows:
+        for (key, label), err in zip(PASS_LABELS.items(), ("output", "grad_input"), strict=True):
+            cells = [_shape(r["shape"]), r["layout"], label]
+            for name in ("omniconv", "dense"):
+                t = r[key][name]
+                cells += [f"{t['float32']['median_ms']:.2f}", f"{t['autocast']['median_ms']:.2f}"]
+                cells += [f"{r[key + '_ratio'][name]:.2f}x", f"{r['accuracy'][name][err]:.1e}"]
+            table.append(cells)
+    out = rows[0]["output_dtype"]
+    return [
+        f"autocast: DCNv2 (omniconv) and dense conv2d under torch.autocast('cpu', "
+        f"{rows[0]['dtype']}) on {rows[0]['dtype']} x, offset, mask (float32 weight, bias) "
+        f"vs float32 without autocast, {result['threads']} threads; times: median ms of "
+        f"{rows[0]['rounds']} rounds; ratio: median over rounds of autocast / float32 in the "
+        "same round (< 1: autocast faster); error: max |autocast - float64| / max |float64| "
+        "of the output (fwd) and of the input gradient (fwd+bwd); output dtype under "
+        f"autocast: omniconv {out['omniconv']}, dense {out['dense']}",
+        *_grid(table),
+    ]
+
+
+def _scale_lines(result: dict[str, Any]) -> list[str]:
+    scale = result.get("scale")
+    if not scale:
+        return []
+    head = ["family", "N,C,H=W", "layout", "dense ms", "omniconv ms", "ratio", "ms/Mpix"]
+    head += ["dense MiB", "omniconv MiB", "excess MiB", "offset+mask MiB"]
+    table = [head]
+    for r in scale["rows"]:
+        t, mem = r["forward_backward"], r["peak_memory_bytes"]
+        cells = [r["family"], _shape(r["shape"]), r["layout"]]
+        cells += [f"{t[k]['median_ms']:.2f}" for k in ("dense", "omniconv")]
+        cells += [f"{r['ratio']:.2f}x", f"{r['omniconv_ms_per_megapixel']:.1f}"]
+        cells += [f"{mem['dense'] / MIB:.1f}", f"{mem['omniconv'] / MIB:.1f}"]
+        cells += [f"{r['excess_bytes'] / MIB:.1f}", f"{r['offset_mask_bytes'] / MIB:.1f}"]
+        table.append(cells)
+    return [
+        f"scale: DCNv2 3x3 (omniconv) and dense conv2d, forward+backward, {result['threads']} "
+        f"threads; times: median ms of {scale['rounds']} rounds after 1 warm-up; ratio: median "
+        "over rounds of omniconv / dense; ms/Mpix: omniconv ms per million output pixels "
+        "(N*H_out*W_out); peak memory of one forward+backward (torch.profiler, live CPU "
+        "tensors); excess: omniconv - dense; offset+mask: bytes of offset, mask and their "
+        "gradients (the inputs exist before the call: only the gradients, half, count in "
+        "the peak)",
+        *_grid(table),
+        *_thread_lines(scale),
+    ]
+
+
+def _thread_lines(scale: dict[str, Any]) -> list[str]:
+    if not scale["threads"]:
+        return []
+    lo, hi = (scale["threads"][0]["threads"][i] for i in (0, -1))
+    head = ["family", "N,C,H=W", "layout"]
+    for name in ("omniconv", "dense"):
+        head += [f"{name} {lo}t ms", f"{name} {hi}t ms", f"{name} speedup"]
+    rows = [head]
+    for r in scale["threads"]:
+        cells = [r["family"], _shape(r["shape"]), r["layout"]]
+        for name in ("omniconv", "dense"):
+            t = r["forward_backward"][name]
+            cells += [f"{t[str(n)]['median_ms']:.2f}" for n in (lo, hi)]
+            cells.append(f"{r['speedup'][name]:.2f}x")
+        rows.append(cells)
+    return [
+        "",
+        f"thread scaling: forward+backward median ms at {lo} and {hi} threads (interleaved, "
+        f"{scale['rounds']} rounds after 1 warm-up); speedup: median over rounds of time at "
+        f"{lo} / time at {hi} threads",
+        *_grid(rows),
+    ]
+
+
 def format_table(result: dict[str, Any]) -> str:
     """The result of :func:`run_bench` as text."""
     sections = [_dcn_table(result), _memory_lines(result), _peer_lines(result)]
-    sections.append(_wrapper_lines(result))
+    sections += [_wrapper_lines(result), _autocast_table(result), _scale_lines(result)]
     return "\n\n".join("\n".join(s) for s in sections if s)

@@ -1,4 +1,5 @@
-"""The driver of ``omniconv bench``: the DCN rows, the peers, the wrapper rows."""
+"""The driver of ``omniconv bench``: the DCN rows, the peers, the wrapper rows, and on
+request the autocast rows and the scale rows."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import torch
 
 from .. import backends
 from .._progress import Progress
-from ._data import QUICK_SHAPES, SHAPES
+from ._autocast import bench_autocast
+from ._data import QUICK_SCALE_FAMILIES, QUICK_SHAPES, SCALE_FAMILIES, SHAPES
 from ._dcn import bench_dcn
 from ._peers import peer_inputs, run_peer
+from ._scale import bench_scale, bench_threads
 from ._wrappers import bench_wrappers
 
 __all__ = ["LAYOUTS", "run_bench"]
@@ -27,18 +30,26 @@ def run_bench(
     baselines: bool = True,
     progress: bool = True,
     threads: int = 2,
+    autocast: bool = False,
+    scale: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark and return its result (the JSON ``omniconv bench --json`` prints).
 
     ``rounds``: of each DCN row (default 15, 3 with ``quick``); the peers take half as many
     (at least 3) after one warm-up, the wrapper rows more (see ``_wrappers``). ``peers``:
     ``(name, python)`` pairs, each run in the interpreter ``python``. ``baselines``: time
-    the in-process ``pure_torch`` and ``grid_sample`` DCNs too."""
+    the in-process ``pure_torch`` and ``grid_sample`` DCNs too. ``autocast``: add the
+    autocast rows (key ``"autocast"``), on the DCN rows' shapes, layouts and rounds.
+    ``scale``: add the scale rows (key ``"scale"``): the map and batch families (tiny ones
+    with ``quick``) in ``layouts``, a third of the rounds (at least 3) after one warm-up."""
     torch.set_num_threads(threads)
     shapes = list(QUICK_SHAPES if quick else SHAPES)
+    families = QUICK_SCALE_FAMILIES if quick else SCALE_FAMILIES
     rounds = rounds or (3 if quick else 15)
     warmup = 1 if quick else 3
-    bar = Progress(len(shapes) * len(layouts) + len(peers) + 1, enabled=progress)
+    steps = len(shapes) * len(layouts) * (1 + autocast) + len(peers) + 1
+    steps += (sum(map(len, families.values())) + len(families)) * len(layouts) if scale else 0
+    bar = Progress(steps, enabled=progress)
     result: dict[str, Any] = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -59,4 +70,31 @@ def run_bench(
     # rows 4x that: their differences are microseconds on milliseconds
     result["wrappers"] = bench_wrappers(rounds if quick else 3 * rounds, warmup, quick)
     bar.step("wrappers")
+    if autocast:
+        result["autocast"] = []
+        for shape in shapes:
+            for layout in layouts:
+                result["autocast"].append(bench_autocast(shape, layout, rounds, warmup))
+                bar.step(f"autocast {shape} {layout}")
+    if scale:
+        result["scale"] = _scale(families, layouts, max(3, rounds // 3), bar)
     return result
+
+
+def _scale(
+    families: dict[str, tuple[tuple[int, int, int], ...]],
+    layouts: Sequence[str],
+    rounds: int,
+    bar: Progress,
+) -> dict[str, Any]:
+    """The scale rows of each family's shapes, then the thread-scaling rows of each
+    family's largest shape, in each layout; one warm-up each."""
+    res: dict[str, Any] = {"rounds": rounds, "rows": [], "threads": []}
+    for layout in layouts:
+        for family, shapes in families.items():
+            for shape in shapes:
+                res["rows"].append(bench_scale(family, shape, layout, rounds, 1))
+                bar.step(f"scale {shape} {layout}")
+            res["threads"].append(bench_threads(family, shapes[-1], layout, rounds, 1))
+            bar.step(f"threads {shapes[-1]} {layout}")
+    return res
