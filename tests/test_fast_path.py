@@ -620,6 +620,35 @@ def test_chunking_does_not_change_the_result(monkeypatch, gemm):
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
+@pytest.mark.parametrize("dg", [1, 3])
+def test_backward_of_one_image_by_bands(monkeypatch, layout, dg):
+    """One image: the output pixels in bands, each scattering its input gradient into a
+    window of its own (added in band order); against the float64 reference, with offsets
+    large enough that windows overlap, and the fallback to the channel split when the
+    windows would hold too many copies of the input."""
+    case = (1, 12, 14, 15, 8, (3, 2), (2, 1), (1, 0), (2, 1), 1, dg)
+    _, _, _, _, _, _, stride, padding, dilation, _, _ = case
+    data = list(make_deform(*case, seed=21))
+    data[1] = data[1] * 4  # far samples: the bands' windows overlap
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    data[0] = data[0].contiguous(memory_format=fmt)
+    fn = _fast(deform_impl(stride, padding, dilation, True))
+    ref = _value_grads(deform_ref(stride, padding, dilation, True), data)
+    ran = []
+    real = deform_cpu._backward_bands
+    monkeypatch.setattr(deform_cpu, "_backward_bands", lambda *a: ran.append(1) or real(*a))
+    for copies, used in ((100, True), (0, False)):
+        monkeypatch.setattr(deform_cpu, "BAND_WINDOW_COPIES", copies)
+        ran.clear()
+        out, grads = _value_grads(fn, data)
+        assert bool(ran) == used
+        torch.testing.assert_close(out, ref[0], **TOL64)
+        for g, rg in zip(grads, ref[1], strict=True):
+            torch.testing.assert_close(g, rg, **TOL64)
+        assert grads[0].is_contiguous(memory_format=fmt)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
 def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
     """80 channels: the fused backward of NCHW input works in blocks of 64 channels (the
     second block cuts a deformable group), split between threads; tiles of 1 row up to

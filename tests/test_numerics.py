@@ -169,6 +169,8 @@ _DETERMINISM = textwrap.dedent(
         (1, 40, 10, 1, 1, 1, True, False, torch.float64),
         (2, 32, 8, 16, 1, 1, False, True, torch.bfloat16),
         (1, 1, 200, 1, 1, 1, False, True, torch.float32),
+        (1, 16, 128, 16, 1, 1, False, True, torch.float32),  # one image: bands
+        (1, 16, 128, 16, 2, 1, True, True, torch.float32),
     ]
 
     def run(case, backend, fused):

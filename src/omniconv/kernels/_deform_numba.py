@@ -46,7 +46,8 @@ class _RowJob(NamedTuple):
     counting): output pixel ``(y, x)`` of image ``n``, input channels ``c_lo:c_hi``; tap
     ``k``, channel ``c`` of conv group ``g`` of that pixel are element
     ``start + g*(K - 1)*Cg + k*tap_stride + c - col_c0`` of the flat ``col`` / ``gcol``;
-    the rows of ``x`` / ``gx`` start at image ``first_image``."""
+    the rows of ``x`` / ``gx`` start at image ``first_image``, and pixel ``i`` of ``x`` is
+    pixel ``i - gx_shift`` of ``gx`` (a window of the input gradient)."""
 
     n: int
     y: int
@@ -57,6 +58,7 @@ class _RowJob(NamedTuple):
     tap_stride: int
     col_c0: int
     first_image: int
+    gx_shift: int
 
 
 def _one_like(x):  # pragma: no cover - replaced by the overload in compiled code
@@ -493,6 +495,7 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
     gxf, gx_ld, gx_c0 = gx
     zero = xf.dtype.type(0)
     img = (n - job.first_image) * geo.height * geo.width
+    gs = job.gx_shift
     j0 = x_c0 // chunk  # the chunk of slot 0
     for d in range(geo.channels // cgd):
         c0 = max(d * cgd, job.c_lo)
@@ -573,9 +576,10 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                                x11, p11)  # fmt: skip
                     # the input gradient of the corners on the image (in corner order)
                     scatter_add(
-                        _at(gcol, pc), np.int64(nc), _at(gxf, i00 * gx_ld + c - gx_c0),
-                        _at(gxf, i01 * gx_ld + c - gx_c0), _at(gxf, i10 * gx_ld + c - gx_c0),
-                        _at(gxf, i11 * gx_ld + c - gx_c0), b00, b01, b10, b11, on,
+                        _at(gcol, pc), np.int64(nc), _at(gxf, (i00 - gs) * gx_ld + c - gx_c0),
+                        _at(gxf, (i01 - gs) * gx_ld + c - gx_c0),
+                        _at(gxf, (i10 - gs) * gx_ld + c - gx_c0),
+                        _at(gxf, (i11 - gs) * gx_ld + c - gx_c0), b00, b01, b10, b11, on,
                     )  # type: ignore[call-arg]  # fmt: skip
                     c = ce
                 # d bilinear / dh and / dw per corner (the sums of corners off the image
@@ -630,14 +634,14 @@ def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma
         c_lo, c_hi = items[it, 2], items[it, 3]
         for r in range(items[it, 0], items[it, 1]):
             n, y, xo = _chunk_pixel(chunk, r, geo.out_width)
-            job = _RowJob(n, y, xo, c_lo, c_hi, r * ncol, cg, 0, 0)
+            job = _RowJob(n, y, xo, c_lo, c_hi, r * ncol, cg, 0, 0, 0)
             _backward_row(xr, gxr, zrow, colf, gcolf, job, geo, smp, grads)
 
 
 @njit(inline="always")
 def _backward_tile(  # pragma: no cover - compiled
-    x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb, first, channels_last,
-    c_out, kcp, geo, smp, grads,
+    x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb, first, gx_shift,
+    channels_last, c_out, kcp, geo, smp, grads,
 ):  # fmt: skip
     """One tile of the fused backwards: output pixels ``l0 : l0 + rows`` of image ``n``,
     input channels ``c_lo : c_lo + cb`` (``x`` / ``gx`` ``Rows`` starting at image
@@ -666,7 +670,7 @@ def _backward_tile(  # pragma: no cover - compiled
                item)  # fmt: skip
     for r in range(rows):
         y = (l0 + r) // wo
-        job = _RowJob(n, y, l0 + r - y * wo, c_lo, c_lo + cb, r * kcp, cb, c_lo, first)
+        job = _RowJob(n, y, l0 + r - y * wo, c_lo, c_lo + cb, r * kcp, cb, c_lo, first, gx_shift)
         _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads)
     gemm_tiles(c_out, kc, rows, _addr(got), 1, c_out, _addr(col), kcp, _addr(gw_t), kcp, True,
                item)  # fmt: skip
@@ -759,7 +763,7 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles):  # pr
             l0 = (ti - n * tiles_per_image) * tile
             rows = min(tile, per - l0)
             _backward_tile(x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb,
-                           0, channels_last, c_out, kcp, geo, smp, grads)  # fmt: skip
+                           0, 0, channels_last, c_out, kcp, geo, smp, grads)  # fmt: skip
         for o in range(c_out):
             for c in range(cb):
                 for k in range(k_all):
@@ -863,7 +867,7 @@ def backward_images(
                 l0 = (ti % tiles_per_image) * tile
                 rows = min(tile, per - l0)
                 _backward_tile(xr, gxr, zrow, gof, got, wb, gcol, col, gws, n, l0, rows, 0,
-                               c_all, first, channels_last, c_out, kcp, geo, smp,
+                               c_all, first, 0, channels_last, c_out, kcp, geo, smp,
                                grads)  # fmt: skip
             if nchw:  # the slot's input gradient back to NCHW
                 for n in range(n0, n1):
@@ -872,6 +876,114 @@ def backward_images(
                         src = (n - n0) * hw * c_all + c
                         for i in range(hw):
                             gxf[dst + i] = gxs[src + i * c_all]
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def band_rows(geo, smp, bands, out):  # pragma: no cover - compiled
+    """The input rows each band of output pixels of image 0 samples: ``out[s] = (first,
+    last)``, ``(0, -1)`` when none. Layout: ``bands (S, 2)`` int64 flat pixel ranges
+    ``[from, to)``; ``out (S, 2)`` int64. A superset is fine (clamped corner rows of
+    every tap that samples the image)."""
+    _require_sampling(smp)
+    _require_c(bands)
+    _require_c(out)
+    wo = geo.out_width
+    dgs = geo.channels // geo.deform_channels
+    for s in prange(bands.shape[0]):
+        lo = geo.height
+        hi = -1
+        for pix in range(bands[s, 0], bands[s, 1]):
+            y = pix // wo
+            xo = pix - y * wo
+            for d in range(dgs):
+                for k in range(geo.taps):
+                    h, w, _ = _point(smp, 0, d, k, y, xo)
+                    if h > -1 and h < geo.height and w > -1 and w < geo.width:
+                        r = int(np.floor(h))
+                        lo = min(lo, max(r, 0))
+                        hi = max(hi, min(r + 1, geo.height - 1))
+        out[s, 0] = lo if hi >= 0 else 0
+        out[s, 1] = hi
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
+def backward_bands(
+    x, geo, smp, grad_out, wb, gw_slots, grads, bands, windows, gxw, tiles
+):  # pragma: no cover
+    """The backward of one image (one conv group), its output pixels split into bands
+    between the threads, one parallel region.
+
+    Layout: ``x (H*W, C)`` NHWC rows; ``grad_out``, ``wb``, ``gw_slots (S, Op, Kp)`` and
+    ``grads`` as in :func:`backward_images` (one band a slot); ``bands (S, 2)`` int64 flat
+    output-pixel ranges ``[from, to)``; ``windows (S, 2)`` int64: the first input row of
+    band ``s``'s window of the input gradient and where it starts in ``gxw`` (floats);
+    ``gxw`` the windows, flat, zeroed, each ``(rows, W, C)`` covering every input row the
+    band samples (:func:`band_rows`); ``tiles`` as in :func:`backward_images` with no slot
+    copies. All arrays C-contiguous (checked), one float dtype except the int64 ones.
+
+    Writes ``gw_slots`` as :func:`backward_images` does and adds each band's input
+    gradient into its window (the caller adds the windows up in band order,
+    :func:`merge_windows`) and the offset and mask gradients into ``grads``."""
+    xf = _flat(x)
+    gxf = _flat(gxw)
+    _require_sampling(smp)
+    gof = _flat(grad_out.data)
+    bufs = tiles.buffers  # written in the parallel loop: a local, not a field
+    _require_c4(wb, gw_slots, bands, bufs)
+    _require_c(windows)
+    _require_grads(grads)
+    channels_last = grad_out.channels_last
+    tile = tiles.rows
+    nt = bufs.shape[0]
+    slots = bands.shape[0]
+    c_all = geo.channels
+    c_out = wb.shape[0]
+    kcp = wb.shape[1]
+    zrow = _zero_row(c_all, gof.dtype)
+    for t in prange(nt):
+        _, at_col, at_go, at_x, _, _ = _image_parts(c_out, kcp, tile, 0, c_all)
+        buf = bufs[t]
+        gcol = buf[:at_col]
+        col = buf[at_col:at_go]
+        got = buf[at_go:at_x]
+        for s in range(slots * t // nt, slots * (t + 1) // nt):
+            xr = Rows(xf, c_all, 0)
+            gxr = Rows(gxf[windows[s, 1] :], c_all, 0)
+            shift = windows[s, 0] * geo.width
+            gws = gw_slots[s].ravel()
+            for l0 in range(bands[s, 0], bands[s, 1], tile):
+                rows = min(tile, bands[s, 1] - l0)
+                _backward_tile(xr, gxr, zrow, gof, got, wb, gcol, col, gws, 0, l0, rows, 0,
+                               c_all, 0, shift, channels_last, c_out, kcp, geo, smp,
+                               grads)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def merge_windows(gxw, windows, height, width, gx, nchw):  # pragma: no cover - compiled
+    """``gx`` = the bands' windows of :func:`backward_bands` added up in band order (each
+    entry ``((w_0 + w_1) + w_2) + ...`` over the windows that cover it; 0 where none).
+
+    Layout: ``gxw`` flat; ``windows (S, 3)`` int64: first row, rows, start in ``gxw``;
+    ``gx`` ``(H*W, C)`` NHWC rows, or ``(C, H*W)`` when ``nchw``. C-contiguous (checked)."""
+    _require_c(gxw)
+    _require_c(windows)
+    _require_c(gx)
+    src = gxw.ravel()
+    dst = gx.ravel()
+    c_all = gx.shape[0] if nchw else gx.shape[1]
+    run = width * c_all
+    for r in prange(height):
+        for j in range(run):
+            acc = src.dtype.type(0)
+            for s in range(windows.shape[0]):
+                r0 = windows[s, 0]
+                if r >= r0 and r < r0 + windows[s, 1]:
+                    acc += src[windows[s, 2] + (r - r0) * run + j]
+            if nchw:
+                xo = j // c_all
+                dst[(j - xo * c_all) * height * width + r * width + xo] = acc
+            else:
+                dst[r * run + j] = acc
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")

@@ -95,6 +95,12 @@ IMAGE_TILE_BYTES = 512 << 10
 #: at most this many slots of images in the backward by images (each slot has its own
 #: weight-gradient partial sum; the slots are added in order)
 IMAGE_SLOTS = 8
+#: bands of output pixels in the backward of one image (each with its own window of the
+#: input gradient and weight-gradient partial; added in band order)
+BANDS = 8
+#: the windows of the bands may hold at most this many copies of the input (sampling far
+#: away makes them overlap); beyond, the backward of one image splits channels instead
+BAND_WINDOW_COPIES = 2
 #: images per chunk of the chunked passes when a chunk holds less than one image (the
 #: backward can then give whole images to that many threads)
 SPAN_IMAGES = 2
@@ -597,6 +603,9 @@ def backward(grad_out: Tensor, t: DeformTensors, p: DeformParams) -> DeformTenso
     if _fused() and d.groups == 1 and d.rows and d.n > 1:
         return _backward_images(grad_out, t, p, d, smp, threads)
     if _fused() and d.groups == 1 and d.rows:
+        bands = _bands(d, smp)
+        if bands is not None:
+            return _backward_bands(grad_out, t, p, d, smp, threads, *bands)
         return _backward_fused(grad_out, t, p, d, smp, threads)
     return _backward_chunked(grad_out, t, p, d, smp, threads)
 
@@ -678,17 +687,11 @@ def _backward_images(
     kernels = _kernels()
     dt = d.dtype
     channels_last = is_channels_last(t.input)
-    go_cl = is_channels_last(grad_out)
-    go = grad_out.to(dt)
-    go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
-    kcp = _round_up(d.cols, kernels.block_columns(d.itemsize))
-    wb = torch.zeros(d.c_out, kcp, dtype=dt)  # W' (O, K*C), its padding columns zero
-    wb[:, : d.cols] = _weight_columns(t.weight, d)[0]
     slots = min(d.n, IMAGE_SLOTS)
     cuts = [d.n * s // slots for s in range(slots + 1)]
     span = max(b - a for a, b in itertools.pairwise(cuts))
-    # rows rounded up to whole register tiles (the GEMM writes them)
-    gw_slots = torch.zeros(slots, _round_up(d.c_out, kernels.MR), kcp, dtype=dt)
+    go, wb, gw_slots = _slot_operands(grad_out, t, d, slots)
+    kcp = wb.shape[1]
     tile = max(1, min(d.per, IMAGE_TILE_BYTES // (2 * kcp * d.itemsize)))
     slot_pixels = 0 if channels_last else span * d.h * d.w
     size = kernels.image_tile_parts(d.c_out, kcp, tile, slot_pixels, d.c)[-1]
@@ -703,26 +706,112 @@ def _backward_images(
         x = t.input.to(dt).contiguous().view(d.n, d.c, -1)
         gx = torch.empty(d.n, d.c, d.h * d.w, dtype=dt)  # every slot writes its images
     kernels.backward_images(
-        _array(x), _out_array(gx), not channels_last, geo, smp, Output(_array(go), go_cl),
+        _array(x), _out_array(gx), not channels_last, geo, smp, go,
         _array(wb), _out_array(gw_slots), OffsetGrads(_out_array(goff), _out_array(gmsk)),
         _array(torch.tensor(cuts, dtype=torch.int64)), Tiles(_out_array(bufs), tile),
     )  # fmt: skip
     del bufs, x
-    gw = gw_slots[0]
-    for s in range(1, slots):  # in slot order
-        gw += gw_slots[s]
-    grad_weight = gw[: d.c_out, : d.cols].reshape(d.c_out, d.kh, d.kw, d.c).permute(0, 3, 1, 2)
     if channels_last:
         grad_input = gx.view(d.n, d.h, d.w, d.c).permute(0, 3, 1, 2)
     else:
         grad_input = gx.view(d.n, d.c, d.h, d.w)
+    return _batch_grads(t, p, d, grad_out, grad_input, gw_slots, goff, gmsk)
+
+
+def _slot_operands(
+    grad_out: Tensor, t: DeformTensors, d: _Dims, slots: int
+) -> tuple[Output, Tensor, Tensor]:
+    """The operands of the slot-split backwards: grad_out as an ``Output`` (NHWC for
+    channels_last, else NCHW), ``W' (O, Kp)`` with zero padding columns, and the zeroed
+    weight-gradient partials ``(slots, Op, Kp)`` (rows rounded up to whole register
+    tiles: the GEMM writes them)."""
+    kernels = _kernels()
+    go_cl = is_channels_last(grad_out)
+    go = grad_out.to(d.dtype)
+    go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
+    kcp = _round_up(d.cols, kernels.block_columns(d.itemsize))
+    wb = torch.zeros(d.c_out, kcp, dtype=d.dtype)
+    wb[:, : d.cols] = _weight_columns(t.weight, d)[0]
+    gw_slots = torch.zeros(slots, _round_up(d.c_out, kernels.MR), kcp, dtype=d.dtype)
+    return Output(_array(go), go_cl), wb, gw_slots
+
+
+def _batch_grads(
+    t: DeformTensors, p: DeformParams, d: _Dims, grad_out: Tensor, grad_input: Tensor,
+    gw_slots: Tensor, goff: Tensor, gmsk: Tensor,
+) -> DeformTensors:  # fmt: skip
+    """The gradients of the slot-split backwards: the slots' weight gradients added in
+    slot order, in torch's layout; the one-chunk offset and mask gradients."""
+    gw = gw_slots[0]
+    for s in range(1, gw_slots.shape[0]):  # in slot order
+        gw += gw_slots[s]
+    grad_weight = gw[: d.c_out, : d.cols].reshape(d.c_out, d.kh, d.kw, d.c).permute(0, 3, 1, 2)
     return DeformTensors(
         grad_input.to(t.input.dtype),
         grad_weight.to(dtype=t.weight.dtype, memory_format=torch.contiguous_format),
         goff[..., 0].to(t.offset.dtype, memory_format=torch.contiguous_format),
         _mask_grad(gmsk[..., 0], t, p).to(t.mask.dtype, memory_format=torch.contiguous_format),
-        bias_grad(grad_out.to(dt)).to(t.bias.dtype),
+        bias_grad(grad_out.to(d.dtype)).to(t.bias.dtype),
     )
+
+
+def _bands(d: _Dims, smp: Sampling) -> tuple[Tensor, Tensor] | None:
+    """For the backward of one image: ``BANDS`` bands of output pixels (fixed by the
+    shape) and each band's window of input rows ``(first row, rows, start)``; ``None``
+    when the windows would hold more than ``BAND_WINDOW_COPIES`` copies of the input."""
+    kernels = _kernels()
+    count = min(BANDS, d.per)
+    cuts = [d.per * s // count for s in range(count + 1)]
+    bands = torch.tensor(list(itertools.pairwise(cuts)), dtype=torch.int64)
+    seen = torch.empty(count, 2, dtype=torch.int64)
+    kernels.band_rows(d.geometry(), smp, _array(bands), _out_array(seen))
+    windows = torch.zeros(count, 3, dtype=torch.int64)
+    start = 0
+    for s, (first, last) in enumerate(seen.tolist()):
+        rows = max(0, last - first + 1)
+        windows[s] = torch.tensor([first, rows, start])
+        start += rows * d.w * d.c
+    if start > BAND_WINDOW_COPIES * d.h * d.w * d.c:
+        return None
+    return bands, windows
+
+
+def _backward_bands(
+    grad_out: Tensor, t: DeformTensors, p: DeformParams, d: _Dims, smp: Sampling, threads: int,
+    bands: Tensor, windows: Tensor,
+) -> DeformTensors:  # fmt: skip
+    """The fused backward of one image (one conv group): the threads split its output
+    pixels in ``BANDS`` bands fixed by the shape; each band scatters its input gradient
+    into a window of its own (the input rows it samples), the windows added in band order
+    afterwards, so the bits never follow the threads."""
+    kernels = _kernels()
+    dt = d.dtype
+    channels_last = is_channels_last(t.input)
+    go, wb, gw_slots = _slot_operands(grad_out, t, d, bands.shape[0])
+    kcp = wb.shape[1]
+    tile = max(1, min(d.per, IMAGE_TILE_BYTES // (2 * kcp * d.itemsize)))
+    bufs = torch.zeros(threads, kernels.image_tile_parts(d.c_out, kcp, tile, 0, d.c)[-1], dtype=dt)
+    goff, gmsk = _offset_grad_slots(t, p, d, 1)
+    geo = d.geometry()._replace(reduce_channels=d.c)
+    gxw = torch.zeros(int(windows[-1, 2] + windows[-1, 1] * d.w * d.c), dtype=dt)
+    x = _nhwc_rows(t.input, d)
+    kernels.backward_bands(
+        _array(x), geo, smp, go, _array(wb), _out_array(gw_slots),
+        OffsetGrads(_out_array(goff), _out_array(gmsk)), _array(bands),
+        _array(windows[:, [0, 2]]), _out_array(gxw), Tiles(_out_array(bufs), tile),
+    )  # fmt: skip
+    del bufs, x
+    if channels_last:
+        gx = torch.empty(d.h * d.w, d.c, dtype=dt)
+    else:
+        gx = torch.empty(d.c, d.h * d.w, dtype=dt)
+    kernels.merge_windows(_array(gxw), _array(windows), d.h, d.w, _out_array(gx), not channels_last)
+    del gxw
+    if channels_last:
+        grad_input = gx.view(1, d.h, d.w, d.c).permute(0, 3, 1, 2)
+    else:
+        grad_input = gx.view(1, d.c, d.h, d.w)
+    return _batch_grads(t, p, d, grad_out, grad_input, gw_slots, goff, gmsk)
 
 
 def _backward_fused(
@@ -756,7 +845,7 @@ def _backward_fused(
     # padding columns of W_t and col must be
     bufs = torch.zeros(threads, kernels.backward_tile_parts(d.c_out, kcp, tile)[-1], dtype=dt)
     geo = d.geometry()
-    grad_output = Output(_array(go), go_cl)
+    grad_output = go
     tiles = Tiles(_out_array(bufs), tile)
     for edges, chunks in zip(rounds, round_chunks, strict=True):
         b0, b1 = int(edges[0]), int(edges[-1])
