@@ -845,7 +845,7 @@ def _backward_fused(
     # padding columns of W_t and col must be
     bufs = torch.zeros(threads, kernels.backward_tile_parts(d.c_out, kcp, tile)[-1], dtype=dt)
     geo = d.geometry()
-    grad_output = go
+    grad_output = Output(_array(go), go_cl)
     tiles = Tiles(_out_array(bufs), tile)
     for edges, chunks in zip(rounds, round_chunks, strict=True):
         b0, b1 = int(edges[0]), int(edges[-1])
