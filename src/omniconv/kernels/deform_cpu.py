@@ -83,7 +83,7 @@ FUSED_GEMM: ContextVar[bool] = ContextVar("omniconv_deform_fused_gemm", default=
 #: forward holds one buffer of twice this size, so fewer, larger GEMMs at the same peak
 CHUNK_BYTES = 2 << 20
 #: bytes of one thread's tile of column rows in the fused forward (stays in L2)
-TILE_BYTES = 256 << 10
+TILE_BYTES = 128 << 10
 #: bytes of one thread's two tiles (gcol and col) in the fused backward
 BACKWARD_TILE_BYTES = 128 << 10
 #: bytes the fused backward of NCHW input holds per block of input channels (it works
@@ -540,7 +540,8 @@ def _forward_fused(
     t: DeformTensors, d: _Dims, smp: Sampling, bias: Tensor, out: Output, threads: int
 ) -> None:
     kernels = _kernels()
-    tile = max(1, min(d.per, TILE_BYTES // (d.cols * d.itemsize)))
+    # at least two register tiles of rows (the GEMM's B block is reused across them)
+    tile = max(1, min(d.per, max(2 * kernels.MR, TILE_BYTES // (d.cols * d.itemsize))))
     ogp = _round_up(d.og, kernels.block_columns(d.itemsize))
     # W'_g transposed, (G, K*Cg, OGp), its padding columns zero
     wk = torch.zeros(d.groups, d.k * d.cg, ogp, dtype=d.dtype)
