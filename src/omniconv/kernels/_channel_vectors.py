@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["blend", "corner_sums", "scatter_add"]
+__all__ = ["blend", "sweep"]
 
 _LANES = {False: 16, True: 8}
 
@@ -198,52 +198,38 @@ def blend(typingctx, dst, n, a00, a01, a10, a11, x00, x01, x10, x11):
 
 
 @intrinsic
-def corner_sums(typingctx, g, n, x00, x01, x10, x11, zero):
-    """``(sum_i g[i]*x00[i], ..., sum_i g[i]*x11[i])`` over ``i < n``: lane-wise FMA
-    chains, then each vector's lanes added in a fixed tree; ``zero`` (0 of the data
-    dtype) names the dtype."""
-    sig = types.UniTuple(zero, 4)(g, n, x00, x01, x10, x11, zero)
-    double = _is_double(zero)
-
-    def codegen(context, builder, signature, args):  # pragma: no cover
-        g, n, *src = args[:6]
-        vec = _Vec(builder, double)
-        start = ir.Constant(vec.vty, None)
-
-        def body(i, mask, carried):
-            gv = vec.load(g, i, mask)
-            return [builder.call(vec.fma, [gv, vec.load(s, i, mask), c])
-                    for s, c in zip(src, carried, strict=True)]  # fmt: skip
-
-        sums = _loop(vec, n, [start] * 4, body)
-        return context.make_tuple(builder, signature.return_type, [vec.hsum(v) for v in sums])
-
-    return sig, codegen
-
-
-@intrinsic
-def scatter_add(typingctx, g, n, d00, d01, d10, d11, b00, b01, b10, b11, on):
-    """``d??[i] += b?? * g[i]`` for ``i < n``, for the corners whose bit is set in ``on``
-    (1: 00, 2: 01, 4: 10, 8: 11); ``g`` is read once per vector."""
-    sig = types.void(g, n, d00, d01, d10, d11, b00, b01, b10, b11, on)
+def sweep(typingctx, g, col, n, x00, x01, x10, x11, d00, d01, d10, d11, b00, b01, b10, b11, on):
+    """The backward's pass over one run of channels, each source loaded once:
+    ``col[i] = b00*x00[i] + ... + b11*x11[i]``, ``d??[i] += b?? * g[i]`` for the corners
+    whose bit is set in ``on`` (1: 00, 2: 01, 4: 10, 8: 11), and returns the four sums
+    ``sum_i g[i]*x??[i]`` (lane-wise FMA chains, then each vector's lanes added in a fixed tree)."""
+    sig = types.UniTuple(b00, 4)(
+        g, col, n, x00, x01, x10, x11, d00, d01, d10, d11, b00, b01, b10, b11, on
+    )
     double = _is_double(b00)
 
     def codegen(context, builder, signature, args):  # pragma: no cover
-        g, n, *rest = args
-        dsts, coef, on = rest[:4], rest[4:8], rest[8]
+        g, col, n = args[:3]
+        src, dsts, coef, on = args[3:7], args[7:11], args[11:15], args[15]
         vec = _Vec(builder, double)
         cs = [vec.splat(c) for c in coef]
         flags = [builder.icmp_unsigned("!=", builder.and_(on, ir.Constant(on.type, 1 << k)),
                                        ir.Constant(on.type, 0)) for k in range(4)]  # fmt: skip
+        start = ir.Constant(vec.vty, None)
 
         def body(i, mask, carried):
             gv = vec.load(g, i, mask)
+            xs = [vec.load(s, i, mask) for s in src]
+            acc = builder.fmul(cs[0], xs[0])
+            for c, xv in zip(cs[1:], xs[1:], strict=True):
+                acc = builder.call(vec.fma, [c, xv, acc])
+            vec.store(acc, col, i, mask)
             for d, c, f in zip(dsts, cs, flags, strict=True):
                 with builder.if_then(f):
                     vec.store(builder.call(vec.fma, [c, gv, vec.load(d, i, mask)]), d, i, mask)
-            return []
+            return [builder.call(vec.fma, [gv, xv, s]) for xv, s in zip(xs, carried, strict=True)]
 
-        _loop(vec, n, [], body)
-        return context.get_dummy_value()
+        sums = _loop(vec, n, [start] * 4, body)
+        return context.make_tuple(builder, signature.return_type, [vec.hsum(v) for v in sums])
 
     return sig, codegen

@@ -34,7 +34,7 @@ from numba import njit, prange
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from ._channel_vectors import blend, corner_sums, scatter_add
+from ._channel_vectors import blend, sweep
 from ._deform_structs import Rows
 from ._tile_gemm import MR, block_columns, gemm_tiles, padded
 
@@ -233,17 +233,6 @@ def _blend(  # pragma: no cover - compiled
     # (mypy reads an intrinsic's typing-context parameter as an argument)
     blend(_at(colf, pc), np.int64(nc), a00, a01, a10, a11, _at(x00, p00), _at(x01, p01),
           _at(x10, p10), _at(x11, p11))  # type: ignore[call-arg]  # fmt: skip
-
-
-@njit(inline="always")
-def _corner_sums(  # pragma: no cover - compiled
-    s00, s01, s10, s11, gcol, pc, nc, x00, p00, x01, p01, x10, p10, x11, p11
-):
-    """The four per-corner sums ``sum_t gcol[pc + t] * x??[p?? + t]`` added to ``s??``
-    (:func:`._channel_vectors.corner_sums`: a fixed order of sums)."""
-    sums: tuple = corner_sums(_at(gcol, pc), np.int64(nc), _at(x00, p00), _at(x01, p01),
-                              _at(x10, p10), _at(x11, p11), s00 - s00)  # type: ignore[call-arg]  # fmt: skip
-    return s00 + sums[0], s01 + sums[1], s10 + sums[2], s11 + sums[3]
 
 
 @njit(inline="always")
@@ -544,7 +533,6 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
             on10 = bot and lef
             on11 = bot and rig
             on = (1 if on00 else 0) | (2 if on01 else 0) | (4 if on10 else 0) | (8 if on11 else 0)
-            interior = on00 and on11  # every corner on the image
             x00, o00 = _source(xf, zrow, on00, i00, x_ld)
             x01, o01 = _source(xf, zrow, on01, i01, x_ld)
             x10, o10 = _source(xf, zrow, on10, i10, x_ld)
@@ -580,26 +568,20 @@ def _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads):  # pragma: no c
                     pc = np.uint64(
                         job.start + g * (k_all - 1) * cg + k * job.tap_stride + c - job.col_c0
                     )
-                    if interior:  # one base pointer: LLVM vectorises best
-                        s00, s01, s10, s11 = _corner_sums(
-                            s00, s01, s10, s11, gcol, pc, nc, xf, p00, xf, p01, xf, p10, xf, p11
-                        )
-                        _blend(col, pc, nc, b00, b01, b10, b11, xf, p00, xf, p01, xf, p10, xf,
-                               p11)  # fmt: skip
-                    else:
-                        s00, s01, s10, s11 = _corner_sums(
-                            s00, s01, s10, s11, gcol, pc, nc, x00, p00, x01, p01, x10, p10, x11,
-                            p11,
-                        )  # fmt: skip
-                        _blend(col, pc, nc, b00, b01, b10, b11, x00, p00, x01, p01, x10, p10,
-                               x11, p11)  # fmt: skip
-                    # the input gradient of the corners on the image (in corner order)
-                    scatter_add(
-                        _at(gcol, pc), np.int64(nc), _at(gxf, (i00 - gs) * gx_ld + c - gx_c0),
+                    # col, the input gradient of the corners on the image (in corner
+                    # order) and the four corner sums, each source loaded once
+                    t: tuple = sweep(
+                        _at(gcol, pc), _at(col, pc), np.int64(nc), _at(x00, p00),
+                        _at(x01, p01), _at(x10, p10), _at(x11, p11),
+                        _at(gxf, (i00 - gs) * gx_ld + c - gx_c0),
                         _at(gxf, (i01 - gs) * gx_ld + c - gx_c0),
                         _at(gxf, (i10 - gs) * gx_ld + c - gx_c0),
                         _at(gxf, (i11 - gs) * gx_ld + c - gx_c0), b00, b01, b10, b11, on,
                     )  # type: ignore[call-arg]  # fmt: skip
+                    s00 += t[0]
+                    s01 += t[1]
+                    s10 += t[2]
+                    s11 += t[3]
                     c = ce
                 # d bilinear / dh and / dw per corner (the sums of corners off the image
                 # are 0: they read the zero row), as in the pure path
