@@ -771,6 +771,18 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles):  # pr
                     gw[o, (c_lo + c) * k_all + k] = gw_t[o * kcp + k * cb + c]
 
 
+@njit(inline="always")
+def _slot_args(x, gx, smp, grad_out, wb, gw_slots, cuts, grads, tiles):  # pragma: no cover
+    """The checks shared by the slot-split backwards, and their flat views: ``x``, ``gx``,
+    grad_out, and the per-thread buffers (read into a local: written in the parallel
+    loop)."""
+    _require_sampling(smp)
+    bufs = tiles.buffers
+    _require_c4(wb, gw_slots, cuts, bufs)
+    _require_grads(grads)
+    return _flat(x), _flat(gx), _flat(grad_out.data), bufs
+
+
 def image_tile_parts(c_out: int, kcp: int, tile: int, slot_pixels: int, channels: int
                      ) -> tuple[int, int, int, int, int, int]:  # fmt: skip
     """Offsets (in floats) of the parts of one thread's buffer in :func:`backward_images`:
@@ -815,13 +827,7 @@ def backward_images(
     grad_out tile as rows ``(pixel, O)``, ``gcol = grad_out_tile @ W'``; :func:`_backward_row`
     on each row over all channels; ``gW_s += grad_out_tile^T @ col``. NCHW input is
     copied to NHWC one slot at a time, and the slot's gradient written back."""
-    xf = _flat(x)
-    gxf = _flat(gx)
-    _require_sampling(smp)
-    gof = _flat(grad_out.data)
-    bufs = tiles.buffers  # written in the parallel loop: a local, not a field
-    _require_c4(wb, gw_slots, cuts, bufs)
-    _require_grads(grads)
+    xf, gxf, gof, bufs = _slot_args(x, gx, smp, grad_out, wb, gw_slots, cuts, grads, tiles)
     channels_last = grad_out.channels_last
     tile = tiles.rows
     nt = bufs.shape[0]
@@ -917,14 +923,8 @@ def backward_bands(
     Writes ``gw_slots`` as :func:`backward_images` does and adds each band's input
     gradient into its window (the caller adds the windows up in band order,
     :func:`merge_windows`) and the offset and mask gradients into ``grads``."""
-    xf = _flat(x)
-    gxf = _flat(gxw)
-    _require_sampling(smp)
-    gof = _flat(grad_out.data)
-    bufs = tiles.buffers  # written in the parallel loop: a local, not a field
-    _require_c4(wb, gw_slots, bands, bufs)
+    xf, gxf, gof, bufs = _slot_args(x, gxw, smp, grad_out, wb, gw_slots, bands, grads, tiles)
     _require_c(windows)
-    _require_grads(grads)
     channels_last = grad_out.channels_last
     tile = tiles.rows
     nt = bufs.shape[0]
