@@ -456,12 +456,23 @@ def forward_fused(x, geo, smp, wk, bias, out, tiles):  # pragma: no cover - comp
             for r in range(rows):
                 y = (l0 + r) // wo
                 _sample_into(xf, zrow, colf, r * ncol, n, y, l0 + r - y * wo, geo, smp, plain)
+            # straight into a channels_last output when whole register tiles fit in the
+            # tile's own rows and columns (no padding column, rows a multiple of MR)
+            direct = channels_last and ogp == og and rows % MR == 0
+            c_at = _addr(outf) + (n * per + l0) * c_out * item if direct else _addr(ot)
+            c_ld = c_out if direct else row_w
+            c_g = og if direct else ogp  # columns from one group's block to the next
             for g in range(groups):
                 # output rows (rows, OGp) of group g = col_g (rows, K*Cg) @ wk_g
                 gemm_tiles(rows, ogp, kcg, _addr(colf) + g * kcg * item, ncol, 1,
-                           _addr(wk) + g * kcg * ogp * item, ogp, _addr(ot) + g * ogp * item,
-                           row_w, False, item)  # fmt: skip
-            if channels_last:
+                           _addr(wk) + g * kcg * ogp * item, ogp, c_at + g * c_g * item,
+                           c_ld, False, item)  # fmt: skip
+            if direct:  # the bias, on rows still in cache
+                for r in range(rows):
+                    at = (n * per + l0 + r) * c_out
+                    for o in range(c_out):
+                        outf[at + o] += bias[o]
+            elif channels_last:
                 for r in range(rows):
                     at = (n * per + l0 + r) * c_out
                     for g in range(groups):

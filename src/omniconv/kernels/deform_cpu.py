@@ -540,8 +540,10 @@ def _forward_fused(
     t: DeformTensors, d: _Dims, smp: Sampling, bias: Tensor, out: Output, threads: int
 ) -> None:
     kernels = _kernels()
-    # at least two register tiles of rows (the GEMM's B block is reused across them)
-    tile = max(1, min(d.per, max(2 * kernels.MR, TILE_BYTES // (d.cols * d.itemsize))))
+    # whole register tiles of rows, at least two (the GEMM's B block is reused across
+    # them; whole tiles let it write a channels_last output directly)
+    rows = max(2 * kernels.MR, TILE_BYTES // (d.cols * d.itemsize)) // kernels.MR * kernels.MR
+    tile = max(1, min(d.per, rows))
     ogp = _round_up(d.og, kernels.block_columns(d.itemsize))
     # W'_g transposed, (G, K*Cg, OGp), its padding columns zero
     wk = torch.zeros(d.groups, d.k * d.cg, ogp, dtype=d.dtype)
