@@ -648,6 +648,37 @@ def test_backward_of_one_image_by_bands(monkeypatch, layout, dg):
         assert grads[0].is_contiguous(memory_format=fmt)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_backward_by_bands_keeps_the_nan_rule(monkeypatch, dtype):
+    """NaN / Inf in the input, offsets and mask of one image: the band-split backward puts
+    NaN and Inf where the pure path does, and agrees elsewhere (docs/numerics.md)."""
+    monkeypatch.setattr(deform_cpu, "BAND_WINDOW_COPIES", 100)
+    ran = []
+    real = deform_cpu._backward_bands
+    monkeypatch.setattr(deform_cpu, "_backward_bands", lambda *a: ran.append(1) or real(*a))
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 8, 12, 13, generator=g, dtype=dtype)
+    off = torch.randn(1, 18, 12, 13, generator=g, dtype=dtype) * 3
+    mask = torch.rand(1, 9, 12, 13, generator=g, dtype=dtype)
+    w = torch.randn(6, 8, 3, 3, generator=g, dtype=dtype)
+    b = torch.randn(6, generator=g, dtype=dtype)
+    x[0, 2, 5, 5], x[0, 1, 0, 0] = float("nan"), float("inf")
+    off[0, 3, 4, 4], off[0, 7, 1, 2], mask[0, 1, 6, 6] = float("nan"), float("inf"), float("nan")
+    results = []
+    for backend in ("auto", "torch"):
+        ts = [t.clone().requires_grad_() for t in (x, off, w, b, mask)]
+        with backends.deform_backend(backend):
+            out = deform_conv2d(ts[0], ts[1], ts[2], ts[3], 1, 1, 1, ts[4])
+            out.backward(torch.ones_like(out))
+        results.append([out.detach()] + [t.grad for t in ts])
+    assert ran == [1]
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for fast, pure in zip(*results, strict=True):
+        assert torch.equal(fast.isnan(), pure.isnan()) and torch.equal(fast.isinf(), pure.isinf())
+        both = fast.isfinite() & pure.isfinite()
+        torch.testing.assert_close(fast[both], pure[both], rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
 def test_fused_backward_channel_blocks_and_tiles(monkeypatch, layout):
     """80 channels: the fused backward of NCHW input works in blocks of 64 channels (the
