@@ -619,9 +619,18 @@ def test_chunking_does_not_change_the_result(monkeypatch, gemm):
             torch.testing.assert_close(g, g0, rtol=1e-12, atol=1e-12)
 
 
+@pytest.fixture
+def band_calls(monkeypatch):
+    """The calls of the band-split backward of one image (a list, one entry a call)."""
+    calls = []
+    real = deform_cpu._backward_bands
+    monkeypatch.setattr(deform_cpu, "_backward_bands", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
 @pytest.mark.parametrize("dg", [1, 3])
-def test_backward_of_one_image_by_bands(monkeypatch, layout, dg):
+def test_backward_of_one_image_by_bands(monkeypatch, band_calls, layout, dg):
     """One image: the output pixels in bands, each scattering its input gradient into a
     window of its own (added in band order); against the float64 reference, with offsets
     large enough that windows overlap, and the fallback to the channel split when the
@@ -634,14 +643,11 @@ def test_backward_of_one_image_by_bands(monkeypatch, layout, dg):
     data[0] = data[0].contiguous(memory_format=fmt)
     fn = _fast(deform_impl(stride, padding, dilation, True))
     ref = _value_grads(deform_ref(stride, padding, dilation, True), data)
-    ran = []
-    real = deform_cpu._backward_bands
-    monkeypatch.setattr(deform_cpu, "_backward_bands", lambda *a: ran.append(1) or real(*a))
     for copies, used in ((100, True), (0, False)):
         monkeypatch.setattr(deform_cpu, "BAND_WINDOW_COPIES", copies)
-        ran.clear()
+        band_calls.clear()
         out, grads = _value_grads(fn, data)
-        assert bool(ran) == used
+        assert bool(band_calls) == used
         torch.testing.assert_close(out, ref[0], **TOL64)
         for g, rg in zip(grads, ref[1], strict=True):
             torch.testing.assert_close(g, rg, **TOL64)
@@ -649,13 +655,10 @@ def test_backward_of_one_image_by_bands(monkeypatch, layout, dg):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_backward_by_bands_keeps_the_nan_rule(monkeypatch, dtype):
+def test_backward_by_bands_keeps_the_nan_rule(monkeypatch, band_calls, dtype):
     """NaN / Inf in the input, offsets and mask of one image: the band-split backward puts
     NaN and Inf where the pure path does, and agrees elsewhere (docs/numerics.md)."""
     monkeypatch.setattr(deform_cpu, "BAND_WINDOW_COPIES", 100)
-    ran = []
-    real = deform_cpu._backward_bands
-    monkeypatch.setattr(deform_cpu, "_backward_bands", lambda *a: ran.append(1) or real(*a))
     g = torch.Generator().manual_seed(3)
     x = torch.randn(1, 8, 12, 13, generator=g, dtype=dtype)
     off = torch.randn(1, 18, 12, 13, generator=g, dtype=dtype) * 3
@@ -671,7 +674,7 @@ def test_backward_by_bands_keeps_the_nan_rule(monkeypatch, dtype):
             out = deform_conv2d(ts[0], ts[1], ts[2], ts[3], 1, 1, 1, ts[4])
             out.backward(torch.ones_like(out))
         results.append([out.detach()] + [t.grad for t in ts])
-    assert ran == [1]
+    assert band_calls == [1]
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     for fast, pure in zip(*results, strict=True):
         assert torch.equal(fast.isnan(), pure.isnan()) and torch.equal(fast.isinf(), pure.isinf())

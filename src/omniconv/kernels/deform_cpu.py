@@ -687,75 +687,87 @@ def _backward_images(
     images, in at most ``IMAGE_SLOTS`` slots fixed by ``N`` (each slot's weight gradient
     a partial sum of its own, the slots added in order: the bits never follow the
     threads); every thread computes all channels of its images."""
-    kernels = _kernels()
-    dt = d.dtype
     channels_last = is_channels_last(t.input)
-    slots = min(d.n, IMAGE_SLOTS)
-    cuts = [d.n * s // slots for s in range(slots + 1)]
+    count = min(d.n, IMAGE_SLOTS)
+    cuts = [d.n * s // count for s in range(count + 1)]
     span = max(b - a for a, b in itertools.pairwise(cuts))
-    go, wb, gw_slots = _slot_operands(grad_out, t, d, slots)
-    kcp = wb.shape[1]
-    tile = max(1, min(d.per, IMAGE_TILE_BYTES // (2 * kcp * d.itemsize)))
-    slot_pixels = 0 if channels_last else span * d.h * d.w
-    size = kernels.image_tile_parts(d.c_out, kcp, tile, slot_pixels, d.c)[-1]
-    bufs = torch.zeros(threads, size, dtype=dt)  # zeroed: the padding columns of col
-    # one thread takes all channels of a pixel: one chunk of the offset / mask gradient
-    # reduction (one partial sum, 4 horizontal vector sums per tap instead of 4 a chunk)
-    goff, gmsk = _offset_grad_slots(t, p, d, 1)
-    geo = d.geometry()._replace(reduce_channels=d.c)
+    slots = _Slots.make(grad_out, t, p, d, count, threads, 0 if channels_last else span * d.h * d.w)
     if channels_last:
-        x, gx = _nhwc_rows(t.input, d), torch.zeros(d.n * d.h * d.w, d.c, dtype=dt)
+        x, gx = _nhwc_rows(t.input, d), torch.zeros(d.n * d.h * d.w, d.c, dtype=d.dtype)
     else:
-        x = t.input.to(dt).contiguous().view(d.n, d.c, -1)
-        gx = torch.empty(d.n, d.c, d.h * d.w, dtype=dt)  # every slot writes its images
-    kernels.backward_images(
-        _array(x), _out_array(gx), not channels_last, geo, smp, go,
-        _array(wb), _out_array(gw_slots), OffsetGrads(_out_array(goff), _out_array(gmsk)),
-        _array(torch.tensor(cuts, dtype=torch.int64)), Tiles(_out_array(bufs), tile),
+        x = t.input.to(d.dtype).contiguous().view(d.n, d.c, -1)
+        gx = torch.empty(d.n, d.c, d.h * d.w, dtype=d.dtype)  # every slot writes its images
+    _kernels().backward_images(
+        _array(x), _out_array(gx), not channels_last, slots.geo, smp, slots.go,
+        _array(slots.wb), _out_array(slots.gw), slots.grads(),
+        _array(torch.tensor(cuts, dtype=torch.int64)), slots.tiles,
     )  # fmt: skip
-    del bufs, x
-    if channels_last:
-        grad_input = gx.view(d.n, d.h, d.w, d.c).permute(0, 3, 1, 2)
-    else:
-        grad_input = gx.view(d.n, d.c, d.h, d.w)
-    return _batch_grads(t, p, d, grad_out, grad_input, gw_slots, goff, gmsk)
+    del x
+    return slots.gradients(t, p, d, grad_out, gx, channels_last)
 
 
-def _slot_operands(
-    grad_out: Tensor, t: DeformTensors, d: _Dims, slots: int
-) -> tuple[Output, Tensor, Tensor]:
-    """The operands of the slot-split backwards: grad_out as an ``Output`` (NHWC for
-    channels_last, else NCHW), ``W' (O, Kp)`` with zero padding columns, and the zeroed
-    weight-gradient partials ``(slots, Op, Kp)`` (rows rounded up to whole register
-    tiles: the GEMM writes them)."""
-    kernels = _kernels()
-    go_cl = is_channels_last(grad_out)
-    go = grad_out.to(d.dtype)
-    go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
-    kcp = _round_up(d.cols, kernels.block_columns(d.itemsize))
-    wb = torch.zeros(d.c_out, kcp, dtype=d.dtype)
-    wb[:, : d.cols] = _weight_columns(t.weight, d)[0]
-    gw_slots = torch.zeros(slots, _round_up(d.c_out, kernels.MR), kcp, dtype=d.dtype)
-    return Output(_array(go), go_cl), wb, gw_slots
+class _Slots(NamedTuple):
+    """The operands of the slot-split backwards (by images, by bands): grad_out as an
+    ``Output`` (NHWC for channels_last, else NCHW), ``W' (O, Kp)`` with zero padding
+    columns, the zeroed weight-gradient partials ``(slots, Op, Kp)`` (rows rounded up to
+    whole register tiles: the GEMM writes them), the one-chunk offset and mask gradient
+    sums, the geometry with that one chunk (a thread owns every channel of a pixel: 4
+    horizontal vector sums per tap instead of 4 per chunk) and the threads' tiles."""
 
+    go: Output
+    wb: Tensor
+    gw: Tensor
+    goff: Tensor
+    gmsk: Tensor
+    geo: Geometry
+    tiles: Tiles
 
-def _batch_grads(
-    t: DeformTensors, p: DeformParams, d: _Dims, grad_out: Tensor, grad_input: Tensor,
-    gw_slots: Tensor, goff: Tensor, gmsk: Tensor,
-) -> DeformTensors:  # fmt: skip
-    """The gradients of the slot-split backwards: the slots' weight gradients added in
-    slot order, in torch's layout; the one-chunk offset and mask gradients."""
-    gw = gw_slots[0]
-    for s in range(1, gw_slots.shape[0]):  # in slot order
-        gw += gw_slots[s]
-    grad_weight = gw[: d.c_out, : d.cols].reshape(d.c_out, d.kh, d.kw, d.c).permute(0, 3, 1, 2)
-    return DeformTensors(
-        grad_input.to(t.input.dtype),
-        grad_weight.to(dtype=t.weight.dtype, memory_format=torch.contiguous_format),
-        goff[..., 0].to(t.offset.dtype, memory_format=torch.contiguous_format),
-        _mask_grad(gmsk[..., 0], t, p).to(t.mask.dtype, memory_format=torch.contiguous_format),
-        bias_grad(grad_out.to(d.dtype)).to(t.bias.dtype),
-    )
+    @classmethod
+    def make(
+        cls, grad_out: Tensor, t: DeformTensors, p: DeformParams, d: _Dims, count: int,
+        threads: int, slot_pixels: int,
+    ) -> _Slots:  # fmt: skip
+        kernels = _kernels()
+        go_cl = is_channels_last(grad_out)
+        go = grad_out.to(d.dtype)
+        go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
+        kcp = _round_up(d.cols, kernels.block_columns(d.itemsize))
+        wb = torch.zeros(d.c_out, kcp, dtype=d.dtype)
+        wb[:, : d.cols] = _weight_columns(t.weight, d)[0]
+        gw = torch.zeros(count, _round_up(d.c_out, kernels.MR), kcp, dtype=d.dtype)
+        goff, gmsk = _offset_grad_slots(t, p, d, 1)
+        tile = max(1, min(d.per, IMAGE_TILE_BYTES // (2 * kcp * d.itemsize)))
+        size = kernels.image_tile_parts(d.c_out, kcp, tile, slot_pixels, d.c)[-1]
+        bufs = torch.zeros(threads, size, dtype=d.dtype)  # zeroed: the padding columns
+        geo = d.geometry()._replace(reduce_channels=d.c)
+        return cls(Output(_array(go), go_cl), wb, gw, goff, gmsk, geo,
+                   Tiles(_out_array(bufs), tile))  # fmt: skip
+
+    def grads(self) -> OffsetGrads:
+        return OffsetGrads(_out_array(self.goff), _out_array(self.gmsk))
+
+    def gradients(
+        self, t: DeformTensors, p: DeformParams, d: _Dims, grad_out: Tensor, gx: Tensor,
+        channels_last: bool,
+    ) -> DeformTensors:  # fmt: skip
+        """The gradients: the input's from ``gx`` (NHWC rows, or NCHW), the slots' weight
+        gradients added in slot order, in torch's layout; the offset's and mask's."""
+        if channels_last:
+            grad_input = gx.view(d.n, d.h, d.w, d.c).permute(0, 3, 1, 2)
+        else:
+            grad_input = gx.view(d.n, d.c, d.h, d.w)
+        gw = self.gw[0]
+        for s in range(1, self.gw.shape[0]):  # in slot order
+            gw += self.gw[s]
+        grad_weight = gw[: d.c_out, : d.cols].reshape(d.c_out, d.kh, d.kw, d.c)
+        contiguous = torch.contiguous_format
+        return DeformTensors(
+            grad_input.to(t.input.dtype),
+            grad_weight.permute(0, 3, 1, 2).to(t.weight.dtype, memory_format=contiguous),
+            self.goff[..., 0].to(t.offset.dtype, memory_format=contiguous),
+            _mask_grad(self.gmsk[..., 0], t, p).to(t.mask.dtype, memory_format=contiguous),
+            bias_grad(grad_out.to(d.dtype)).to(t.bias.dtype),
+        )
 
 
 def _bands(d: _Dims, smp: Sampling) -> tuple[Tensor, Tensor] | None:
@@ -788,33 +800,20 @@ def _backward_bands(
     into a window of its own (the input rows it samples), the windows added in band order
     afterwards, so the bits never follow the threads."""
     kernels = _kernels()
-    dt = d.dtype
     channels_last = is_channels_last(t.input)
-    go, wb, gw_slots = _slot_operands(grad_out, t, d, bands.shape[0])
-    kcp = wb.shape[1]
-    tile = max(1, min(d.per, IMAGE_TILE_BYTES // (2 * kcp * d.itemsize)))
-    bufs = torch.zeros(threads, kernels.image_tile_parts(d.c_out, kcp, tile, 0, d.c)[-1], dtype=dt)
-    goff, gmsk = _offset_grad_slots(t, p, d, 1)
-    geo = d.geometry()._replace(reduce_channels=d.c)
-    gxw = torch.zeros(int(windows[-1, 2] + windows[-1, 1] * d.w * d.c), dtype=dt)
+    slots = _Slots.make(grad_out, t, p, d, bands.shape[0], threads, 0)
+    gxw = torch.zeros(int(windows[-1, 2] + windows[-1, 1] * d.w * d.c), dtype=d.dtype)
     x = _nhwc_rows(t.input, d)
     kernels.backward_bands(
-        _array(x), geo, smp, go, _array(wb), _out_array(gw_slots),
-        OffsetGrads(_out_array(goff), _out_array(gmsk)), _array(bands),
-        _array(windows[:, [0, 2]]), _out_array(gxw), Tiles(_out_array(bufs), tile),
+        _array(x), slots.geo, smp, slots.go, _array(slots.wb), _out_array(slots.gw),
+        slots.grads(), _array(bands), _array(windows[:, [0, 2]]), _out_array(gxw), slots.tiles,
     )  # fmt: skip
-    del bufs, x
-    if channels_last:
-        gx = torch.empty(d.h * d.w, d.c, dtype=dt)
-    else:
-        gx = torch.empty(d.c, d.h * d.w, dtype=dt)
+    del x
+    shape = (d.h * d.w, d.c) if channels_last else (d.c, d.h * d.w)
+    gx = torch.empty(shape, dtype=d.dtype)
     kernels.merge_windows(_array(gxw), _array(windows), d.h, d.w, _out_array(gx), not channels_last)
     del gxw
-    if channels_last:
-        grad_input = gx.view(1, d.h, d.w, d.c).permute(0, 3, 1, 2)
-    else:
-        grad_input = gx.view(1, d.c, d.h, d.w)
-    return _batch_grads(t, p, d, grad_out, grad_input, gw_slots, goff, gmsk)
+    return slots.gradients(t, p, d, grad_out, gx, channels_last)
 
 
 def _backward_fused(
