@@ -210,7 +210,11 @@ def _bilinear(x, h, w, m):
     return val + p * p * m
 
 
-def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mask=None):
+def ref_deform_conv2d(
+    x, offset, w, b=None, stride=1, padding=0, dilation=1, mask=None, column=None
+):
+    """``column``: applied to each tap's sampled columns before the products (e.g. a
+    rounding to bfloat16), else none."""
     sh, sw = _pair(stride)
     ph, pw = _pair(padding)
     dh, dw = _pair(dilation)
@@ -238,6 +242,8 @@ def ref_deform_conv2d(x, offset, w, b=None, stride=1, padding=0, dilation=1, mas
             ww = base_x + j * dw + dx
             m = torch.ones_like(h) if mask is None else mask[:, [g * K + k for g in ch_group]]
             col = _bilinear(x, h, ww, m)  # (N, C, Ho, Wo)
+            if column is not None:
+                col = column(col)
             parts = []
             for g in range(groups):
                 cg = col[:, g * cpg : (g + 1) * cpg]

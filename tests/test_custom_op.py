@@ -141,25 +141,38 @@ def test_export_keeps_one_deform_node():
 
 
 @pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
-def test_autocast_computes_in_float32(half):
-    """Under CPU autocast the op takes mixed dtypes and computes in float32: exactly the
-    float32 op on the same (cast) values, output and gradients; gradients come back in
-    each argument's own dtype."""
-    x, w, off, mask, b, *_ = _args(True, dtype=torch.float32, requires_grad=False)
-    ins = [x.to(half), off, w, b, mask.to(half)]  # half activations, float32 parameters
+def test_autocast_casts_as_stated(half):
+    """Under CPU autocast the op takes mixed dtypes and casts them itself, then runs as
+    without autocast on the cast values (output and gradients exactly): under bfloat16,
+    input, weight and bias to bfloat16 and offset and mask to float32 (the output is
+    bfloat16); under float16, everything to float32. Gradients come back in each
+    argument's own dtype."""
+    x, w, off, mask, b, *params = _args(True, dtype=torch.float32, requires_grad=False)
+    ins = [x.to(half), w, off, mask.to(half), b]  # half activations, float32 parameters
+    if half == torch.bfloat16:
+        dtypes = [half, half, torch.float32, torch.float32, half]
+    else:
+        dtypes = [torch.float32] * 5
     leaves_a = [t.clone().requires_grad_() for t in ins]
-    leaves_b = [t.float().requires_grad_() for t in ins]
+    leaves_b = [t.to(d).requires_grad_() for t, d in zip(ins, dtypes, strict=True)]
     with torch.autocast("cpu", dtype=half):
-        out = OF.deform_conv2d(*leaves_a[:4], (2, 1), (1, 0), (2, 1), leaves_a[4])
-    want = OF.deform_conv2d(*leaves_b[:4], (2, 1), (1, 0), (2, 1), leaves_b[4])
-    assert out.dtype == torch.float32
+        out = OP(*leaves_a, *params)
+    want = OP(*leaves_b, *params)
+    assert out.dtype == dtypes[0]
     assert torch.equal(out, want)
-    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(out.dtype)
     grads = torch.autograd.grad(out, leaves_a, g)
     wants = torch.autograd.grad(want, leaves_b, g)
     for got, exp, t in zip(grads, wants, ins, strict=True):
         assert got.dtype == t.dtype
         assert torch.equal(got, exp.to(t.dtype))
+
+
+def test_autocast_leaves_float64_alone():
+    x, w, off, mask, b, *params = _args(True, requires_grad=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = OP(x, w, off, mask, b, *params)
+    assert out.dtype == torch.float64 and torch.equal(out, OP(x, w, off, mask, b, *params))
 
 
 def test_autocast_compiles():
@@ -171,5 +184,5 @@ def test_autocast_compiles():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         eager = f(x.bfloat16(), off, w, b, mask)
         compiled = torch.compile(f, fullgraph=True)(x.bfloat16(), off, w, b, mask)
-    assert compiled.dtype == eager.dtype == torch.float32
-    torch.testing.assert_close(compiled, eager)
+    assert compiled.dtype == eager.dtype == torch.bfloat16
+    torch.testing.assert_close(compiled, eager, rtol=0, atol=0)

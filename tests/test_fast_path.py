@@ -229,6 +229,86 @@ def test_numba_load_failure_warns_once(monkeypatch):
         pass
 
 
+def _bf16_bits(t: torch.Tensor) -> np.ndarray:
+    return t.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+
+
+def _bf16_kernels():
+    from omniconv.kernels import _tile_gemm
+
+    if not _tile_gemm.bf16_supported():
+        pytest.skip("this CPU has no AVX512-BF16")
+    return _tile_gemm
+
+
+def test_tile_gemm_bf16_against_float64_and_its_own_bits():
+    """The bfloat16 GEMM: odd sizes (an odd k padded with a zero pair entry, more pairs
+    than one k block), against float64 products of the same bfloat16 numbers; the same
+    bits however the rows are cut into calls."""
+    from numba import njit
+
+    tg = _bf16_kernels()
+
+    @njit
+    def run(m, n, kp, a, sa_i, b, c, ldc):
+        tg.gemm_tiles_bf16(m, n, kp, a, sa_i, b, c, ldc)
+
+    g = torch.Generator().manual_seed(5)
+    for m, n, k in [(1, 1, 1), (13, 33, 7), (29, 64, 601), (3, 17, 2)]:
+        kp = -(-k // 2)
+        mp, np_ = tg.padded(m, tg.MR) + tg.MR, tg.padded(n, 32)
+        a = torch.zeros(mp, 2 * kp)
+        a[:m, :k] = torch.randn(m, k, generator=g)
+        b = torch.zeros(2 * kp, np_)
+        b[:k, :n] = torch.randn(k, n, generator=g)
+        want = a.bfloat16().double()[:m] @ b.bfloat16().double()[:, :n]
+        ab = _bf16_bits(a)
+        # pair p of column block j at (j, p): the 32 columns' pairs interleaved
+        bp = np.ascontiguousarray(_bf16_bits(b).reshape(kp, 2, np_ // 32, 32).transpose(2, 0, 3, 1))
+        c1 = np.full((mp, np_), np.nan, np.float32)
+        run(m, n, kp, ab.ctypes.data, 2 * kp, bp.ctypes.data, c1.ctypes.data, np_)
+        np.testing.assert_allclose(c1[:m, :n], want.numpy(), rtol=1e-5, atol=1e-5 * k)
+        if m > 1:
+            cut = m // 2
+            c2 = np.full((mp, np_), np.nan, np.float32)
+            run(cut, n, kp, ab.ctypes.data, 2 * kp, bp.ctypes.data, c2.ctypes.data, np_)
+            run(m - cut, n, kp, ab[cut:].ctypes.data, 2 * kp, bp.ctypes.data,
+                c2[cut:].ctypes.data, np_)  # fmt: skip
+            assert np.array_equal(c1[:m, :n], c2[:m, :n])
+
+
+def test_to_bf16_rounds_to_nearest_even():
+    """The column tile's rounding: torch's bfloat16 conversion (nearest, ties to even; NaN
+    and infinities kept), whole vectors and a masked tail (nothing past ``n`` written);
+    float32 subnormals become zero (the instruction treats them so)."""
+    from numba import njit
+
+    from omniconv.kernels._channel_vectors import to_bf16
+
+    _bf16_kernels()
+
+    @njit
+    def run(dst, src, n):
+        to_bf16(dst.ctypes.data, src.ctypes.data, n)
+
+    ties = [1 + 2.0**-8, 1 + 3 * 2.0**-8, -(1 + 2.0**-8), 1 + 2.0**-8 + 2.0**-20]
+    special = [float("inf"), -float("inf"), 3.0e38, -0.0, 1e-30]
+    x = torch.tensor(ties + special + torch.randn(28).tolist(), dtype=torch.float32)
+    x = torch.cat([x, torch.tensor([float("nan")])])
+    for n in (x.numel(), 37, 16, 5):
+        dst = np.full(x.numel() + 3, 0xABCD, np.uint16)
+        run(dst, x.numpy(), n)
+        got = torch.from_numpy(dst[:n].view(np.int16)).view(torch.bfloat16)
+        want = x[:n].bfloat16()
+        assert torch.equal(got.isnan(), want.isnan())
+        assert torch.equal(got[~want.isnan()], want[~want.isnan()])
+        assert (dst[n:] == 0xABCD).all()
+    tiny = np.array([1e-40, -1e-40], np.float32)
+    dst = np.zeros(2, np.uint16)
+    run(dst, tiny, 2)
+    assert list(dst) == [0, 0x8000]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tile_gemm_against_float64_and_its_own_bits(dtype):
     """The fused kernels' GEMM: odd sizes, A read through both stride orders, overwrite and
@@ -551,6 +631,10 @@ def test_integer_and_border_positions(use_mask, dtype, gemm):
 
 @pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
 def test_half_inputs_accumulate_in_float32(half, gemm):
+    """Half-precision tensors: computed in float32 and rounded once at the end, except the
+    fused forward of bfloat16 on a CPU with AVX512-BF16, which multiplies in bfloat16:
+    there the sampled columns are rounded to bfloat16 too (float32 sums), i.e. within one
+    bfloat16 step of the float64 reference that rounds its columns so."""
     _, _, _, _, _, _, stride, padding, dilation, _, _ = ASYM
     data = [t.to(half) for t in make_deform(*ASYM, seed=7)]
     fn = _fast(deform_impl(stride, padding, dilation, True))
@@ -560,7 +644,15 @@ def test_half_inputs_accumulate_in_float32(half, gemm):
     ref_out, ref_grads = _value_grads(
         deform_impl(stride, padding, dilation, True), [t.float() for t in data]
     )
-    torch.testing.assert_close(out, ref_out.to(half), rtol=0, atol=0)
+    if half == torch.bfloat16 and gemm == "fused" and deform_cpu._bf16_cpu():
+        x, off, w, b, mask = (t.double() for t in data)
+        want = ref_deform_conv2d(x, off, w, b, stride, padding, dilation, mask,
+                                 column=lambda c: c.to(half).double())  # fmt: skip
+        step = 2.0**-8 * want.abs()  # one bfloat16 step (at most) of each value
+        assert ((out.double() - want).abs() <= step + 1e-3 * want.abs().max()).all()
+        assert not torch.equal(out, ref_out.to(half))  # not the float32 products
+    else:
+        torch.testing.assert_close(out, ref_out.to(half), rtol=0, atol=0)
     for g, rg in zip(grads, ref_grads, strict=True):
         # the upstream gradient itself is rounded to `half`: compare loosely
         torch.testing.assert_close(g.float(), rg, rtol=2e-2, atol=2e-2)

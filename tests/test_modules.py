@@ -817,7 +817,7 @@ def test_autocast_bfloat16_forward_and_backward(dcn_first):
     as with ``nn.Conv2d``. Against the same model in float32 (errors relative to the largest
     float32 value): output and every gradient within 3e-2, but the offset predictor's
     gradients within 2e-1 - they are spatial differences of the (bfloat16) activations;
-    the DCN itself computes in float32 (tests/test_custom_op.py)."""
+    the DCN's rule under autocast: tests/test_custom_op.py)."""
     torch.manual_seed(0)
     dcn = onn.DeformConv2dPack(8 if not dcn_first else 3, 8, 3, padding=1)
     conv = torch.nn.Conv2d(3 if not dcn_first else 8, 8, 3, padding=1)
@@ -834,7 +834,7 @@ def test_autocast_bfloat16_forward_and_backward(dcn_first):
 
     out16, grads16 = run(True)
     out32, grads32 = run(False)
-    assert out16.dtype == (torch.bfloat16 if dcn_first else torch.float32)  # the last layer's
+    assert out16.dtype == torch.bfloat16  # both layers' (the DCN's as torch's conv2d's)
     rel = lambda a, b: ((a.float() - b).abs().max() / b.abs().max()).item()  # noqa: E731
     assert rel(out16, out32) < 3e-2
     for name, g32 in grads32.items():

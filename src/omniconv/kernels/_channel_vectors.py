@@ -21,7 +21,9 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["blend", "sweep"]
+from ._tile_gemm import BFloat
+
+__all__ = ["blend", "sweep", "to_bf16"]
 
 _LANES = {False: 16, True: 8}
 
@@ -231,5 +233,38 @@ def sweep(typingctx, g, col, n, x00, x01, x10, x11, d00, d01, d10, d11, b00, b01
 
         sums = _loop(vec, n, [start] * 4, body)
         return context.make_tuple(builder, signature.return_type, [vec.hsum(v) for v in sums])
+
+    return sig, codegen
+
+
+@intrinsic
+def to_bf16(typingctx, dst, src, n):
+    """``dst[i] = bfloat16(src[i])`` for ``i < n``: float32 ``src``, ``dst`` raw bfloat16
+    (``uint16``), rounded to nearest even (NaN stays NaN, infinities stay infinite).
+    Needs AVX512-BF16 or LLVM's emulation of it."""
+    sig = types.void(dst, src, n)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover
+        dst, src, n = args
+        vec = _Vec(builder, False)
+        bty = ir.VectorType(BFloat(), vec.lanes)
+        store = vec._declare(
+            f"llvm.masked.store.v{vec.lanes}bf16.p0",
+            ir.VoidType(),
+            [bty, vec.ptr, vec.i32, vec.mty],
+        )
+
+        def body(i, mask, carried):
+            half = builder.fptrunc(vec.load(src, i, mask), bty)
+            at = builder.add(dst, builder.mul(i, vec.const(2)))
+            p = builder.inttoptr(at, vec.ptr)
+            if mask is None:
+                builder.store(half, p, align=2)
+            else:
+                builder.call(store, [half, p, ir.Constant(vec.i32, 2), mask])
+            return []
+
+        _loop(vec, n, [], body)
+        return context.get_dummy_value()
 
     return sig, codegen

@@ -30,13 +30,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from ._channel_vectors import blend, sweep
+from ._channel_vectors import blend, sweep, to_bf16
 from ._deform_structs import Rows
-from ._tile_gemm import MR, block_columns, gemm_tiles, padded
+from ._tile_gemm import MR, block_columns, gemm_tiles, gemm_tiles_bf16, padded
+from ._tile_gemm import bf16_supported as bf16_supported  # for the host side
 
 _FM = {"reassoc", "contract"}  # let LLVM vectorise the channel reductions
 
@@ -402,6 +403,102 @@ def _addr(arr):  # pragma: no cover - compiled
     return np.int64(arr.ctypes.data)
 
 
+@njit(inline="always")
+def _sample_tile(xf, zrow, colf, ncol, n, l0, rows, geo, smp, plain):  # pragma: no cover
+    """Column rows ``0:rows`` of ``colf`` (``ncol`` apart) = output pixels ``l0 + r`` of
+    image ``n``."""
+    wo = geo.out_width
+    for r in range(rows):
+        y = (l0 + r) // wo
+        _sample_into(xf, zrow, colf, r * ncol, n, y, l0 + r - y * wo, geo, smp, plain)
+
+
+@njit(inline="always")
+def _write_tile(
+    outf, ot, bias, at0, per, rows, groups, og, ogp, channels_last, direct
+):  # pragma: no cover
+    """Output pixels ``at0 : at0 + rows`` (flat ``n*per + l``) from the output tile ``ot``
+    (rows of ``G*OGp``) with the bias: ``outf`` channels_last or NCHW; ``direct``: the
+    GEMM already wrote the channels_last rows, only the bias is added."""
+    c_out = groups * og
+    row_w = groups * ogp
+    if direct:  # the bias, on rows still in cache
+        for r in range(rows):
+            at = (at0 + r) * c_out
+            for o in range(c_out):
+                outf[at + o] += bias[o]
+    elif channels_last:
+        for r in range(rows):
+            at = (at0 + r) * c_out
+            for g in range(groups):
+                for o in range(og):
+                    outf[at + g * og + o] = ot[r * row_w + g * ogp + o] + bias[g * og + o]
+    else:  # in blocks of 16 channels: contiguous reads, 16 write streams
+        n = at0 // per
+        l0 = at0 - n * per
+        for g in range(groups):
+            for o0 in range(0, og, 16):
+                o1 = min(o0 + 16, og)
+                for r in range(rows):
+                    src = r * row_w + g * ogp
+                    for o in range(o0, o1):
+                        at = (n * c_out + g * og + o) * per + l0 + r
+                        outf[at] = ot[src + o] + bias[g * og + o]
+
+
+def _weight_dims(wk, geo):  # pragma: no cover - replaced by the overload in compiled code
+    raise NotImplementedError
+
+
+@overload(_weight_dims, inline="always")
+def _weight_dims_impl(wk, geo):  # pragma: no cover - compile time
+    """``(G, K*Cg, K*Cg padded, OGp)`` of the forward's weight: float ``(G, K*Cg, OGp)``,
+    or bfloat16 blocks ``(G, OGp/32, KCp/2, 64)`` (``uint16``, :func:`forward_fused`)."""
+    if wk.dtype == types.uint16:
+        return lambda wk, geo: (wk.shape[0], geo.taps * geo.group_channels, 2 * wk.shape[2],
+                                wk.shape[1] * block_columns(4))  # fmt: skip
+    return lambda wk, geo: (wk.shape[0], wk.shape[1], wk.shape[1], wk.shape[2])
+
+
+def _products(colf, colb, rows, wk, kcg, kcp, c_at, c_ld, c_g):  # pragma: no cover
+    raise NotImplementedError  # replaced by the overload in compiled code
+
+
+@overload(_products, inline="always")
+def _products_impl(colf, colb, rows, wk, kcg, kcp, c_at, c_ld, c_g):  # pragma: no cover
+    """Output rows ``(rows, OGp)`` of each group ``g``, at ``c_at + g*c_g`` floats (rows
+    ``c_ld`` apart) = the column rows ``col_g (rows, K*Cg)`` @ ``W'_g``: float products
+    (:func:`._tile_gemm.gemm_tiles`), or, for a bfloat16 ``wk``, the rows first rounded
+    to bfloat16 (:func:`._channel_vectors.to_bf16`) into ``colb`` (rows of ``G*KCp``, the
+    padding column 0) and multiplied by :func:`._tile_gemm.gemm_tiles_bf16`."""
+    if wk.dtype == types.uint16:
+
+        def bf16(colf, colb, rows, wk, kcg, kcp, c_at, c_ld, c_g):
+            groups, blocks, kp, _ = wk.shape
+            ncol = groups * kcg
+            for r in range(rows):
+                for g in range(groups):
+                    to_bf16(colb + (r * groups + g) * kcp * 2,
+                            _addr(colf) + (r * ncol + g * kcg) * 4,
+                            np.int64(kcg))  # type: ignore[call-arg]  # fmt: skip
+            for g in range(groups):
+                gemm_tiles_bf16(rows, blocks * block_columns(4), kp, colb + g * kcp * 2,
+                                groups * kcp, _addr(wk) + g * blocks * kp * 128,
+                                c_at + g * c_g * 4, c_ld)  # fmt: skip
+
+        return bf16
+
+    def float_(colf, colb, rows, wk, kcg, kcp, c_at, c_ld, c_g):
+        groups, _, ogp = wk.shape
+        item = colf.itemsize
+        for g in range(groups):
+            gemm_tiles(rows, ogp, kcg, _addr(colf) + g * kcg * item, groups * kcg, 1,
+                       _addr(wk) + g * kcg * ogp * item, ogp, c_at + g * c_g * item, c_ld,
+                       False, item)  # fmt: skip
+
+    return float_
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def forward_fused(x, geo, smp, wk, bias, out, tiles):  # pragma: no cover - compiled
     """The whole forward, one parallel region.
@@ -413,11 +510,17 @@ def forward_fused(x, geo, smp, wk, bias, out, tiles):  # pragma: no cover - comp
     with ``tile_p`` = ``tiles.rows`` rounded up to :data:`._tile_gemm.MR`. All arrays
     C-contiguous (checked), one float dtype.
 
+    bfloat16 products (float32 only; CPUs with AVX512-BF16 only,
+    :func:`._tile_gemm.bf16_supported`): ``wk (G, OGp/32, KCp/2, 64)`` ``uint16``, i.e.
+    the same ``W'_g`` with ``K*Cg`` rows zero-padded to an even ``KCp``, as bfloat16 in the
+    blocks of :func:`._tile_gemm.gemm_tiles_bf16`; ``tiles.buffers`` holds another
+    ``tile_p*G*KCp/2`` floats (the bfloat16 column tile), zeroed.
+
     Writes every entry of ``out.data``; ``tiles.buffers`` is scratch.
 
     Each thread takes a contiguous range of tiles (``tiles.rows`` output pixels of one
     image), samples a tile's column rows into its own buffer (cache-resident) and
-    multiplies it by ``W'`` right away (:func:`._tile_gemm.gemm_tiles`) into output rows
+    multiplies it by ``W'`` right away (:func:`_products`) into output rows
     ``(pixel, G*OGp)``, then writes them with the bias into ``out``: ``(n, y, x, o)`` for a
     channels_last ``out``, else ``(n, o, y, x)``."""
     _require_c(x)
@@ -432,61 +535,36 @@ def forward_fused(x, geo, smp, wk, bias, out, tiles):  # pragma: no cover - comp
     tile = tiles.rows
     tile_p = padded(tile, MR)
     nt = bufs.shape[0]
-    n_img = smp.offset.shape[0]
     per = smp.offset.shape[2] * smp.offset.shape[3]
-    groups, kcg, ogp = wk.shape
+    groups, kcg, kcp, ogp = _weight_dims(wk, geo)
     og = bias.shape[0] // groups
     ncol = groups * kcg
     c_out = groups * og
     row_w = groups * ogp  # entries per row of the output tile
     tiles_per_image = (per + tile - 1) // tile
-    total = n_img * tiles_per_image
+    total = smp.offset.shape[0] * tiles_per_image
     xf = x.ravel()
     zrow = _zero_row(x.shape[1], x.dtype)
     item = outf.itemsize
-    wo = geo.out_width
     plain = _is_plain(geo)
     for t in prange(nt):
         colf = bufs[t, : tile_p * ncol]
         ot = bufs[t, tile_p * ncol : tile_p * (ncol + row_w)]
+        colb = _addr(bufs) + (t * bufs.shape[1] + tile_p * (ncol + row_w)) * item
         for ti in range(total * t // nt, total * (t + 1) // nt):
             n = ti // tiles_per_image
             l0 = (ti - n * tiles_per_image) * tile
             rows = min(tile, per - l0)
-            for r in range(rows):
-                y = (l0 + r) // wo
-                _sample_into(xf, zrow, colf, r * ncol, n, y, l0 + r - y * wo, geo, smp, plain)
+            _sample_tile(xf, zrow, colf, ncol, n, l0, rows, geo, smp, plain)
             # straight into a channels_last output when whole register tiles fit in the
             # tile's own rows and columns (no padding column, rows a multiple of MR)
             direct = channels_last and ogp == og and rows % MR == 0
             c_at = _addr(outf) + (n * per + l0) * c_out * item if direct else _addr(ot)
             c_ld = c_out if direct else row_w
             c_g = og if direct else ogp  # columns from one group's block to the next
-            for g in range(groups):
-                # output rows (rows, OGp) of group g = col_g (rows, K*Cg) @ wk_g
-                gemm_tiles(rows, ogp, kcg, _addr(colf) + g * kcg * item, ncol, 1,
-                           _addr(wk) + g * kcg * ogp * item, ogp, c_at + g * c_g * item,
-                           c_ld, False, item)  # fmt: skip
-            if direct:  # the bias, on rows still in cache
-                for r in range(rows):
-                    at = (n * per + l0 + r) * c_out
-                    for o in range(c_out):
-                        outf[at + o] += bias[o]
-            elif channels_last:
-                for r in range(rows):
-                    at = (n * per + l0 + r) * c_out
-                    for g in range(groups):
-                        for o in range(og):
-                            outf[at + g * og + o] = ot[r * row_w + g * ogp + o] + bias[g * og + o]
-            else:  # in blocks of 16 channels: contiguous reads, 16 write streams
-                for g in range(groups):
-                    for o0 in range(0, og, 16):
-                        o1 = min(o0 + 16, og)
-                        for r in range(rows):
-                            src = r * row_w + g * ogp
-                            for o in range(o0, o1):
-                                at = (n * c_out + g * og + o) * per + l0 + r
-                                outf[at] = ot[src + o] + bias[g * og + o]
+            _products(colf, colb, rows, wk, kcg, kcp, c_at, c_ld, c_g)
+            _write_tile(outf, ot, bias, n * per + l0, per, rows, groups, og, ogp, channels_last,
+                        direct)  # fmt: skip
 
 
 def forward_tile_floats(cols: int, out_row: int, tile: int) -> int:

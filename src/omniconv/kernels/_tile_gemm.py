@@ -26,7 +26,15 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["MR", "block_columns", "gemm_tiles", "padded"]
+__all__ = [
+    "MR",
+    "BFloat",
+    "bf16_supported",
+    "block_columns",
+    "gemm_tiles",
+    "gemm_tiles_bf16",
+    "padded",
+]
 
 #: rows of the register tile
 MR = 14
@@ -52,11 +60,41 @@ def padded(count: int, block: int) -> int:
     return -(-count // block) * block
 
 
-def _micro_kernel(double: bool):
+class BFloat(ir.Type):
+    """LLVM's ``bfloat`` (llvmlite has no class for it; the IR is text)."""
+
+    def _to_string(self) -> str:
+        return "bfloat"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BFloat)
+
+    def __hash__(self) -> int:
+        return hash("bfloat")
+
+
+def bf16_supported() -> bool:
+    """Whether numba compiles for a CPU with AVX512-BF16 (``vdpbf16ps``, ``vcvtneps2bf16``):
+    the host CPU, unless ``NUMBA_CPU_NAME`` names another target."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    if getattr(config, "CPU_NAME", None) not in (None, "host"):
+        return False
+    return bool(llvm.get_host_cpu_features().get("avx512bf16", False))
+
+
+def _micro_kernel(kind: str):
     """The intrinsic ``kernel(a, sa_i, sa_k, b, ldb, c, ldc, kc, accumulate)``:
     ``C[0:MR, 0:NR] (+)= A[0:MR, 0:kc] @ B[0:kc, 0:NR]`` (``kc >= 1``), accumulators in
-    registers, one FMA chain per entry in ``k`` order."""
-    lanes = _LANES[8 if double else 4]
+    registers, one FMA chain per entry in ``k`` order. ``kind``: ``"f32"``, ``"f64"``, or
+    ``"bf16"``: ``A`` and ``B`` bfloat16 (raw ``uint16``), ``C`` float32, ``k`` counted in
+    pairs (``vdpbf16ps``: each step adds the products of one pair ``2p, 2p + 1`` to the
+    float32 sums): ``A[i, 2p:2p+2]`` at ``a + i*sa_i + p*sa_k`` (two adjacent entries),
+    and pair ``p`` of ``B`` is one row of ``NR`` interleaved pairs at ``b + p*ldb``
+    (``B[2p + h, j]`` at ``2j + h``)."""
+    bf16 = kind == "bf16"
+    lanes = _LANES[8 if kind == "f64" else 4]
 
     @intrinsic
     def kernel(typingctx, a, sa_i, sa_k, b, ldb, c, ldc, kc, accumulate):
@@ -66,24 +104,30 @@ def _micro_kernel(double: bool):
             a, sa_i, sa_k, b, ldb, c, ldc, kc, accumulate = args
             i64 = ir.IntType(64)
             i32 = ir.IntType(32)
-            ft = ir.DoubleType() if double else ir.FloatType()
+            ft = ir.DoubleType() if kind == "f64" else ir.FloatType()
             vty = ir.VectorType(ft, lanes)
-            fptr, vptr = ft.as_pointer(), vty.as_pointer()
-            A = builder.inttoptr(a, fptr)
-            B = builder.inttoptr(b, fptr)
-            C = builder.inttoptr(c, fptr)
+            # the operands' element (A, B) and the B vector / A broadcast types
+            et = ir.IntType(16) if bf16 else ft
+            bty = ir.VectorType(BFloat(), 2 * lanes) if bf16 else vty
+            aty = i32 if bf16 else ft
+            A = builder.inttoptr(a, et.as_pointer())
+            B = builder.inttoptr(b, et.as_pointer())
+            C = builder.inttoptr(c, ft.as_pointer())
             mod = builder.module
-            name = f"llvm.fma.v{lanes}f{64 if double else 32}"
-            fma = mod.globals.get(name) or ir.Function(
-                mod, ir.FunctionType(vty, [vty, vty, vty]), name=name
-            )
+            if bf16:
+                name = "llvm.x86.avx512bf16.dpbf16ps.512"
+                fty = ir.FunctionType(vty, [vty, bty, bty])
+            else:
+                name = f"llvm.fma.v{lanes}f{64 if kind == 'f64' else 32}"
+                fty = ir.FunctionType(vty, [vty, vty, vty])
+            fma = mod.globals.get(name) or ir.Function(mod, fty, name=name)
 
-            def const(v: int) -> ir.Constant:
+            def const(v: int) -> ir.Value:
                 return ir.Constant(i64, v)
 
             def c_vec(i: int, v: int) -> ir.Value:
                 at = builder.add(builder.mul(const(i), ldc), const(lanes * v))
-                return builder.bitcast(builder.gep(C, [at]), vptr)
+                return builder.bitcast(builder.gep(C, [at]), vty.as_pointer())
 
             acc = builder.icmp_signed("!=", accumulate, ir.Constant(accumulate.type, 0))
             zero = ir.Constant(vty, None)
@@ -106,21 +150,28 @@ def _micro_kernel(double: bool):
             for i in range(MR):
                 for v in range(_VECTORS):
                     accs[i][v].add_incoming(start[i][v], entry)
+            step = 2 * lanes if bf16 else lanes  # B entries per vector
             bv = [
-                builder.load(builder.bitcast(builder.gep(B, [builder.add(pb, const(lanes * v))]),
-                                             vptr), align=4)
+                builder.load(builder.bitcast(builder.gep(B, [builder.add(pb, const(step * v))]),
+                                             bty.as_pointer()), align=4)
                 for v in range(_VECTORS)
             ]  # fmt: skip
-            undef = ir.Constant(vty, ir.Undefined)
+            undef = ir.Constant(ir.VectorType(aty, lanes), ir.Undefined)
             splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
             new = []
             for i in range(MR):
-                av = builder.load(builder.gep(A, [builder.add(builder.mul(const(i), sa_i), pa)]),
-                                  align=4)  # fmt: skip
+                ap = builder.gep(A, [builder.add(builder.mul(const(i), sa_i), pa)])
+                av = builder.load(builder.bitcast(ap, aty.as_pointer()), align=2 if bf16 else 4)
                 bc = builder.shuffle_vector(
                     builder.insert_element(undef, av, ir.Constant(i32, 0)), undef, splat
                 )
-                new.append([builder.call(fma, [bc, bv[v], accs[i][v]]) for v in range(_VECTORS)])
+                if bf16:  # one pair of A, in every lane
+                    bc = builder.bitcast(bc, bty)
+                    new.append([builder.call(fma, [accs[i][v], bc, bv[v]])
+                                for v in range(_VECTORS)])  # fmt: skip
+                else:
+                    new.append([builder.call(fma, [bc, bv[v], accs[i][v]])
+                                for v in range(_VECTORS)])  # fmt: skip
             k1 = builder.add(k, const(1))
             tail = builder.block
             k.add_incoming(k1, tail)
@@ -141,8 +192,9 @@ def _micro_kernel(double: bool):
     return kernel
 
 
-_kernel_f32 = _micro_kernel(False)
-_kernel_f64 = _micro_kernel(True)
+_kernel_f32 = _micro_kernel("f32")
+_kernel_f64 = _micro_kernel("f64")
+_kernel_bf16 = _micro_kernel("bf16")
 
 
 @njit(inline="always")
@@ -166,3 +218,24 @@ def gemm_tiles(m, n, k, a, sa_i, sa_k, b, ldb, c, ldc, accumulate, itemsize):  #
                     _kernel_f32(pa, sa_i, sa_k, pb, ldb, pc, ldc, kc, acc)
                 else:
                     _kernel_f64(pa, sa_i, sa_k, pb, ldb, pc, ldc, kc, acc)
+
+
+@njit(inline="always")
+def gemm_tiles_bf16(m, n, kp, a, sa_i, b, c, ldc):  # pragma: no cover
+    """``C[:m, :n] = A[:m, :2*kp] @ B[:2*kp, :n]``, ``A`` and ``B`` bfloat16 (raw
+    ``uint16``), sums and ``C`` float32 (:func:`bf16_supported` CPUs only). ``A[i, k]`` at
+    ``a + (i*sa_i + k)`` (pairs adjacent); ``B`` packed by :func:`pack_bf16`-style column
+    blocks: pair ``p`` of block ``j`` (columns ``32j : 32j + 32``) at
+    ``b + (j*kp + p)*64``, the pair of column ``32j + t`` at ``2t``. ``C`` as in
+    :func:`gemm_tiles` (whole register tiles). Each entry is one chain of pair steps in
+    ``p`` order: bits depend on the data only."""
+    nr = _NR32
+    for k0 in range(0, kp, KB):
+        kc = min(KB, kp - k0)
+        acc = k0 > 0
+        for j0 in range(0, n, nr):
+            for i0 in range(0, m, MR):
+                pa = a + (i0 * sa_i + 2 * k0) * 2
+                pb = b + ((j0 // nr) * kp + k0) * 2 * nr * 2
+                pc = c + (i0 * ldc + j0) * 4
+                _kernel_bf16(pa, sa_i, 2, pb, 2 * nr, pc, ldc, kc, acc)

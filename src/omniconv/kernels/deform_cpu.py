@@ -545,16 +545,43 @@ def _forward_fused(
     rows = max(2 * kernels.MR, TILE_BYTES // (d.cols * d.itemsize)) // kernels.MR * kernels.MR
     tile = max(1, min(d.per, rows))
     ogp = _round_up(d.og, kernels.block_columns(d.itemsize))
-    # W'_g transposed, (G, K*Cg, OGp), its padding columns zero
-    wk = torch.zeros(d.groups, d.k * d.cg, ogp, dtype=d.dtype)
-    wk[:, :, : d.og] = _weight_columns(t.weight, d).transpose(1, 2)
+    kcg = d.k * d.cg
+    bf16 = _bf16_products(t)
+    kcp = _round_up(kcg, 2) if bf16 else kcg  # bfloat16 columns come in pairs
+    # W'_g transposed, (G, K*Cg, OGp), its padding rows and columns zero
+    wk = torch.zeros(d.groups, kcp, ogp, dtype=d.dtype)
+    wk[:, :kcg, : d.og] = _weight_columns(t.weight, d).transpose(1, 2)
     # zeroed: rows past a tile's end are read (never used) before any sample is written
     size = kernels.forward_tile_floats(d.cols, d.groups * ogp, tile)
+    if bf16:  # and the bfloat16 column tile (its padding columns stay 0)
+        size += _round_up(tile, kernels.MR) * d.groups * kcp // 2
     bufs = torch.zeros(threads, size, dtype=d.dtype)
     kernels.forward_fused(
-        _array(_nhwc_rows(t.input, d)), d.geometry(), smp, _array(wk), _array(bias), out,
+        _array(_nhwc_rows(t.input, d)), d.geometry(), smp,
+        _packed_bf16(wk) if bf16 else _array(wk), _array(bias), out,
         Tiles(_out_array(bufs), tile),
     )  # fmt: skip
+
+
+def _packed_bf16(wk: Tensor) -> np.ndarray:
+    """``wk (G, KCp, OGp)`` (``KCp`` even, ``OGp`` a multiple of 32) as bfloat16 in the
+    blocks :func:`._tile_gemm.gemm_tiles_bf16` reads: ``(G, OGp/32, KCp/2, 32, 2)``, raw
+    ``uint16``."""
+    g, kcp, ogp = wk.shape
+    blocks = wk.to(torch.bfloat16).view(g, kcp // 2, 2, ogp // 32, 32).permute(0, 3, 1, 4, 2)
+    return _array(blocks.reshape(g, ogp // 32, kcp // 2, 64).view(torch.int16)).view(np.uint16)
+
+
+@functools.cache
+def _bf16_cpu() -> bool:
+    return bool(_kernels().bf16_supported())
+
+
+def _bf16_products(t: DeformTensors) -> bool:
+    """Whether the forward multiplies in bfloat16: bfloat16 input and weight (every
+    product's factors are bfloat16 already, but for the sampled columns, rounded once
+    from their float32 blend), on a CPU with AVX512-BF16."""
+    return t.input.dtype == t.weight.dtype == torch.bfloat16 and _bf16_cpu()
 
 
 def _forward_chunked(

@@ -9,7 +9,8 @@ own ``deform_conv2d``:
 * ``CompositeExplicitAutograd``, i.e. every other device (CUDA, MPS, XPU, ...): the
   pure-PyTorch kernel (:mod:`.deform_torch`);
 * ``Meta`` / fake tensors: shapes and memory formats only; ``Autograd``: the backward op;
-  ``AutocastCPU`` / ``AutocastCUDA``: float32.
+  ``AutocastCPU``: bfloat16 input, weight and bias with float32 offset and mask under
+  bfloat16 autocast, else float32; ``AutocastCUDA``: float32.
 
 Tracing (``torch.compile``, ``torch.export``) keeps one node per deformable conv whatever
 kernel runs it. An error inside a kernel propagates. Arguments: :mod:`._deform_args`
@@ -113,14 +114,36 @@ def _backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
 
 deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
 
-# Autocast: the op computes in float32 (every floating argument is cast to float32, the
-# output is float32), as torchvision's deform_conv2d does. On CPU the kernels compute half
-# precision in float32 anyway, so this skips two conversions; and offsets are sample
-# positions, which bfloat16 would round to 1/8 of a pixel beyond |offset| >= 16.
-for _device in ("cpu", "cuda"):
-    if torch.amp.is_autocast_available(_device):
-        deform_conv2d.register_autocast(_device, torch.float32)
-        deform_conv2d_backward.register_autocast(_device, torch.float32)
+# Autocast. CPU under bfloat16 (the CPU's reduced precision): input, weight and bias are
+# cast to bfloat16 and offset and mask to float32 (they are sample positions, which
+# bfloat16 would round to 1/8 of a pixel beyond |offset| >= 16); the output is bfloat16,
+# as torch's conv2d's; the CPU kernel multiplies in bfloat16 where the CPU has AVX512-BF16
+# (see deform_cpu), and computes the backward in float32. Every other autocast (CUDA,
+# float16): every floating argument is cast to float32 and the output is float32, as
+# torchvision's deform_conv2d. float64 arguments are never cast (as torch's autocast).
+
+
+def _cast(x: Tensor, dtype: torch.dtype) -> Tensor:
+    return x.to(dtype) if x.is_floating_point() and x.dtype != torch.float64 else x
+
+
+def _autocast_cpu(keyset: Any, *args: Any) -> Tensor:
+    low = torch.get_autocast_dtype("cpu")
+    sampling = torch.float32  # offset, mask
+    values = low if low == torch.bfloat16 else torch.float32  # input, weight, bias
+    input, weight, offset, mask, bias, *params = args
+    cast = (_cast(input, values), _cast(weight, values), _cast(offset, sampling),
+            _cast(mask, sampling), _cast(bias, values))  # fmt: skip
+    with torch.autocast("cpu", enabled=False):
+        return deform_conv2d(*cast, *params)
+
+
+_autocast_lib = torch.library.Library("omniconv", "IMPL")
+_autocast_lib.impl("deform_conv2d", _autocast_cpu, "AutocastCPU", with_keyset=True)
+deform_conv2d_backward.register_autocast("cpu", torch.float32)
+if torch.amp.is_autocast_available("cuda"):
+    deform_conv2d.register_autocast("cuda", torch.float32)
+    deform_conv2d_backward.register_autocast("cuda", torch.float32)
 
 # ONNX export: the op is ONNX's DeformConv (opset 19) with either of torch's exporters;
 # the TorchScript exporter's symbolic is registered here, the torch.export-based

@@ -73,8 +73,9 @@ def deform_conv2d(
         mask: ``(N, offset_groups*kh*kw, H_out, W_out)`` or None.
 
     Returns:
-        ``(N, C_out, H_out, W_out)`` in the input's dtype (under autocast too: the op
-        computes in float32 there, and the result is cast back, as torchvision's).
+        ``(N, C_out, H_out, W_out)`` in the input's dtype (under autocast too: it computes
+        in float32 there, and the result is cast back, as torchvision's; scripted calls
+        under CPU bfloat16 autocast take omniconv's op's rule, bfloat16 products).
     """
     if not torch.jit.is_scripting():
         stride, padding, dilation = _python_arguments(
@@ -85,23 +86,47 @@ def deform_conv2d(
         return deform_onnx.deform_conv2d_node(
             input, weight, offset, mask, bias, stride, padding, dilation
         )
-    out = torch.ops.omniconv.deform_conv2d(
-        input,
-        weight,
-        offset,
-        mask if mask is not None else input.new_empty([0]),
-        bias if bias is not None else input.new_zeros([weight.shape[0]]),
-        stride[0],
-        stride[1],
-        padding[0],
-        padding[1],
-        dilation[0],
-        dilation[1],
-        mask is not None,
-        64,  # im2col_step: bounds the op's buffer memory only (torchvision's is 32)
-    )
-    # under autocast the op computes in float32; torchvision returns the input's dtype
+    m = mask if mask is not None else input.new_empty([0])
+    b = bias if bias is not None else input.new_zeros([weight.shape[0]])
+    # (TorchScript skips the block under `not is_scripting()`, so the autocast question
+    # sits apart: it cannot ask for autocast, see _mixed_dtypes_allowed)
+    if not torch.jit.is_scripting():  # noqa: SIM102
+        if _autocast_enabled(input.device.type):
+            out = _op_in_float32(
+                input, weight, offset, m, b, stride, padding, dilation, mask is not None
+            )
+            return out if out.dtype == input.dtype else out.to(input.dtype)
+    out = _op(input, weight, offset, m, b, stride, padding, dilation, mask is not None)
+    # torchvision returns the input's dtype (under autocast too)
     return out if out.dtype == input.dtype else out.to(input.dtype)
+
+
+def _op(
+    input: Tensor, weight: Tensor, offset: Tensor, mask: Tensor, bias: Tensor, stride: _Pair,
+    padding: _Pair, dilation: _Pair, use_mask: bool,
+) -> Tensor:  # fmt: skip
+    return torch.ops.omniconv.deform_conv2d(
+        input, weight, offset, mask, bias, stride[0], stride[1], padding[0], padding[1],
+        dilation[0], dilation[1], use_mask,
+        64,  # im2col_step: bounds the op's buffer memory only (torchvision's is 32)
+    )  # fmt: skip
+
+
+@torch.jit.unused
+def _op_in_float32(
+    input: Tensor, weight: Tensor, offset: Tensor, mask: Tensor, bias: Tensor, stride: _Pair,
+    padding: _Pair, dilation: _Pair, use_mask: bool,
+) -> Tensor:  # fmt: skip
+    """torchvision's autocast rule, whatever the autocast dtype: every floating argument
+    cast to float32 (float64 stays), the op run with autocast off. (omniconv's op casts
+    input, weight and bias to bfloat16 under CPU bfloat16 autocast; TorchScript cannot
+    switch autocast off, so scripted calls take the op's rule there.)"""
+    x, w, off, m, b = (
+        t.float() if t.is_floating_point() and t.dtype != torch.float64 else t
+        for t in (input, weight, offset, mask, bias)
+    )
+    with torch.autocast(input.device.type, enabled=False):
+        return _op(x, w, off, m, b, stride, padding, dilation, use_mask)
 
 
 # torch.fx.symbolic_trace records a call of it as one node (its checks need real tensors)
