@@ -251,7 +251,7 @@ def test_tile_gemm_bf16_against_float64_and_its_own_bits():
 
     @njit
     def run(m, n, kp, a, sa_i, b, c, ldc):
-        tg.gemm_tiles_bf16(m, n, kp, a, sa_i, b, c, ldc)
+        tg.gemm_tiles_bf16(m, n, kp, a, sa_i, b, c, ldc, False)
 
     g = torch.Generator().manual_seed(5)
     for m, n, k in [(1, 1, 1), (13, 33, 7), (29, 64, 601), (3, 17, 2)]:
@@ -629,6 +629,12 @@ def test_integer_and_border_positions(use_mask, dtype, gemm):
         torch.testing.assert_close(grads[1], p_grads[1], **TOL64)
 
 
+def _bf16_values(c: torch.Tensor) -> torch.Tensor:
+    """``c`` rounded to bfloat16 (kept float64), its gradient passed through exactly (a
+    ``.bfloat16()`` in the graph would round the gradient too)."""
+    return c + (c.bfloat16().double() - c).detach()
+
+
 @pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
 def test_half_inputs_accumulate_in_float32(half, gemm):
     """Half-precision tensors: computed in float32 and rounded once at the end, except the
@@ -646,8 +652,7 @@ def test_half_inputs_accumulate_in_float32(half, gemm):
     )
     if half == torch.bfloat16 and gemm == "fused" and deform_cpu._bf16_cpu():
         x, off, w, b, mask = (t.double() for t in data)
-        want = ref_deform_conv2d(x, off, w, b, stride, padding, dilation, mask,
-                                 column=lambda c: c.to(half).double())  # fmt: skip
+        want = ref_deform_conv2d(x, off, w, b, stride, padding, dilation, mask, column=_bf16_values)
         step = 2.0**-8 * want.abs()  # one bfloat16 step (at most) of each value
         assert ((out.double() - want).abs() <= step + 1e-3 * want.abs().max()).all()
         assert not torch.equal(out, ref_out.to(half))  # not the float32 products
@@ -656,6 +661,39 @@ def test_half_inputs_accumulate_in_float32(half, gemm):
     for g, rg in zip(grads, ref_grads, strict=True):
         # the upstream gradient itself is rounded to `half`: compare loosely
         torch.testing.assert_close(g.float(), rg, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("n", [3, 1], ids=["images", "bands"])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_bfloat16_products_backward(monkeypatch, band_calls, n, layout):
+    """The fused backward of bfloat16 tensors on a CPU with AVX512-BF16 (by images, and by
+    bands of one image): ``gcol = grad_out @ W'`` and ``gW += grad_out^T @ col`` in
+    bfloat16 products, float32 sums, the columns rounded to bfloat16 - every gradient
+    within one bfloat16 step of the float64 autograd of the reference that rounds its
+    columns so (odd output channels and an odd pixel count: the padded pairs)."""
+    if not deform_cpu._bf16_cpu():
+        pytest.skip("this CPU has no AVX512-BF16")
+    monkeypatch.setattr(deform_cpu, "BAND_WINDOW_COPIES", 100)  # bands even when small
+    case = (n, 6, 7, 8, 5, (3, 2), (2, 1), (1, 0), (2, 1), 1, 3)
+    _, _, _, _, _, _, stride, padding, dilation, _, _ = case
+    data = [t.bfloat16() for t in make_deform(*case, seed=21)]
+    fmt = LAYOUTS["channels_last"] if layout == "channels_last" else None
+    out, grads = _value_grads(_fast(deform_impl(stride, padding, dilation, True, fmt=fmt)), data)
+    ins = leaves(*(t.double() for t in data))
+    x, off, w, b, m = ins
+    want = ref_deform_conv2d(x, off, w, b, stride, padding, dilation, m, column=_bf16_values)
+    g = rand(*out.shape, seed=1234).to(out.dtype)  # the upstream gradient _value_grads gave
+    want_grads = torch.autograd.grad(want, ins, g.double())
+    f32_grads = _value_grads(deform_impl(stride, padding, dilation, True),
+                             [t.float() for t in data])[1]  # fmt: skip
+    names = ("x", "offset", "weight", "bias", "mask")
+    for name, g, wg in zip(names, grads, want_grads, strict=True):
+        assert g.dtype == torch.bfloat16, name
+        bound = 2.0**-8 * wg.abs() + 1e-3 * wg.abs().max()
+        assert ((g.double() - wg).abs() <= bound).all(), name
+    # the weight gradient's products took the rounded columns, not the float32 ones
+    assert not torch.equal(grads[2], f32_grads[2].bfloat16())
+    assert bool(band_calls) == (n == 1)
 
 
 def test_channels_last_in_channels_last_out(gemm):

@@ -171,6 +171,8 @@ _DETERMINISM = textwrap.dedent(
         (1, 1, 200, 1, 1, 1, False, True, torch.float32),
         (1, 16, 128, 16, 1, 1, False, True, torch.float32),  # one image: bands
         (1, 16, 128, 16, 2, 1, True, True, torch.float32),
+        (2, 24, 9, 17, 1, 1, True, True, torch.bfloat16),  # bfloat16 products (if the CPU
+        (1, 16, 64, 15, 1, 1, False, True, torch.bfloat16),  # has them): images, bands
     ]
 
     def run(case, backend, fused):

@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 
 from ._tile_gemm import BFloat
 
-__all__ = ["blend", "sweep", "to_bf16"]
+__all__ = ["blend", "pack_pairs_bf16", "sweep", "to_bf16"]
 
 _LANES = {False: 16, True: 8}
 
@@ -262,6 +262,43 @@ def to_bf16(typingctx, dst, src, n):
                 builder.store(half, p, align=2)
             else:
                 builder.call(store, [half, p, ir.Constant(vec.i32, 2), mask])
+            return []
+
+        _loop(vec, n, [], body)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def pack_pairs_bf16(typingctx, dst, a, b, n, stride):
+    """Two float32 rows ``a``, ``b`` (``n`` entries, ``n % 32 == 0``) rounded to bfloat16
+    (as :func:`to_bf16`) and interleaved into the ``B`` blocks of
+    :func:`._tile_gemm.gemm_tiles_bf16`: columns ``32j : 32j + 32`` go to ``dst + j*stride``
+    (``uint16`` elements) as ``a[32j], b[32j], a[32j + 1], b[32j + 1], ...``."""
+    sig = types.void(dst, a, b, n, stride)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover
+        dst, a, b, n, stride = args
+        vec = _Vec(builder, False)
+        lanes = vec.lanes
+        hty = ir.VectorType(BFloat(), lanes)
+        order = ir.Constant(
+            ir.VectorType(vec.i32, 2 * lanes), [v for i in range(lanes) for v in (i, lanes + i)]
+        )
+
+        def body(i, mask, carried):
+            if mask is not None:  # never: n is a multiple of 32
+                return []
+            pa = builder.fptrunc(vec.load(a, i, None), hty)
+            pb = builder.fptrunc(vec.load(b, i, None), hty)
+            both = builder.shuffle_vector(pa, pb, order)
+            v = builder.udiv(i, vec.const(lanes))
+            block = builder.lshr(v, vec.const(1))
+            half = builder.and_(v, vec.const(1))
+            at = builder.add(builder.mul(block, stride), builder.mul(half, vec.const(2 * lanes)))
+            p = builder.inttoptr(builder.add(dst, builder.mul(at, vec.const(2))), vec.ptr)
+            builder.store(both, p, align=2)
             return []
 
         _loop(vec, n, [], body)

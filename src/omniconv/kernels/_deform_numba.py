@@ -34,7 +34,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from ._channel_vectors import blend, sweep, to_bf16
+from ._channel_vectors import blend, pack_pairs_bf16, sweep, to_bf16
 from ._deform_structs import Rows
 from ._tile_gemm import MR, block_columns, gemm_tiles, gemm_tiles_bf16, padded
 from ._tile_gemm import bf16_supported as bf16_supported  # for the host side
@@ -484,7 +484,7 @@ def _products_impl(colf, colb, rows, wk, kcg, kcp, c_at, c_ld, c_g):  # pragma: 
             for g in range(groups):
                 gemm_tiles_bf16(rows, blocks * block_columns(4), kp, colb + g * kcp * 2,
                                 groups * kcp, _addr(wk) + g * blocks * kp * 128,
-                                c_at + g * c_g * 4, c_ld)  # fmt: skip
+                                c_at + g * c_g * 4, c_ld, False)  # fmt: skip
 
         return bf16
 
@@ -728,24 +728,129 @@ def backward_columns(x, geo, smp, chunk, gcol, col, gx, grads, items):  # pragma
             _backward_row(xr, gxr, zrow, colf, gcolf, job, geo, smp, grads)
 
 
+def _gcol_products(got, w_t, gcol, rows, c_out, kc, kcp, bf):  # pragma: no cover
+    raise NotImplementedError  # replaced by the overload in compiled code
+
+
+@overload(_gcol_products, inline="always")
+def _gcol_products_impl(got, w_t, gcol, rows, c_out, kc, kcp, bf):  # pragma: no cover
+    """``gcol (rows, kcp) = got (rows, O) @ W_t``: float products, or for a bfloat16
+    ``w_t`` (``(kcp/32, Op2/2, 64)`` blocks of :func:`._tile_gemm.gemm_tiles_bf16`, ``Op2``
+    = ``O`` rounded up to even) the grad_out tile rounded to bfloat16 into ``bf[0] (tile_p,
+    Op2)`` and, transposed, ``bf[1] (Op, tile_p)`` (for :func:`_gw_products`)."""
+    if w_t.dtype == types.uint16:
+
+        def bf16(got, w_t, gcol, rows, c_out, kc, kcp, bf):
+            gb, gbt, _ = bf
+            cop = gb.shape[1]
+            for r in range(rows):
+                to_bf16(_addr(gb) + r * cop * 2, _addr(got) + r * c_out * 4,
+                        np.int64(c_out))  # type: ignore[call-arg]  # fmt: skip
+                for o in range(c_out):
+                    gbt[o, r] = gb[r, o]
+            if rows % 2:  # the last pair's partner row: zero
+                for o in range(c_out):
+                    gbt[o, rows] = 0
+            gemm_tiles_bf16(rows, kc, cop // 2, _addr(gb), cop, _addr(w_t), _addr(gcol), kcp,
+                            False)  # fmt: skip
+
+        return bf16
+
+    def float_(got, w_t, gcol, rows, c_out, kc, kcp, bf):
+        gemm_tiles(rows, kc, c_out, _addr(got), c_out, 1, _addr(w_t), kcp, _addr(gcol), kcp,
+                   False, got.itemsize)  # fmt: skip
+
+    return float_
+
+
+def _gw_products(got, col, gw_t, w_t, rows, c_out, kc, kcp, bf):  # pragma: no cover
+    raise NotImplementedError  # replaced by the overload in compiled code
+
+
+@overload(_gw_products, inline="always")
+def _gw_products_impl(got, col, gw_t, w_t, rows, c_out, kc, kcp, bf):  # pragma: no cover
+    """``gW_t += got^T @ col`` (``col (rows, kcp)``): float products, or for a bfloat16
+    ``w_t`` the column rows rounded to bfloat16 and packed in row pairs into ``bf[2]`` (a
+    zero partner row for an odd count), times ``bf[1]``."""
+    if w_t.dtype == types.uint16:
+
+        def bf16(got, col, gw_t, w_t, rows, c_out, kc, kcp, bf):
+            _, gbt, cp = bf
+            pairs = (rows + 1) // 2
+            if rows % 2:
+                for j in range(kcp):
+                    col[rows * kcp + j] = 0
+            for q in range(pairs):
+                pack_pairs_bf16(_addr(cp) + q * 64 * 2, _addr(col) + 2 * q * kcp * 4,
+                                _addr(col) + (2 * q + 1) * kcp * 4, np.int64(kcp),
+                                np.int64(pairs * 64))  # type: ignore[call-arg]  # fmt: skip
+            gemm_tiles_bf16(c_out, kc, pairs, _addr(gbt), gbt.shape[1], _addr(cp), _addr(gw_t),
+                            kcp, True)  # fmt: skip
+
+        return bf16
+
+    def float_(got, col, gw_t, w_t, rows, c_out, kc, kcp, bf):
+        gemm_tiles(c_out, kc, rows, _addr(got), 1, c_out, _addr(col), kcp, _addr(gw_t), kcp,
+                   True, got.itemsize)  # fmt: skip
+
+    return float_
+
+
+def _bf16_tiles(buf, at, w_t, c_out, kcp, tile):  # pragma: no cover
+    raise NotImplementedError  # replaced by the overload in compiled code
+
+
+@overload(_bf16_tiles, inline="always")
+def _bf16_tiles_impl(buf, at, w_t, c_out, kcp, tile):  # pragma: no cover
+    """The bfloat16 tiles of :func:`_gcol_products` / :func:`_gw_products` in ``buf[at:]``
+    (:func:`bf16_tile_floats` floats): the grad_out tile, its transpose and the packed
+    column pairs; empty for a float ``w_t``."""
+    if w_t.dtype == types.uint16:
+
+        def bf16(buf, at, w_t, c_out, kcp, tile):
+            tile_p = padded(tile, MR)
+            cop = padded(c_out, 2)
+            u = buf[at:].view(np.uint16)
+            a1 = padded(tile_p * cop, 32)
+            a2 = a1 + padded(padded(c_out, MR) * tile_p, 32)
+            gb = u[: tile_p * cop].reshape(tile_p, cop)
+            gbt = u[a1 : a1 + padded(c_out, MR) * tile_p].reshape(padded(c_out, MR), tile_p)
+            return gb, gbt, u[a2 : a2 + tile_p * kcp]
+
+        return bf16
+
+    def float_(buf, at, w_t, c_out, kcp, tile):
+        return np.empty((0, 0), np.uint16), np.empty((0, 0), np.uint16), np.empty(0, np.uint16)
+
+    return float_
+
+
+def bf16_tile_floats(c_out: int, kcp: int, tile: int) -> int:
+    """Floats of one thread's bfloat16 tiles in the backward (:func:`_bf16_tiles`)."""
+    tile_p = padded(tile, MR)
+    return (padded(tile_p * padded(c_out, 2), 32) + padded(padded(c_out, MR) * tile_p, 32)
+            + tile_p * kcp) // 2  # fmt: skip
+
+
 @njit(inline="always")
 def _backward_tile(  # pragma: no cover - compiled
     x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb, first, gx_shift,
-    channels_last, c_out, kcp, geo, smp, grads,
+    channels_last, c_out, kcp, geo, smp, grads, bf,
 ):  # fmt: skip
     """One tile of the fused backwards: output pixels ``l0 : l0 + rows`` of image ``n``,
     input channels ``c_lo : c_lo + cb`` (``x`` / ``gx`` ``Rows`` starting at image
     ``first``); ``gof`` the flat grad_out (NHWC when ``channels_last``, else NCHW); ``got``,
     ``gcol``, ``col`` the thread's tiles, ``w_t (O, kcp)`` and ``gw_t (Op, kcp)``, ``kcp``
-    the row length of ``gcol`` / ``col`` too (all flat or 2-D, addressed by element).
+    the row length of ``gcol`` / ``col`` too (all flat or 2-D, addressed by element);
+    ``w_t`` may be bfloat16 blocks instead, with ``bf`` the thread's bfloat16 tiles
+    (:func:`_bf16_tiles`): then both products are bfloat16.
 
     1. the grad_out tile as rows ``(pixel, O)`` into ``got``, ``gcol = got @ W_t``;
     2. :func:`_backward_row` on each row: ``col``, the input gradient, the offset / mask
        gradients;
-    3. ``gW_t += got^T @ col``: each entry's FMA chain continues over the tile's pixels."""
+    3. ``gW_t += got^T @ col``: each entry's chain continues over the tile's pixels."""
     per = smp.offset.shape[2] * smp.offset.shape[3]
     kc = geo.taps * cb
-    item = gof.itemsize
     wo = geo.out_width
     if channels_last:
         g_at = (n * per + l0) * c_out
@@ -756,14 +861,12 @@ def _backward_tile(  # pragma: no cover - compiled
             g_at = (n * c_out + o) * per + l0
             for r in range(rows):
                 got[r * c_out + o] = gof[g_at + r]
-    gemm_tiles(rows, kc, c_out, _addr(got), c_out, 1, _addr(w_t), kcp, _addr(gcol), kcp, False,
-               item)  # fmt: skip
+    _gcol_products(got, w_t, gcol, rows, c_out, kc, kcp, bf)
     for r in range(rows):
         y = (l0 + r) // wo
         job = _RowJob(n, y, l0 + r - y * wo, c_lo, c_lo + cb, r * kcp, cb, c_lo, first, gx_shift)
         _backward_row(x, gx, zrow, col, gcol, job, geo, smp, grads)
-    gemm_tiles(c_out, kc, rows, _addr(got), 1, c_out, _addr(col), kcp, _addr(gw_t), kcp, True,
-               item)  # fmt: skip
+    _gw_products(got, col, gw_t, w_t, rows, c_out, kc, kcp, bf)
 
 
 def backward_tile_parts(c_out: int, kcp: int, tile: int) -> tuple[int, int, int, int, int, int]:
@@ -853,7 +956,8 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles):  # pr
             l0 = (ti - n * tiles_per_image) * tile
             rows = min(tile, per - l0)
             _backward_tile(x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb,
-                           0, 0, channels_last, c_out, kcp, geo, smp, grads)  # fmt: skip
+                           0, 0, channels_last, c_out, kcp, geo, smp, grads,
+                           _bf16_tiles(buf, 0, w_t, c_out, kcp, tile))  # fmt: skip
         for o in range(c_out):
             for c in range(cb):
                 for k in range(k_all):
@@ -905,6 +1009,11 @@ def backward_images(
     ``tiles.buffers (threads, total)`` zeroed, ``total`` from :func:`image_tile_parts`.
     All arrays C-contiguous (checked), one float dtype except ``cuts``.
 
+    bfloat16 products (float32 only; CPUs with AVX512-BF16 only): ``wb`` as bfloat16
+    blocks ``(Kp/32, O2/2, 64)`` ``uint16`` of :func:`._tile_gemm.gemm_tiles_bf16` (``W'``
+    with ``O`` rounded up to even ``O2``, zero-padded), and each thread's buffer holds
+    :func:`bf16_tile_floats` more floats (:func:`_backward_tile`).
+
     Writes ``gw_slots[s]``: slot ``s``'s weight gradient in ``W'``'s layout, each entry
     one FMA chain over the slot's output pixels in order (the caller adds the slots in
     slot order: the slots are a function of ``N`` only, so the sums never depend on the
@@ -924,21 +1033,24 @@ def backward_images(
     per = smp.offset.shape[2] * smp.offset.shape[3]
     hw = geo.height * geo.width
     c_all = geo.channels
-    c_out = wb.shape[0]
-    kcp = wb.shape[1]
+    c_out = gof.shape[0] // (smp.offset.shape[0] * per)
+    kcp = gw_slots.shape[2]
     tiles_per_image = (per + tile - 1) // tile
     zrow = _zero_row(c_all, gof.dtype)
     span = 0  # the most images in a slot
     for s in range(slots):
         span = max(span, cuts[s + 1] - cuts[s])
     for t in prange(nt):
-        _, at_col, at_go, at_x, at_gx, end = _image_parts(c_out, kcp, tile, span * hw, c_all)
+        _, at_col, at_go, at_x, at_gx, end = _image_parts(
+            c_out, kcp, tile, span * hw if nchw else 0, c_all
+        )
         buf = bufs[t]
         gcol = buf[:at_col]
         col = buf[at_col:at_go]
         got = buf[at_go:at_x]
         xs = buf[at_x:at_gx]
         gxs = buf[at_gx:end]
+        bf = _bf16_tiles(buf, end, wb, c_out, kcp, tile)
         for s in range(slots * t // nt, slots * (t + 1) // nt):
             n0, n1 = cuts[s], cuts[s + 1]
             if nchw:  # the slot's input as NHWC rows, its gradient zeroed
@@ -960,7 +1072,7 @@ def backward_images(
                 rows = min(tile, per - l0)
                 _backward_tile(xr, gxr, zrow, gof, got, wb, gcol, col, gws, n, l0, rows, 0,
                                c_all, first, 0, channels_last, c_out, kcp, geo, smp,
-                               grads)  # fmt: skip
+                               grads, bf)  # fmt: skip
             if nchw:  # the slot's input gradient back to NCHW
                 for n in range(n0, n1):
                     _transpose_tiles(gxs, (n - n0) * hw * c_all, gxf, n * c_all * hw, hw, c_all, 16)
@@ -1019,15 +1131,16 @@ def backward_bands(
     nt = bufs.shape[0]
     slots = bands.shape[0]
     c_all = geo.channels
-    c_out = wb.shape[0]
-    kcp = wb.shape[1]
+    c_out = gof.shape[0] // (smp.offset.shape[0] * smp.offset.shape[2] * smp.offset.shape[3])
+    kcp = gw_slots.shape[2]
     zrow = _zero_row(c_all, gof.dtype)
     for t in prange(nt):
-        _, at_col, at_go, at_x, _, _ = _image_parts(c_out, kcp, tile, 0, c_all)
+        _, at_col, at_go, at_x, _, end = _image_parts(c_out, kcp, tile, 0, c_all)
         buf = bufs[t]
         gcol = buf[:at_col]
         col = buf[at_col:at_go]
         got = buf[at_go:at_x]
+        bf = _bf16_tiles(buf, end, wb, c_out, kcp, tile)
         for s in range(slots * t // nt, slots * (t + 1) // nt):
             xr = Rows(xf, c_all, 0)
             gxr = Rows(gxf[windows[s, 1] :], c_all, 0)
@@ -1037,7 +1150,7 @@ def backward_bands(
                 rows = min(tile, bands[s, 1] - l0)
                 _backward_tile(xr, gxr, zrow, gof, got, wb, gcol, col, gws, 0, l0, rows, 0,
                                c_all, 0, shift, channels_last, c_out, kcp, geo, smp,
-                               grads)  # fmt: skip
+                               grads, bf)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")

@@ -221,18 +221,18 @@ def gemm_tiles(m, n, k, a, sa_i, sa_k, b, ldb, c, ldc, accumulate, itemsize):  #
 
 
 @njit(inline="always")
-def gemm_tiles_bf16(m, n, kp, a, sa_i, b, c, ldc):  # pragma: no cover
+def gemm_tiles_bf16(m, n, kp, a, sa_i, b, c, ldc, accumulate):  # pragma: no cover
     """``C[:m, :n] = A[:m, :2*kp] @ B[:2*kp, :n]``, ``A`` and ``B`` bfloat16 (raw
-    ``uint16``), sums and ``C`` float32 (:func:`bf16_supported` CPUs only). ``A[i, k]`` at
-    ``a + (i*sa_i + k)`` (pairs adjacent); ``B`` packed by :func:`pack_bf16`-style column
-    blocks: pair ``p`` of block ``j`` (columns ``32j : 32j + 32``) at
+    ``uint16``), sums and ``C`` float32 (:func:`bf16_supported` CPUs only); ``+=`` when
+    ``accumulate``. ``A[i, k]`` at ``a + (i*sa_i + k)`` (pairs adjacent); ``B`` in column
+    blocks of interleaved pairs: pair ``p`` of block ``j`` (columns ``32j : 32j + 32``) at
     ``b + (j*kp + p)*64``, the pair of column ``32j + t`` at ``2t``. ``C`` as in
     :func:`gemm_tiles` (whole register tiles). Each entry is one chain of pair steps in
     ``p`` order: bits depend on the data only."""
     nr = _NR32
     for k0 in range(0, kp, KB):
         kc = min(KB, kp - k0)
-        acc = k0 > 0
+        acc = accumulate or k0 > 0
         for j0 in range(0, n, nr):
             for i0 in range(0, m, MR):
                 pa = a + (i0 * sa_i + 2 * k0) * 2

@@ -726,7 +726,7 @@ def _backward_images(
         gx = torch.empty(d.n, d.c, d.h * d.w, dtype=d.dtype)  # every slot writes its images
     _kernels().backward_images(
         _array(x), _out_array(gx), not channels_last, slots.geo, smp, slots.go,
-        _array(slots.wb), _out_array(slots.gw), slots.grads(),
+        slots.wb, _out_array(slots.gw), slots.grads(),
         _array(torch.tensor(cuts, dtype=torch.int64)), slots.tiles,
     )  # fmt: skip
     del x
@@ -736,13 +736,14 @@ def _backward_images(
 class _Slots(NamedTuple):
     """The operands of the slot-split backwards (by images, by bands): grad_out as an
     ``Output`` (NHWC for channels_last, else NCHW), ``W' (O, Kp)`` with zero padding
-    columns, the zeroed weight-gradient partials ``(slots, Op, Kp)`` (rows rounded up to
-    whole register tiles: the GEMM writes them), the one-chunk offset and mask gradient
-    sums, the geometry with that one chunk (a thread owns every channel of a pixel: 4
-    horizontal vector sums per tap instead of 4 per chunk) and the threads' tiles."""
+    columns (or its bfloat16 blocks, :func:`_bf16_products`), the zeroed weight-gradient
+    partials ``(slots, Op, Kp)`` (rows rounded up to whole register tiles: the GEMM
+    writes them), the one-chunk offset and mask gradient sums, the geometry with that one
+    chunk (a thread owns every channel of a pixel: 4 horizontal vector sums per tap
+    instead of 4 per chunk) and the threads' tiles."""
 
     go: Output
-    wb: Tensor
+    wb: np.ndarray  # checked C-contiguous (made by _array / _packed_bf16)
     gw: Tensor
     goff: Tensor
     gmsk: Tensor
@@ -759,15 +760,20 @@ class _Slots(NamedTuple):
         go = grad_out.to(d.dtype)
         go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
         kcp = _round_up(d.cols, kernels.block_columns(d.itemsize))
-        wb = torch.zeros(d.c_out, kcp, dtype=d.dtype)
-        wb[:, : d.cols] = _weight_columns(t.weight, d)[0]
+        bf16 = _bf16_products(t)
+        # W' (O, Kp), or its bfloat16 blocks (its rows, the GEMM's k, in pairs)
+        wb = torch.zeros(_round_up(d.c_out, 2) if bf16 else d.c_out, kcp, dtype=d.dtype)
+        wb[: d.c_out, : d.cols] = _weight_columns(t.weight, d)[0]
         gw = torch.zeros(count, _round_up(d.c_out, kernels.MR), kcp, dtype=d.dtype)
         goff, gmsk = _offset_grad_slots(t, p, d, 1)
         tile = max(1, min(d.per, IMAGE_TILE_BYTES // (2 * kcp * d.itemsize)))
         size = kernels.image_tile_parts(d.c_out, kcp, tile, slot_pixels, d.c)[-1]
+        if bf16:
+            size += kernels.bf16_tile_floats(d.c_out, kcp, tile)
         bufs = torch.zeros(threads, size, dtype=d.dtype)  # zeroed: the padding columns
         geo = d.geometry()._replace(reduce_channels=d.c)
-        return cls(Output(_array(go), go_cl), wb, gw, goff, gmsk, geo,
+        wk = _packed_bf16(wb[None])[0] if bf16 else _array(wb)
+        return cls(Output(_array(go), go_cl), wk, gw, goff, gmsk, geo,
                    Tiles(_out_array(bufs), tile))  # fmt: skip
 
     def grads(self) -> OffsetGrads:
@@ -832,7 +838,7 @@ def _backward_bands(
     gxw = torch.zeros(int(windows[-1, 2] + windows[-1, 1] * d.w * d.c), dtype=d.dtype)
     x = _nhwc_rows(t.input, d)
     kernels.backward_bands(
-        _array(x), slots.geo, smp, slots.go, _array(slots.wb), _out_array(slots.gw),
+        _array(x), slots.geo, smp, slots.go, slots.wb, _out_array(slots.gw),
         slots.grads(), _array(bands), _array(windows[:, [0, 2]]), _out_array(gxw), slots.tiles,
     )  # fmt: skip
     del x
