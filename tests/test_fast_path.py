@@ -663,18 +663,19 @@ def test_half_inputs_accumulate_in_float32(half, gemm):
         torch.testing.assert_close(g.float(), rg, rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("n", [3, 1], ids=["images", "bands"])
+@pytest.mark.parametrize("n", [3, 1, 0], ids=["images", "bands", "channel-split"])
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_bfloat16_products_backward(monkeypatch, band_calls, n, layout):
-    """The fused backward of bfloat16 tensors on a CPU with AVX512-BF16 (by images, and by
-    bands of one image): ``gcol = grad_out @ W'`` and ``gW += grad_out^T @ col`` in
+    """The fused backward of bfloat16 tensors on a CPU with AVX512-BF16 (by images, by
+    bands of one image, and one image split by channels): ``gcol = grad_out @ W'`` and ``gW += grad_out^T @ col`` in
     bfloat16 products, float32 sums, the columns rounded to bfloat16 - every gradient
     within one bfloat16 step of the float64 autograd of the reference that rounds its
     columns so (odd output channels and an odd pixel count: the padded pairs)."""
     if not deform_cpu._bf16_cpu():
         pytest.skip("this CPU has no AVX512-BF16")
-    monkeypatch.setattr(deform_cpu, "BAND_WINDOW_COPIES", 100)  # bands even when small
-    case = (n, 6, 7, 8, 5, (3, 2), (2, 1), (1, 0), (2, 1), 1, 3)
+    # one image: bands even when the windows are large, or never (the channel split)
+    monkeypatch.setattr(deform_cpu, "BAND_WINDOW_COPIES", 100 if n else 0)
+    case = (max(n, 1), 6, 7, 8, 5, (3, 2), (2, 1), (1, 0), (2, 1), 1, 3)
     _, _, _, _, _, _, stride, padding, dilation, _, _ = case
     data = [t.bfloat16() for t in make_deform(*case, seed=21)]
     fmt = LAYOUTS["channels_last"] if layout == "channels_last" else None

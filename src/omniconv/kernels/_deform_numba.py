@@ -884,6 +884,50 @@ def backward_tile_parts(c_out: int, kcp: int, tile: int) -> tuple[int, int, int,
 _backward_parts = njit(inline="always")(backward_tile_parts)
 
 
+def _thread_weights(part, w, c_lo, cb, k_all, kcp):  # pragma: no cover
+    raise NotImplementedError  # replaced by the overload in compiled code
+
+
+@overload(_thread_weights, inline="always")
+def _thread_weights_impl(part, w, c_lo, cb, k_all, kcp):  # pragma: no cover - compile time
+    """A thread's slice of the weight ``w (O, C*K)`` (channels ``c_lo : c_lo + cb``) as
+    ``W_t (O, kcp)``, taps outer (column ``k*cb + c``), written into ``part`` (flat, at
+    least ``O*kcp`` floats) and returned; for a bfloat16 ``w`` (raw ``uint16``) as the
+    blocks of :func:`._tile_gemm.gemm_tiles_bf16` instead (``(kcp/32, O2/2, 64)``, ``O2``
+    = ``O`` rounded up to even; padding 0), in ``part`` too."""
+    if w.dtype == types.uint16:
+
+        def bf16(part, w, c_lo, cb, k_all, kcp):
+            c_out = w.shape[0]
+            cop = padded(c_out, 2)
+            wb = part.view(np.uint16)[: kcp * cop].reshape(kcp // 32, cop // 2, 64)
+            kc = k_all * cb
+            for j in range(kcp // 32):
+                for q in range(cop // 2):
+                    for tt in range(32):
+                        kcol = 32 * j + tt
+                        k = kcol // cb
+                        c = kcol - k * cb
+                        for h in range(2):
+                            o = 2 * q + h
+                            v = np.uint16(0)
+                            if o < c_out and kcol < kc:
+                                v = w[o, (c_lo + c) * k_all + k]
+                            wb[j, q, 2 * tt + h] = v
+            return wb
+
+        return bf16
+
+    def float_(part, w, c_lo, cb, k_all, kcp):
+        for o in range(w.shape[0]):
+            for c in range(cb):
+                for k in range(k_all):
+                    part[o * kcp + k * cb + c] = w[o, (c_lo + c) * k_all + k]
+        return part
+
+    return float_
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles):  # pragma: no cover
     """The backward of one block of input channels (one conv group only), one parallel
@@ -893,9 +937,12 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles):  # pr
     ``Output`` of ``N*O*Ho*Wo`` entries; ``w`` / ``gw (O, C*K)``, the weight and its
     gradient in torch's layout; ``grads`` an ``OffsetGrads`` (a slot per reduction chunk);
     ``edges (threads + 1,)`` int64 channel cuts at chunk boundaries; ``tiles.buffers
-    (threads, total)``, zeroed, ``total`` from :func:`backward_tile_parts` for the widest
-    thread's columns ``K*cb`` rounded up to :func:`._tile_gemm.block_columns`. All arrays
-    C-contiguous (checked), one float dtype except ``edges``.
+    (threads, total)``, zeroed, ``total`` from :func:`backward_tile_parts` for the
+    widest thread's columns ``K*cb`` rounded up to :func:`._tile_gemm.block_columns`.
+    All arrays C-contiguous (checked), one float dtype except ``edges``. A bfloat16 ``w``
+    (raw ``uint16``; float32 otherwise; AVX512-BF16 CPUs only) makes both products
+    bfloat16 (:func:`_thread_weights`, :func:`_backward_tile`), with
+    :func:`bf16_tile_floats` more floats per thread's buffer.
 
     Writes columns ``c*K + k`` of ``gw`` for the block's channels ``c``; adds the block's
     input gradient into ``gx`` and its offset and mask gradients into ``grads`` (the caller
@@ -941,23 +988,22 @@ def backward_fused(x, gx, geo, smp, grad_out, w, gw, grads, edges, tiles):  # pr
         kcp = padded(kc, nr)
         _, at_gw, at_gcol, at_col, at_go, end = _backward_parts(c_out, kcp, tile)
         buf = bufs[t]
-        w_t = buf[:at_gw]
         gw_t = buf[at_gw:at_gcol]
         gcol = buf[at_gcol:at_col]
         col = buf[at_col:at_go]
         got = buf[at_go:end]
+        w_t = _thread_weights(buf[:at_gw], w, c_lo, cb, k_all, kcp)
         for o in range(c_out):
             for c in range(cb):
                 for k in range(k_all):
-                    w_t[o * kcp + k * cb + c] = w[o, (c_lo + c) * k_all + k]
                     gw_t[o * kcp + k * cb + c] = zero
+        bf = _bf16_tiles(buf, end, w_t, c_out, kcp, tile)
         for ti in range(n_img * tiles_per_image):
             n = ti // tiles_per_image
             l0 = (ti - n * tiles_per_image) * tile
             rows = min(tile, per - l0)
             _backward_tile(x, gx, zrow, gof, got, w_t, gcol, col, gw_t, n, l0, rows, c_lo, cb,
-                           0, 0, channels_last, c_out, kcp, geo, smp, grads,
-                           _bf16_tiles(buf, 0, w_t, c_out, kcp, tile))  # fmt: skip
+                           0, 0, channels_last, c_out, kcp, geo, smp, grads, bf)  # fmt: skip
         for o in range(c_out):
             for c in range(cb):
                 for k in range(k_all):

@@ -861,7 +861,9 @@ def _backward_fused(
     go_cl = is_channels_last(grad_out)
     go = grad_out.to(dt)
     go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
-    w = t.weight.to(dt).contiguous().view(d.c_out, c * d.k)
+    bf16 = _bf16_products(t)  # the weight as raw bfloat16, then
+    w = t.weight.contiguous().view(d.c_out, c * d.k)
+    w_arr = _array(w.view(torch.int16)).view(np.uint16) if bf16 else _array(w.to(dt))
     gw = torch.zeros(d.c_out, c * d.k, dtype=dt)
     pixels = d.n * d.h * d.w
     if channels_last:
@@ -878,7 +880,10 @@ def _backward_fused(
     tile = max(1, min(d.per, BACKWARD_TILE_BYTES // (2 * kcp * d.itemsize)))
     # W_t, gW_t, gcol, col and the grad_out tile (the kernel's layout); zeroed: the
     # padding columns of W_t and col must be
-    bufs = torch.zeros(threads, kernels.backward_tile_parts(d.c_out, kcp, tile)[-1], dtype=dt)
+    size = kernels.backward_tile_parts(d.c_out, kcp, tile)[-1]
+    if bf16:
+        size += kernels.bf16_tile_floats(d.c_out, kcp, tile)
+    bufs = torch.zeros(threads, size, dtype=dt)
     geo = d.geometry()
     grad_output = Output(_array(go), go_cl)
     tiles = Tiles(_out_array(bufs), tile)
@@ -893,7 +898,7 @@ def _backward_fused(
             gx = torch.zeros(pixels, b1 - b0, dtype=dt)
         kernels.backward_fused(
             Rows(_array(x).reshape(-1), b1 - b0, b0), Rows(_out_array(gx).reshape(-1), b1 - b0, b0),
-            geo, smp, grad_output, _array(w), _out_array(gw), grads, _array(edges), tiles,
+            geo, smp, grad_output, w_arr, _out_array(gw), grads, _array(edges), tiles,
         )  # fmt: skip
         total_off = _add_slots(goff, total_off)
         total_msk = _add_slots(gmsk, total_msk)
