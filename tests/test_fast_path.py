@@ -310,6 +310,32 @@ def test_to_bf16_rounds_to_nearest_even():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_store_transposed_writes_exactly_its_block(dtype):
+    """The NCHW output write: a block of up to one vector's lanes of rows and columns,
+    plus the bias per column, stored transposed; whole, partial in either direction;
+    nothing around the block touched."""
+    from numba import njit
+
+    from omniconv.kernels._channel_vectors import store_transposed
+
+    @njit
+    def run(dst, ld_dst, src, ld_src, bias, nr, nc):
+        store_transposed(dst.ctypes.data, ld_dst, src.ctypes.data, ld_src, bias.ctypes.data,
+                         nr, nc, src[0, 0])  # fmt: skip
+
+    lanes = 16 if dtype == np.float32 else 8
+    rng = np.random.default_rng(4)
+    for nr, nc in [(lanes, lanes), (5, lanes), (lanes, 3), (7, 2), (1, 1)]:
+        src = rng.standard_normal((lanes, 40)).astype(dtype)
+        bias = rng.standard_normal(lanes).astype(dtype)
+        dst = np.full((lanes + 2, 50), -7.0, dtype)
+        run(dst, 50, src, 40, bias, nr, nc)
+        want = np.full_like(dst, -7.0)
+        want[:nc, :nr] = (src[:nr, :nc] + bias[:nc]).T
+        assert np.array_equal(dst, want), (nr, nc)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tile_gemm_against_float64_and_its_own_bits(dtype):
     """The fused kernels' GEMM: odd sizes, A read through both stride orders, overwrite and
     accumulate, against numpy in float64; and the same bits however the rows are cut
@@ -667,10 +693,11 @@ def test_half_inputs_accumulate_in_float32(half, gemm):
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_bfloat16_products_backward(monkeypatch, band_calls, n, layout):
     """The fused backward of bfloat16 tensors on a CPU with AVX512-BF16 (by images, by
-    bands of one image, and one image split by channels): ``gcol = grad_out @ W'`` and ``gW += grad_out^T @ col`` in
-    bfloat16 products, float32 sums, the columns rounded to bfloat16 - every gradient
-    within one bfloat16 step of the float64 autograd of the reference that rounds its
-    columns so (odd output channels and an odd pixel count: the padded pairs)."""
+    bands of one image, and one image split by channels): ``gcol = grad_out @ W'`` and
+    ``gW += grad_out^T @ col`` in bfloat16 products, float32 sums, the columns rounded
+    to bfloat16 - every gradient within one bfloat16 step of the float64 autograd of the
+    reference that rounds its columns so (odd output channels and an odd pixel count:
+    the padded pairs)."""
     if not deform_cpu._bf16_cpu():
         pytest.skip("this CPU has no AVX512-BF16")
     # one image: bands even when the windows are large, or never (the channel split)

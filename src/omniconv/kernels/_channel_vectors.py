@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 
 from ._tile_gemm import BFloat
 
-__all__ = ["blend", "pack_pairs_bf16", "sweep", "to_bf16"]
+__all__ = ["blend", "pack_pairs_bf16", "store_transposed", "sweep", "to_bf16"]
 
 _LANES = {False: 16, True: 8}
 
@@ -302,6 +302,56 @@ def pack_pairs_bf16(typingctx, dst, a, b, n, stride):
             return []
 
         _loop(vec, n, [], body)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def store_transposed(typingctx, dst, ld_dst, src, ld_src, bias, nr, nc, like):
+    """A block of ``nr`` rows by ``nc`` columns (both at most the vector width ``L``: 16
+    float32 / 8 float64, by the dtype of the scalar ``like``) of ``src`` (row ``i`` at
+    ``src + i*ld_src``), plus ``bias[j]`` on column ``j``, stored transposed:
+    ``dst[j*ld_dst + i] = src[i*ld_src + j] + bias[j]``. Rows are loaded as vectors
+    (masked to ``nc``), transposed in registers (``log2 L`` rounds of two-source shuffles),
+    and written as ``nc`` runs of ``nr`` (masked); nothing outside the block is read or
+    written."""
+    if not isinstance(like, types.Float):
+        return None
+    sig = types.void(dst, ld_dst, src, ld_src, bias, nr, nc, like)
+    double = _is_double(like)
+
+    def codegen(context, builder, signature, args):  # pragma: no cover
+        dst, ld_dst, src, ld_src, bias, nr, nc, _ = args
+        vec = _Vec(builder, double)
+        lanes = vec.lanes
+        cols = vec.tail_mask(nc)
+        none = ir.Constant(vec.mty, [0] * lanes)
+        bv = vec.load(bias, vec.const(0), cols)
+        rows = []
+        for i in range(lanes):
+            on = builder.icmp_unsigned("<", vec.const(i), nr)
+            mask = builder.select(on, cols, none)
+            row = vec.load(src, builder.mul(vec.const(i), ld_src), mask)
+            rows.append(builder.fadd(row, bv))
+        k = 1
+        while k < lanes:  # swap bit k of the row index with bit k of the column index
+            lo = [c if not c & k else lanes + c - k for c in range(lanes)]
+            hi = [c + k if not c & k else lanes + c for c in range(lanes)]
+            lo_m = ir.Constant(ir.VectorType(vec.i32, lanes), lo)
+            hi_m = ir.Constant(ir.VectorType(vec.i32, lanes), hi)
+            for i in range(lanes):
+                if i & k:
+                    continue
+                a, b = rows[i], rows[i + k]
+                rows[i] = builder.shuffle_vector(a, b, lo_m)
+                rows[i + k] = builder.shuffle_vector(a, b, hi_m)
+            k *= 2
+        lane = vec.tail_mask(nr)
+        for j in range(lanes):
+            on = builder.icmp_unsigned("<", vec.const(j), nc)
+            vec.store(rows[j], dst, builder.mul(vec.const(j), ld_dst),
+                      builder.select(on, lane, none))  # fmt: skip
         return context.get_dummy_value()
 
     return sig, codegen

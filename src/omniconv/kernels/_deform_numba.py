@@ -34,7 +34,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from ._channel_vectors import blend, pack_pairs_bf16, sweep, to_bf16
+from ._channel_vectors import blend, pack_pairs_bf16, store_transposed, sweep, to_bf16
 from ._deform_structs import Rows
 from ._tile_gemm import MR, block_columns, gemm_tiles, gemm_tiles_bf16, padded
 from ._tile_gemm import bf16_supported as bf16_supported  # for the host side
@@ -433,17 +433,21 @@ def _write_tile(
             for g in range(groups):
                 for o in range(og):
                     outf[at + g * og + o] = ot[r * row_w + g * ogp + o] + bias[g * og + o]
-    else:  # in blocks of 16 channels: contiguous reads, 16 write streams
+    else:  # blocks of L x L (one vector's lanes) transposed in registers
         n = at0 // per
         l0 = at0 - n * per
+        item = outf.itemsize
+        lanes = block_columns(item) // 2
         for g in range(groups):
-            for o0 in range(0, og, 16):
-                o1 = min(o0 + 16, og)
-                for r in range(rows):
-                    src = r * row_w + g * ogp
-                    for o in range(o0, o1):
-                        at = (n * c_out + g * og + o) * per + l0 + r
-                        outf[at] = ot[src + o] + bias[g * og + o]
+            for o0 in range(0, og, lanes):
+                nc = min(lanes, og - o0)
+                for r0 in range(0, rows, lanes):
+                    store_transposed(_addr(outf) + ((n * c_out + g * og + o0) * per + l0 + r0)
+                                     * item, np.int64(per),
+                                     _addr(ot) + (r0 * row_w + g * ogp + o0) * item,
+                                     np.int64(row_w), _addr(bias) + (g * og + o0) * item,
+                                     np.int64(min(lanes, rows - r0)), np.int64(nc),
+                                     ot[0])  # type: ignore[call-arg]  # fmt: skip
 
 
 def _weight_dims(wk, geo):  # pragma: no cover - replaced by the overload in compiled code
