@@ -161,11 +161,15 @@ def test_autocast_casts_as_stated(half):
     assert out.dtype == dtypes[0]
     assert torch.equal(out, want)
     g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(out.dtype)
-    grads = torch.autograd.grad(out, leaves_a, g)
+    grads = torch.autograd.grad(out, leaves_a, g, retain_graph=True)
     wants = torch.autograd.grad(want, leaves_b, g)
     for got, exp, t in zip(grads, wants, ins, strict=True):
         assert got.dtype == t.dtype
         assert torch.equal(got, exp.to(t.dtype))
+    with torch.autocast("cpu", dtype=half):  # a backward under autocast: the same
+        again = torch.autograd.grad(out, leaves_a, g)
+    for got, exp in zip(again, grads, strict=True):
+        assert torch.equal(got, exp)
 
 
 def test_autocast_leaves_float64_alone():

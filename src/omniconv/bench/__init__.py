@@ -35,10 +35,10 @@ torch's dense conv under torch.autocast('cpu', dtype=torch.bfloat16), with x, of
 mask in bfloat16 (weight and bias float32 parameters), each against itself in float32
 without autocast, forward and forward+backward; ratio = autocast / float32 (< 1: autocast
 is faster). Error: max |autocast - float64| / max |float64| of the output and of the input
-gradient, float64 being the same op on the float32 data cast to float64. omniconv's op
-registers its autocast kernel to float32 (its output is float32: the row times the float32
-kernel plus the casts, and its error is that of bfloat16 inputs); torch's conv computes
-and returns bfloat16.
+gradient, float64 being the same op on the float32 data cast to float64. Under CPU
+bfloat16 autocast omniconv's op casts input, weight and bias to bfloat16 (offset and mask
+to float32) and returns bfloat16, as torch's conv does; on a CPU with AVX512-BF16 its
+kernels multiply in bfloat16 (float32 sums).
 
 Scale (--scale): forward+backward of omniconv's DCN and the dense conv on a growing map
 (1,64,H,H for H = 128, 256, 512) and batch (B,128,28,28 for B = 16, 32, 64), in the layouts

@@ -7,13 +7,11 @@ Under autocast the tensor inputs x, offset and mask are bfloat16 (what upstream 
 layers hand on); weight and bias stay float32 parameters, cast by autocast where the op
 asks for it. The upstream gradient has the dtype of the contender's output.
 
-What omniconv's op does under autocast today: ``kernels/deform_op.py`` registers the op's
-(and its backward's) autocast kernel to float32, so autocast casts the bfloat16 x, offset
-and mask to float32, the float32 kernel computes, and the output is float32; the input
-gradient is computed in float32 and cast back to the bfloat16 leaf's dtype by autograd.
-So the autocast row times the float32 kernel plus those casts, and its error is that of
-rounding the inputs to bfloat16. torch's conv2d computes in bfloat16 (oneDNN) and returns
-bfloat16.
+What omniconv's op does under autocast: ``kernels/deform_op.py``'s CPU autocast kernel
+casts input, weight and bias to bfloat16 and offset and mask to float32, and the output is
+bfloat16; on a CPU with AVX512-BF16 the kernels multiply in bfloat16 with float32 sums
+(forward and the backward's two products), elsewhere they compute the bfloat16 values in
+float32. torch's conv2d computes in bfloat16 (oneDNN) and returns bfloat16.
 
 Accuracy: max |autocast result - float64 result| / max |float64 result|, for the output
 and for the input gradient; the float64 result is the same contender in float64 (for the

@@ -117,10 +117,13 @@ deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
 # Autocast. CPU under bfloat16 (the CPU's reduced precision): input, weight and bias are
 # cast to bfloat16 and offset and mask to float32 (they are sample positions, which
 # bfloat16 would round to 1/8 of a pixel beyond |offset| >= 16); the output is bfloat16,
-# as torch's conv2d's; the CPU kernel multiplies in bfloat16 where the CPU has AVX512-BF16
-# (see deform_cpu), and computes the backward in float32. Every other autocast (CUDA,
-# float16): every floating argument is cast to float32 and the output is float32, as
-# torchvision's deform_conv2d. float64 arguments are never cast (as torch's autocast).
+# as torch's conv2d's; the CPU kernels multiply in bfloat16 where the CPU has AVX512-BF16
+# (see deform_cpu), forward and backward. The backward op is not cast on CPU: it takes
+# the dtypes its forward saved, whether or not it runs under autocast (which is switched
+# off inside both ops' kernels). Every other
+# autocast (CUDA, float16 on CPU): every floating argument is cast to float32 and the
+# output is float32, as torchvision's deform_conv2d. float64 arguments are never cast
+# (as torch's autocast).
 
 
 def _cast(x: Tensor, dtype: torch.dtype) -> Tensor:
@@ -140,7 +143,18 @@ def _autocast_cpu(keyset: Any, *args: Any) -> Tensor:
 
 _autocast_lib = torch.library.Library("omniconv", "IMPL")
 _autocast_lib.impl("deform_conv2d", _autocast_cpu, "AutocastCPU", with_keyset=True)
-deform_conv2d_backward.register_autocast("cpu", torch.float32)
+
+
+def _autocast_backward_cpu(keyset: Any, *args: Any) -> _GRADS:
+    """No casts: autocast only switched off, so that the torch ops inside the kernels
+    (the chunked path's matrix products, say) run in the dtypes the kernels chose."""
+    with torch.autocast("cpu", enabled=False):
+        return deform_conv2d_backward(*args)
+
+
+_autocast_lib.impl(
+    "deform_conv2d_backward", _autocast_backward_cpu, "AutocastCPU", with_keyset=True
+)
 if torch.amp.is_autocast_available("cuda"):
     deform_conv2d.register_autocast("cuda", torch.float32)
     deform_conv2d_backward.register_autocast("cuda", torch.float32)
