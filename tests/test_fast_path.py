@@ -994,3 +994,88 @@ def test_bn_with_custom_forward_or_no_running_stats_not_folded():
     g2 = _group(norm_layer=lambda n, **kw: torch.nn.BatchNorm2d(n, track_running_stats=False, **kw))
     with torch.no_grad():
         torch.testing.assert_close(g2(x), _unfused(g2, x), rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- workspace
+
+
+def _workspace_case(n=2, c=16, h=12, channels_last=False):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(n, c, h, h, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    off = torch.randn(n, 18, h, h, generator=g) * 2
+    mask = torch.rand(n, 9, h, h, generator=g)
+    w = torch.randn(c, c, 3, 3, generator=g) * 0.1
+    return x, off, w, torch.randn(c, generator=g), mask
+
+
+def _workspace_run(data):
+    ins = leaves(*data)
+    out = deform_conv2d(ins[0], ins[1], ins[2], ins[3], 1, 1, 1, ins[4])
+    grads = torch.autograd.grad(out, ins, torch.ones_like(out))
+    return out, grads
+
+
+def test_workspace_is_kept_reused_and_never_escapes():
+    """A thread's second call takes its temporaries from the workspace the first left
+    (no new buffer), computes the same bits as with none, and no result shares its
+    memory; release_workspace frees it."""
+    backends.release_workspace()
+    assert backends.cached_workspace_bytes() == 0
+    data = _workspace_case()
+    first = _workspace_run(data)  # no workspace yet: fresh temporaries, sizes noted
+    second = _workspace_run(data)  # the workspace is made at the start of each pass
+    kept = deform_cpu._workspace_state.buffer
+    assert kept is not None and backends.cached_workspace_bytes() > 0
+    third = _workspace_run(data)
+    assert deform_cpu._workspace_state.buffer is kept  # reused, not reallocated
+    lo = kept.data_ptr()
+    hi = lo + kept.numel()
+    for out, grads in (first, second, third):
+        for t in (out, *grads):
+            assert not lo <= t.data_ptr() < hi  # results never live in the workspace
+    for out, grads in (second, third):
+        assert torch.equal(out, first[0])
+        for g, g0 in zip(grads, first[1], strict=True):
+            assert torch.equal(g, g0)
+    backends.release_workspace()
+    assert backends.cached_workspace_bytes() == 0
+
+
+def test_workspace_beyond_the_cap_is_not_kept(monkeypatch):
+    """Calls whose temporaries exceed WORKSPACE_CACHE_BYTES leave no workspace behind,
+    and compute the same."""
+    backends.release_workspace()
+    data = _workspace_case()
+    want = _workspace_run(data)
+    monkeypatch.setattr(deform_cpu, "WORKSPACE_CACHE_BYTES", 1024)
+    backends.release_workspace()
+    for _ in range(2):
+        out, grads = _workspace_run(data)
+        assert backends.cached_workspace_bytes() == 0
+        assert torch.equal(out, want[0])
+        for g, g0 in zip(grads, want[1], strict=True):
+            assert torch.equal(g, g0)
+
+
+def test_workspace_is_per_thread():
+    """Another thread's calls make and keep their own workspace; this thread's stays."""
+    backends.release_workspace()
+    data = _workspace_case(channels_last=True)
+    _workspace_run(data)
+    _workspace_run(data)
+    mine = deform_cpu._workspace_state.buffer
+    theirs = []
+
+    def other():
+        _workspace_run(data)
+        _workspace_run(data)
+        theirs.append(deform_cpu._workspace_state.buffer)
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    worker.join()
+    assert theirs[0] is not None and mine is not None and theirs[0] is not mine
+    assert deform_cpu._workspace_state.buffer is mine
+    backends.release_workspace()

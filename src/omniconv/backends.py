@@ -22,6 +22,11 @@ current thread (or asyncio task) only: they are :mod:`contextvars`, so another t
 Whether numba works is decided once per process, at first use: numba not installed means
 the pure kernel, quietly; numba installed but unable to load or compile is warned about
 once. An error inside a kernel is raised, never hidden by a switch to the other kernel.
+
+Memory: each thread that ran the CPU kernels keeps the workspace of their temporaries
+(the NHWC copy of NCHW input, tiles, packed weights: up to 16 MiB, the largest call's)
+for its next call; :func:`cached_workspace_bytes` tells its size, :func:`release_workspace`
+frees it (this thread's).
 """
 
 from __future__ import annotations
@@ -33,7 +38,15 @@ from collections.abc import Iterator
 from ._args import check_bool, fail
 from .kernels import deform_cpu as _cpu
 
-__all__ = ["BACKENDS", "deform_backend", "fused_gemm", "get_deform_backend", "numba_available"]
+__all__ = [
+    "BACKENDS",
+    "cached_workspace_bytes",
+    "deform_backend",
+    "fused_gemm",
+    "get_deform_backend",
+    "numba_available",
+    "release_workspace",
+]
 
 #: the names :func:`deform_backend` accepts
 BACKENDS: tuple[str, ...] = _cpu.BACKENDS
@@ -90,3 +103,14 @@ def numba_available() -> bool:
     """Whether the numba CPU kernels run here (imports numba and, the first time ever,
     compiles a small kernel; decided once per process)."""
     return _cpu.numba_kernels() is not None
+
+
+def release_workspace() -> None:
+    """Free the CPU kernels' cached workspace of the calling thread (the next call makes
+    a new one)."""
+    _cpu.release_workspace()
+
+
+def cached_workspace_bytes() -> int:
+    """Bytes of the CPU kernels' workspace the calling thread keeps between calls."""
+    return _cpu.cached_workspace_bytes()
