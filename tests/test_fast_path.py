@@ -689,6 +689,20 @@ def test_half_inputs_accumulate_in_float32(half, gemm):
         torch.testing.assert_close(g.float(), rg, rtol=2e-2, atol=2e-2)
 
 
+def test_bfloat16_without_avx512_bf16_computes_in_float32(monkeypatch):
+    """On a CPU without AVX512-BF16 (simulated), bfloat16 tensors take the float32
+    kernels: the float32 computation on the same numbers, rounded once at the end."""
+    monkeypatch.setattr(deform_cpu, "_bf16_cpu", lambda: False)
+    case = (2, 6, 7, 8, 5, (3, 2), (2, 1), (1, 0), (2, 1), 1, 3)
+    _, _, _, _, _, _, stride, padding, dilation, _, _ = case
+    data = [t.bfloat16() for t in make_deform(*case, seed=22)]
+    out, grads = _value_grads(_fast(deform_impl(stride, padding, dilation, True)), data)
+    ref_out, _ = _value_grads(deform_impl(stride, padding, dilation, True),
+                              [t.float() for t in data])  # fmt: skip
+    assert out.dtype == torch.bfloat16 and all(g.dtype == torch.bfloat16 for g in grads)
+    torch.testing.assert_close(out, ref_out.bfloat16(), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("n", [3, 1, 0], ids=["images", "bands", "channel-split"])
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_bfloat16_products_backward(monkeypatch, band_calls, n, layout):
