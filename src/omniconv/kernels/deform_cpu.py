@@ -648,7 +648,13 @@ def _packed_bf16(wk: Tensor) -> np.ndarray:
     ``uint16``."""
     g, kcp, ogp = wk.shape
     blocks = wk.to(torch.bfloat16).view(g, kcp // 2, 2, ogp // 32, 32).permute(0, 3, 1, 4, 2)
-    return _array(blocks.reshape(g, ogp // 32, kcp // 2, 64).view(torch.int16)).view(np.uint16)
+    return _bf16_bits(blocks.reshape(g, ogp // 32, kcp // 2, 64))
+
+
+def _bf16_bits(t: Tensor) -> np.ndarray:
+    """The bfloat16 tensor ``t`` as raw ``uint16`` (what the numba kernels take; numpy has
+    no bfloat16), C-contiguous as :func:`_array` makes it."""
+    return _array(t.view(torch.int16)).view(np.uint16)
 
 
 @functools.cache
@@ -657,9 +663,9 @@ def _bf16_cpu() -> bool:
 
 
 def _bf16_products(t: DeformTensors) -> bool:
-    """Whether the forward multiplies in bfloat16: bfloat16 input and weight (every
-    product's factors are bfloat16 already, but for the sampled columns, rounded once
-    from their float32 blend), on a CPU with AVX512-BF16."""
+    """Whether the fused kernels multiply in bfloat16 (forward and backward): bfloat16
+    input and weight (every factor is bfloat16 already, but for the sampled columns,
+    rounded once from their float32 blend), on a CPU with AVX512-BF16."""
     return t.input.dtype == t.weight.dtype == torch.bfloat16 and _bf16_cpu()
 
 
@@ -945,9 +951,10 @@ def _backward_fused(
     go_cl = is_channels_last(grad_out)
     go = grad_out.to(dt)
     go = go.permute(0, 2, 3, 1) if go_cl else go.contiguous()
-    bf16 = _bf16_products(t)  # the weight as raw bfloat16, then
+    # the weight in torch's layout: raw bfloat16 for bfloat16 products, else in dt
     w = t.weight.contiguous().view(d.c_out, c * d.k)
-    w_arr = _array(w.view(torch.int16)).view(np.uint16) if bf16 else _array(w.to(dt))
+    bf16 = _bf16_products(t)
+    w_arr = _bf16_bits(w) if bf16 else _array(w.to(dt))
     gw = torch.zeros(d.c_out, c * d.k, dtype=dt)
     pixels = d.n * d.h * d.w
     if channels_last:

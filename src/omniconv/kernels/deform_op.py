@@ -120,10 +120,9 @@ deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
 # as torch's conv2d's; the CPU kernels multiply in bfloat16 where the CPU has AVX512-BF16
 # (see deform_cpu), forward and backward. The backward op is not cast on CPU: it takes
 # the dtypes its forward saved, whether or not it runs under autocast (which is switched
-# off inside both ops' kernels). Every other
-# autocast (CUDA, float16 on CPU): every floating argument is cast to float32 and the
-# output is float32, as torchvision's deform_conv2d. float64 arguments are never cast
-# (as torch's autocast).
+# off inside both ops' kernels). Every other autocast (CUDA, float16 on CPU): every
+# floating argument is cast to float32 and the output is float32, as torchvision's
+# deform_conv2d. float64 arguments are never cast (as torch's autocast).
 
 
 def _cast(x: Tensor, dtype: torch.dtype) -> Tensor:
