@@ -210,19 +210,16 @@ def deform_inputs(use_mask, x, off, wt, b, mask):
 H_B, W_B = 4, 5
 
 
-def border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed):
+def border_offsets(n, dg, kernel, ho, wo, stride, padding, dilation, seed, h=H_B, w=W_B):
     """Offsets that put every sample exactly on one of a set of target positions
-    (beyond every border, exactly -1, 0, H-1, H, halfway outside, interior integers)."""
+    (beyond every border, exactly -1, 0, H-1, H, halfway outside, interior integers) of
+    an ``h x w`` image."""
     kh, kw = kernel
     sh, sw = pair(stride)
     ph, pw = pair(padding)
     dh, dw = pair(dilation)
-    th = torch.tensor(
-        [-3.0, -1.0, -0.5, 0.0, 1.0, 2.25, H_B - 1, H_B - 0.5, H_B, H_B + 1.5], dtype=F64
-    )
-    tw = torch.tensor(
-        [-2.5, -1.0, -0.25, 0.0, 2.0, 3.5, W_B - 1, W_B - 0.75, W_B, W_B + 2.0], dtype=F64
-    )
+    th = torch.tensor([-3.0, -1.0, -0.5, 0.0, 1.0, 2.25, h - 1, h - 0.5, h, h + 1.5], dtype=F64)
+    tw = torch.tensor([-2.5, -1.0, -0.25, 0.0, 2.0, 3.5, w - 1, w - 0.75, w, w + 2.0], dtype=F64)
     g = torch.Generator().manual_seed(seed)
     k = kh * kw
     pick_h = th[torch.randint(len(th), (n, dg, k, ho, wo), generator=g)]

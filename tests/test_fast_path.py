@@ -336,6 +336,66 @@ def test_store_transposed_writes_exactly_its_block(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("c", "rows"), [(3, 37), (16, 16), (17, 5), (40, 70)])
+def test_vector_sampler_is_the_scalar_sampler_bit_for_bit(dtype, c, rows):
+    """The fused forward's sampler, vectorised across rows (``_tap_vectors.sample_tap``),
+    against the scalar one of one row at a time: the same bits (NaN where NaN) at every
+    border target, NaN / +-inf positions, infinite / NaN masks and input pixels, with whole
+    vectors and tails of rows and of channels; nothing past the rows written."""
+    from numba import njit
+
+    from omniconv.kernels import _deform_numba as dn
+    from omniconv.kernels._deform_structs import Geometry, Sampling
+
+    deform_cpu.numba_kernels()
+    n, kernel, stride, padding, dilation = 2, (3, 2), (1, 1), (1, 0), (2, 1)
+    h, w = 9, 11
+    ho, wo = out_size(h, w, kernel, stride, padding, dilation)
+    dt = torch.float64 if dtype == np.float64 else torch.float32
+    off = border_offsets(n, 1, kernel, ho, wo, stride, padding, dilation, 9, h, w).to(dt)
+    k_all = kernel[0] * kernel[1]
+    g = torch.Generator().manual_seed(2)
+    mask = torch.rand(n, k_all, ho, wo, generator=g, dtype=dt)
+    off[0, 0, 0, :3] = float("nan")
+    off[0, 1, 1, 1] = float("inf")
+    off[1, 2, 2, 2] = -float("inf")
+    off[1, 3, 0, 4] = 1e30
+    mask[0, 1, 2, 3], mask[1, 0, 1, 1], mask[1, 4, -1, 0] = float("inf"), float("nan"), -0.0
+    x = torch.randn(n * h * w, c, generator=g, dtype=dt)
+    x[0, 0], x[5, :2], x[w + 1, -1] = float("inf"), -float("inf"), float("nan")
+    base_h, base_w = deform_cpu._base_positions(ho, wo, *kernel, stride, padding, dilation, dtype)
+
+    @njit
+    def both(x, geo, smp, rows, vec, scal):
+        xf = x.ravel()
+        zrow = dn._zero_row(x.shape[1], x.dtype)
+        ones = dn._fill_row(max(x.shape[1], 16), x.dtype, 1)
+        pos = np.empty(2 * rows, np.int32)
+        per = smp.offset.shape[2] * smp.offset.shape[3]
+        ncol = geo.taps * geo.channels
+        for n in range(smp.offset.shape[0]):
+            for l0 in range(0, per, rows):
+                r_n = min(rows, per - l0)
+                at = (n * per + l0) * ncol
+                dn._sample_tile_plain(xf, zrow, ones, pos, vec[at:], ncol, n, l0, r_n, geo, smp)
+                for r in range(r_n):
+                    y = (l0 + r) // geo.out_width
+                    dn._sample_row_plain(xf, zrow, scal[at:], r * ncol, n, y,
+                                         l0 + r - y * geo.out_width, geo, smp)  # fmt: skip
+
+    geo = Geometry(h, w, c, c, c, k_all, wo, c)
+    for use_mask in (True, False):
+        smp = Sampling(base_h, base_w, off.numpy(), mask.numpy(), use_mask)
+        total = n * ho * wo * k_all * c
+        vec = np.full(total + 7, -3.0, dtype)
+        scal = np.full(total + 7, -3.0, dtype)
+        both(x.numpy(), geo, smp, rows, vec, scal)
+        assert np.array_equal(vec, scal, equal_nan=True), (use_mask, c, rows)
+        assert (vec[total:] == -3.0).all()
+        assert np.isnan(vec).any() and np.isinf(vec).any()  # the special cases were met
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tile_gemm_against_float64_and_its_own_bits(dtype):
     """The fused kernels' GEMM: odd sizes, A read through both stride orders, overwrite and
     accumulate, against numpy in float64; and the same bits however the rows are cut

@@ -23,7 +23,15 @@ from numba.extending import intrinsic
 
 from ._tile_gemm import BFloat
 
-__all__ = ["blend", "pack_pairs_bf16", "store_transposed", "sweep", "to_bf16"]
+__all__ = [
+    "blend",
+    "counted_loop",
+    "emit_blend",
+    "pack_pairs_bf16",
+    "store_transposed",
+    "sweep",
+    "to_bf16",
+]
 
 _LANES = {False: 16, True: 8}
 
@@ -122,20 +130,15 @@ class _Vec:
         return self.b.extract_element(v, ir.Constant(self.i32, 0))
 
 
-def _loop(vec: _Vec, n: ir.Value, carried: list[ir.Value], body):
-    """Emit ``for i in range(0, n, lanes)``: ``body(i, mask, carried) -> carried``, the
-    last, partial vector with a mask (``None`` for whole vectors); returns the final
-    carried values. Whole vectors in a loop, then at most one masked vector."""
+def counted_loop(vec: _Vec, end: ir.Value, step: ir.Value, carried: list[ir.Value], body):
+    """Emit ``for i in range(0, end, step)``: ``body(i, carried) -> carried``; leaves the
+    builder in the block after the loop and returns the carried values there."""
     b = vec.b
-    lanes = vec.const(vec.lanes)
-    whole = b.mul(b.udiv(n, lanes), lanes)
     entry = b.block
     fn = b.function
     head = fn.append_basic_block("cv_head")
     body_bb = fn.append_basic_block("cv_body")
-    tail = fn.append_basic_block("cv_tail")
-    rest = fn.append_basic_block("cv_rest")
-    done = fn.append_basic_block("cv_done")
+    after = fn.append_basic_block("cv_after")
     b.branch(head)
     b.position_at_end(head)
     i = b.phi(vec.i64)
@@ -145,14 +148,29 @@ def _loop(vec: _Vec, n: ir.Value, carried: list[ir.Value], body):
         phi = b.phi(c.type)
         phi.add_incoming(c, entry)
         phis.append(phi)
-    b.cbranch(b.icmp_unsigned("<", i, whole), body_bb, tail)
+    b.cbranch(b.icmp_unsigned("<", i, end), body_bb, after)
     b.position_at_end(body_bb)
-    new = body(i, None, phis)
-    i.add_incoming(b.add(i, lanes), b.block)
+    new = body(i, phis)
+    i.add_incoming(b.add(i, step), b.block)
     for phi, v in zip(phis, new, strict=True):
         phi.add_incoming(v, b.block)
     b.branch(head)
-    b.position_at_end(tail)
+    b.position_at_end(after)
+    return phis
+
+
+def _loop(vec: _Vec, n: ir.Value, carried: list[ir.Value], body):
+    """Emit ``for i in range(0, n, lanes)``: ``body(i, mask, carried) -> carried``, the
+    last, partial vector with a mask (``None`` for whole vectors); returns the final
+    carried values. Whole vectors in a loop, then at most one masked vector."""
+    b = vec.b
+    lanes = vec.const(vec.lanes)
+    whole = b.mul(b.udiv(n, lanes), lanes)
+    phis = counted_loop(vec, whole, lanes, carried, lambda i, c: body(i, None, c))
+    tail = b.block
+    fn = b.function
+    rest = fn.append_basic_block("cv_rest")
+    done = fn.append_basic_block("cv_done")
     remaining = b.sub(n, whole)
     b.cbranch(b.icmp_unsigned(">", remaining, vec.const(0)), rest, done)
     b.position_at_end(rest)
@@ -173,6 +191,22 @@ def _is_double(scalar: types.Type) -> bool:
     return scalar == types.float64
 
 
+def emit_blend(vec: _Vec, dst: ir.Value, n: ir.Value, coef: list, src: list) -> None:
+    """The IR of :func:`blend`: ``dst[i] = sum_q coef[q] * src[q][i]`` for ``i < n``
+    (scalars ``coef``, element addresses ``dst``, ``src``), products added in order."""
+    b = vec.b
+    cs = [vec.splat(c) for c in coef]
+
+    def body(i, mask, carried):
+        acc = b.fmul(cs[0], vec.load(src[0], i, mask))
+        for c, s in zip(cs[1:], src[1:], strict=True):
+            acc = b.call(vec.fma, [c, vec.load(s, i, mask), acc])
+        vec.store(acc, dst, i, mask)
+        return []
+
+    _loop(vec, n, [], body)
+
+
 @intrinsic
 def blend(typingctx, dst, n, a00, a01, a10, a11, x00, x01, x10, x11):
     """``dst[i] = a00*x00[i] + a01*x01[i] + a10*x10[i] + a11*x11[i]`` for ``i < n``
@@ -182,18 +216,7 @@ def blend(typingctx, dst, n, a00, a01, a10, a11, x00, x01, x10, x11):
 
     def codegen(context, builder, signature, args):  # pragma: no cover
         dst, n, *rest = args
-        coef, src = rest[:4], rest[4:]
-        vec = _Vec(builder, double)
-        cs = [vec.splat(c) for c in coef]
-
-        def body(i, mask, carried):
-            acc = builder.fmul(cs[0], vec.load(src[0], i, mask))
-            for c, s in zip(cs[1:], src[1:], strict=True):
-                acc = builder.call(vec.fma, [c, vec.load(s, i, mask), acc])
-            vec.store(acc, dst, i, mask)
-            return []
-
-        _loop(vec, n, [], body)
+        emit_blend(_Vec(builder, double), dst, n, rest[:4], rest[4:])
         return context.get_dummy_value()
 
     return sig, codegen

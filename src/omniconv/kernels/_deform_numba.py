@@ -16,7 +16,8 @@ Layouts shared by the kernels:
 
 The math is the floor convention of :mod:`omniconv.functional.deform_conv`. Every buffer
 comes from torch, so memory profiling sees it (the kernels allocate only a few scalars a
-thread, and one row of zeros a call).
+thread, a row of zeros a call, and the forward a row of ones a call and two ``int32`` rows
+of a tile's positions a thread).
 
 Numba rule kept throughout: inside a ``prange`` loop, no array is *written* through a
 field of a structure (numba drops such writes: numba issues #5872 / #7135); the parallel
@@ -36,6 +37,7 @@ from numba.np.numpy_support import as_dtype
 
 from ._channel_vectors import blend, pack_pairs_bf16, store_transposed, sweep, to_bf16
 from ._deform_structs import Rows
+from ._tap_vectors import sample_tap
 from ._tile_gemm import MR, block_columns, gemm_tiles, gemm_tiles_bf16, padded
 from ._tile_gemm import bf16_supported as bf16_supported  # for the host side
 
@@ -404,9 +406,56 @@ def _addr(arr):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _sample_tile(xf, zrow, colf, ncol, n, l0, rows, geo, smp, plain):  # pragma: no cover
+def _fill_row(count, dtype, value):  # pragma: no cover - compiled
+    """``count`` copies of ``value`` (a plain loop, as :func:`_zero_row`)."""
+    row = np.empty(count, dtype)
+    for i in range(count):
+        row[i] = value
+    return row
+
+
+@njit(inline="always")
+def _sample_tile_plain(xf, zrow, ones, pos, colf, ncol, n, l0, rows, geo, smp):  # pragma: no cover
+    """:func:`_sample_tile` for one conv group and one deformable group: a vector of rows
+    (16 float32 / 8 float64) at a time, every tap of them, the per-tap set-up across the
+    rows' lanes (:func:`._tap_vectors.sample_tap`; the same bits as
+    :func:`_sample_row_plain`). ``pos`` (``int32``, at least ``2*rows``) takes the rows'
+    output row and column; ``ones`` is a row of at least ``max(C, 16)`` ones (also the
+    mask when there is none)."""
+    wo = geo.out_width
+    c_all = geo.channels
+    k_all = geo.taps
+    per = smp.offset.shape[2] * smp.offset.shape[3]
+    item = xf.itemsize
+    for r in range(rows):
+        y = (l0 + r) // wo
+        pos[r] = y
+        pos[rows + r] = l0 + r - y * wo
+    lanes = block_columns(item) // 2
+    img = _addr(xf) + n * geo.height * geo.width * c_all * item
+    at_pos = _addr(pos)
+    like = ones[0]  # the dtype (ones is never empty)
+    for r0 in range(0, rows, lanes):
+        for k in range(k_all):
+            oh = _addr(smp.offset) + ((n * 2 * k_all + 2 * k) * per + l0) * item
+            om = _addr(smp.mask) + ((n * k_all + k) * per + l0) * item
+            bh = _addr(smp.base_h) + k * smp.base_h.shape[1] * item
+            bw = _addr(smp.base_w) + k * smp.base_w.shape[1] * item
+            sample_tap(_addr(colf) + (r0 * ncol + k * c_all) * item, np.int64(ncol),
+                       np.int64(min(lanes, rows - r0)), np.int64(c_all), oh + r0 * item,
+                       oh + (per + r0) * item, om + r0 * item if smp.use_mask else _addr(ones),
+                       bh, bw, at_pos + r0 * 4, at_pos + (rows + r0) * 4,
+                       np.int64(geo.height), np.int64(geo.width), img, _addr(zrow),
+                       _addr(ones), like)  # type: ignore[call-arg]  # fmt: skip
+
+
+@njit(inline="always")
+def _sample_tile(xf, zrow, ones, pos, colf, ncol, n, l0, rows, geo, smp, plain):  # pragma: no cover
     """Column rows ``0:rows`` of ``colf`` (``ncol`` apart) = output pixels ``l0 + r`` of
     image ``n``."""
+    if plain:
+        _sample_tile_plain(xf, zrow, ones, pos, colf, ncol, n, l0, rows, geo, smp)
+        return
     wo = geo.out_width
     for r in range(rows):
         y = (l0 + r) // wo
@@ -551,15 +600,17 @@ def forward_fused(x, geo, smp, wk, bias, out, tiles):  # pragma: no cover - comp
     zrow = _zero_row(x.shape[1], x.dtype)
     item = outf.itemsize
     plain = _is_plain(geo)
+    ones = _fill_row(max(x.shape[1], 16), x.dtype, 1)
     for t in prange(nt):
         colf = bufs[t, : tile_p * ncol]
         ot = bufs[t, tile_p * ncol : tile_p * (ncol + row_w)]
         colb = _addr(bufs) + (t * bufs.shape[1] + tile_p * (ncol + row_w)) * item
+        pos = np.empty(2 * tile_p, np.int32)  # one small allocation a thread
         for ti in range(total * t // nt, total * (t + 1) // nt):
             n = ti // tiles_per_image
             l0 = (ti - n * tiles_per_image) * tile
             rows = min(tile, per - l0)
-            _sample_tile(xf, zrow, colf, ncol, n, l0, rows, geo, smp, plain)
+            _sample_tile(xf, zrow, ones, pos, colf, ncol, n, l0, rows, geo, smp, plain)
             # straight into a channels_last output when whole register tiles fit in the
             # tile's own rows and columns (no padding column, rows a multiple of MR)
             direct = channels_last and ogp == og and rows % MR == 0
