@@ -9,7 +9,9 @@ U(0, 1)).
 Method: each contender is timed against the dense conv in interleaved rounds of its own,
 in this process, after warm-up runs (which also trigger any JIT compilation); the two
 take turns to go first. A time is the median over the rounds; a ratio is the median over
-the rounds of the two times of a round, so a noisy neighbour slows both alike.
+the rounds of the two times of a round, so a noisy neighbour slows both alike. Before
+any timing one 16 MiB buffer is allocated and freed, so glibc's malloc keeps large blocks
+as a long-running process does (else the first shape pays fresh pages on every call).
 Contenders: omniconv, and the baselines pure_torch (omniconv's pure-PyTorch kernel) and
 grid_sample (the usual DCN written with F.grid_sample).
 
