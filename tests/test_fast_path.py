@@ -396,6 +396,36 @@ def test_vector_sampler_is_the_scalar_sampler_bit_for_bit(dtype, c, rows):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nchw", [True, False], ids=["nchw", "nhwc"])
+def test_merge_windows_adds_the_bands_in_band_order(dtype, nchw):
+    """The one-image backward's merge of the bands' input-gradient windows: each entry
+    ``((0 + w_0) + w_1) + ...`` over the windows covering its row, in band order (numpy
+    doing the same additions gives the same bits), 0 where none covers it; NCHW written
+    transposed (whole and partial 16 x 16 blocks); the same bits at any thread count."""
+    kernels = deform_cpu.numba_kernels()
+    rng = np.random.default_rng(3)
+    for h, w, c in [(13, 7, 5), (40, 19, 64), (9, 33, 17)]:
+        # overlaps of up to four windows, an empty one; row 2 in none
+        spans = [(0, 2), (3, h - 3), (h - 2, 2), (2, 0), (4, h - 6), (3, h - 4)]
+        starts = np.cumsum([0] + [rows * w * c for _, rows in spans])
+        windows = np.array([(r0, rows, at) for (r0, rows), at in zip(spans, starts, strict=False)])
+        size = int(starts[-1])
+        gxw = (rng.standard_normal(size) * 10.0 ** rng.uniform(-4, 4, size)).astype(dtype)
+        gxw[::7], gxw[::31], gxw[5::37] = -0.0, np.inf, np.nan
+        want = np.zeros((h, w * c), dtype)
+        for r0, rows, at in windows:
+            for r in range(r0, r0 + rows):
+                want[r] = want[r] + gxw[at + (r - r0) * w * c : at + (r - r0 + 1) * w * c]
+        want = want.reshape(h * w, c)
+        if nchw:
+            want = np.ascontiguousarray(want.T)
+        for threads in (1, 2, 3):
+            got = np.full(want.shape, 7.0, dtype)
+            kernels.merge_windows(gxw, windows, h, w, got, nchw, threads)
+            assert got.tobytes() == want.tobytes(), (h, w, c, threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tile_gemm_against_float64_and_its_own_bits(dtype):
     """The fused kernels' GEMM: odd sizes, A read through both stride orders, overwrite and
     accumulate, against numpy in float64; and the same bits however the rows are cut

@@ -335,14 +335,15 @@ def store_transposed(typingctx, dst, ld_dst, src, ld_src, bias, nr, nc, like):
     """A block of ``nr`` rows by ``nc`` columns (both at most the vector width ``L``: 16
     float32 / 8 float64, by the dtype of the scalar ``like``) of ``src`` (row ``i`` at
     ``src + i*ld_src``), plus ``bias[j]`` on column ``j``, stored transposed:
-    ``dst[j*ld_dst + i] = src[i*ld_src + j] + bias[j]``. Rows are loaded as vectors
-    (masked to ``nc``), transposed in registers (``log2 L`` rounds of two-source shuffles),
-    and written as ``nc`` runs of ``nr`` (masked); nothing outside the block is read or
-    written."""
+    ``dst[j*ld_dst + i] = src[i*ld_src + j] + bias[j]``; a ``bias`` of ``None``: a plain
+    transposed copy (every bit kept). Rows are loaded as vectors (masked to ``nc``),
+    transposed in registers (``log2 L`` rounds of two-source shuffles), and written as
+    ``nc`` runs of ``nr`` (masked); nothing outside the block is read or written."""
     if not isinstance(like, types.Float):
         return None
     sig = types.void(dst, ld_dst, src, ld_src, bias, nr, nc, like)
     double = _is_double(like)
+    add_bias = not isinstance(bias, types.NoneType)
 
     def codegen(context, builder, signature, args):  # pragma: no cover
         dst, ld_dst, src, ld_src, bias, nr, nc, _ = args
@@ -350,13 +351,13 @@ def store_transposed(typingctx, dst, ld_dst, src, ld_src, bias, nr, nc, like):
         lanes = vec.lanes
         cols = vec.tail_mask(nc)
         none = ir.Constant(vec.mty, [0] * lanes)
-        bv = vec.load(bias, vec.const(0), cols)
+        bv = vec.load(bias, vec.const(0), cols) if add_bias else None
         rows = []
         for i in range(lanes):
             on = builder.icmp_unsigned("<", vec.const(i), nr)
             mask = builder.select(on, cols, none)
             row = vec.load(src, builder.mul(vec.const(i), ld_src), mask)
-            rows.append(builder.fadd(row, bv))
+            rows.append(row if bv is None else builder.fadd(row, bv))
         k = 1
         while k < lanes:  # swap bit k of the row index with bit k of the column index
             lo = [c if not c & k else lanes + c - k for c in range(lanes)]

@@ -357,25 +357,27 @@ def _transpose_tiles(src, s_at, dst, d_at, rows, cols, c0_step):  # pragma: no c
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def nchw_to_nhwc(src, dst):  # pragma: no cover - compiled
-    """Write ``dst (N, H*W, C)`` = ``src (N, C, H*W)`` transposed (both C-contiguous), in
-    tiles of 64 pixels x 16 channels (16 source runs of 64 floats, 64 destination runs of
-    16), in parallel over images x pixel blocks - on numba's threads, like the kernels
-    that read it."""
+    """Write ``dst (N, H*W, C)`` = ``src (N, C, H*W)`` transposed (both C-contiguous; every
+    bit copied), in blocks of one vector's lanes of channels x pixels transposed in
+    registers (:func:`._channel_vectors.store_transposed`), in parallel over images x
+    blocks of 64 pixels - on numba's threads, like the kernels that read it."""
     sf = _flat(src)
     df = _flat(dst)
     n_img, c_all, pixels = src.shape
+    item = df.itemsize
+    lanes = block_columns(item) // 2
     blocks = (pixels + 63) // 64
     for job in prange(n_img * blocks):
         n = job // blocks
         p0 = (job - n * blocks) * 64
         p1 = min(p0 + 64, pixels)
-        base = np.uint64(n * c_all * pixels)
-        for c0 in range(0, c_all, 16):
-            c1 = min(c0 + 16, c_all)
-            for p in range(p0, p1):
-                at = base + np.uint64(p * c_all)
-                for c in range(c0, c1):
-                    df[at + np.uint64(c)] = sf[base + np.uint64(c * pixels + p)]
+        base = n * c_all * pixels
+        for c0 in range(0, c_all, lanes):
+            for q0 in range(p0, p1, lanes):
+                store_transposed(_addr(df) + (base + q0 * c_all + c0) * item, np.int64(c_all),
+                                 _addr(sf) + (base + c0 * pixels + q0) * item, np.int64(pixels),
+                                 None, np.int64(min(lanes, c_all - c0)),
+                                 np.int64(min(lanes, p1 - q0)), sf[0])  # type: ignore[call-arg]  # fmt: skip
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
@@ -1255,12 +1257,17 @@ def backward_bands(
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def merge_windows(gxw, windows, height, width, gx, nchw):  # pragma: no cover - compiled
+def merge_windows(gxw, windows, height, width, gx, nchw, threads):  # pragma: no cover
     """``gx`` = the bands' windows of :func:`backward_bands` added up in band order (each
-    entry ``((w_0 + w_1) + w_2) + ...`` over the windows that cover it; 0 where none).
+    entry ``((0 + w_0) + w_1) + ...`` over the windows that cover it; 0 where none).
 
     Layout: ``gxw`` flat; ``windows (S, 3)`` int64: first row, rows, start in ``gxw``;
-    ``gx`` ``(H*W, C)`` NHWC rows, or ``(C, H*W)`` when ``nchw``. C-contiguous (checked)."""
+    ``gx`` ``(H*W, C)`` NHWC rows, or ``(C, H*W)`` when ``nchw``. C-contiguous (checked).
+    ``threads`` ranges of rows, one per thread.
+
+    Row by row: the covering windows' runs added into the row (whole runs, vectorised),
+    the NCHW row then written in register-transposed blocks
+    (:func:`._channel_vectors.store_transposed`)."""
     _require_c(gxw)
     _require_c(windows)
     _require_c(gx)
@@ -1268,18 +1275,31 @@ def merge_windows(gxw, windows, height, width, gx, nchw):  # pragma: no cover - 
     dst = gx.ravel()
     c_all = gx.shape[0] if nchw else gx.shape[1]
     run = width * c_all
-    for r in prange(height):
-        for j in range(run):
-            acc = src.dtype.type(0)
+    nt = max(1, threads)
+    item = dst.itemsize
+    lanes = block_columns(item) // 2
+    for t in prange(nt):
+        row = np.empty(run if nchw else 0, dst.dtype)
+        zeros = _zero_row(lanes, dst.dtype)
+        for r in range(height * t // nt, height * (t + 1) // nt):
+            acc = row if nchw else dst[r * run : (r + 1) * run]
+            for j in range(run):
+                acc[j] = 0
             for s in range(windows.shape[0]):
                 r0 = windows[s, 0]
                 if r >= r0 and r < r0 + windows[s, 1]:
-                    acc += src[windows[s, 2] + (r - r0) * run + j]
-            if nchw:
-                xo = j // c_all
-                dst[(j - xo * c_all) * height * width + r * width + xo] = acc
-            else:
-                dst[r * run + j] = acc
+                    at = windows[s, 2] + (r - r0) * run
+                    for j in range(run):
+                        acc[j] += src[at + j]
+            if nchw:  # acc (W, C) -> dst[c, r, :]
+                for c0 in range(0, c_all, lanes):
+                    for x0 in range(0, width, lanes):
+                        store_transposed(_addr(dst) + (c0 * height * width + r * width + x0) * item,
+                                         np.int64(height * width),
+                                         _addr(row) + (x0 * c_all + c0) * item, np.int64(c_all),
+                                         _addr(zeros), np.int64(min(lanes, width - x0)),
+                                         np.int64(min(lanes, c_all - c0)),
+                                         row[0])  # type: ignore[call-arg]  # fmt: skip
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")

@@ -934,7 +934,9 @@ def _backward_bands(
     del x
     shape = (d.h * d.w, d.c) if channels_last else (d.c, d.h * d.w)
     gx = torch.empty(shape, dtype=d.dtype)
-    kernels.merge_windows(_array(gxw), _array(windows), d.h, d.w, _out_array(gx), not channels_last)
+    kernels.merge_windows(
+        _array(gxw), _array(windows), d.h, d.w, _out_array(gx), not channels_last, threads
+    )
     del gxw
     return slots.gradients(t, p, d, grad_out, gx, channels_last)
 
