@@ -341,43 +341,35 @@ def _chunk_pixel(chunk, r, wo):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _transpose_tiles(src, s_at, dst, d_at, rows, cols, c0_step):  # pragma: no cover
-    """``dst[d_at + j*rows + i] = src[s_at + i*cols + j]`` for ``i < rows``, ``j < cols``
-    (flat arrays): a ``(rows, cols)`` matrix transposed, in tiles of 64 columns x 16 rows
-    (both sides touched in runs)."""
-    for j0 in range(0, cols, 64):
-        j1 = min(j0 + 64, cols)
-        for i0 in range(0, rows, c0_step):
-            i1 = min(i0 + c0_step, rows)
-            for j in range(j0, j1):
-                at = np.uint64(d_at + j * rows)
-                for i in range(i0, i1):
-                    dst[at + np.uint64(i)] = src[np.uint64(s_at + i * cols + j)]
+def _transpose_tiles(src, s_at, dst, d_at, rows, cols, j0, j1):  # pragma: no cover
+    """``dst[d_at + j*rows + i] = src[s_at + i*cols + j]`` for ``i < rows``,
+    ``j0 <= j < j1`` (flat arrays of one dtype): columns of a ``(rows, cols)`` matrix
+    transposed, every bit copied, in blocks of one vector's lanes transposed in registers
+    (:func:`._channel_vectors.store_transposed`)."""
+    item = dst.itemsize
+    lanes = block_columns(item) // 2
+    for i0 in range(0, rows, lanes):
+        for q0 in range(j0, j1, lanes):
+            store_transposed(_addr(dst) + (d_at + q0 * rows + i0) * item, np.int64(rows),
+                             _addr(src) + (s_at + i0 * cols + q0) * item, np.int64(cols), None,
+                             np.int64(min(lanes, rows - i0)), np.int64(min(lanes, j1 - q0)),
+                             src[0])  # type: ignore[call-arg]  # fmt: skip
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def nchw_to_nhwc(src, dst):  # pragma: no cover - compiled
     """Write ``dst (N, H*W, C)`` = ``src (N, C, H*W)`` transposed (both C-contiguous; every
-    bit copied), in blocks of one vector's lanes of channels x pixels transposed in
-    registers (:func:`._channel_vectors.store_transposed`), in parallel over images x
-    blocks of 64 pixels - on numba's threads, like the kernels that read it."""
+    bit copied, :func:`_transpose_tiles`), in parallel over images x blocks of 64 pixels -
+    on numba's threads, like the kernels that read it."""
     sf = _flat(src)
     df = _flat(dst)
     n_img, c_all, pixels = src.shape
-    item = df.itemsize
-    lanes = block_columns(item) // 2
     blocks = (pixels + 63) // 64
     for job in prange(n_img * blocks):
         n = job // blocks
         p0 = (job - n * blocks) * 64
-        p1 = min(p0 + 64, pixels)
         base = n * c_all * pixels
-        for c0 in range(0, c_all, lanes):
-            for q0 in range(p0, p1, lanes):
-                store_transposed(_addr(df) + (base + q0 * c_all + c0) * item, np.int64(c_all),
-                                 _addr(sf) + (base + c0 * pixels + q0) * item, np.int64(pixels),
-                                 None, np.int64(min(lanes, c_all - c0)),
-                                 np.int64(min(lanes, p1 - q0)), sf[0])  # type: ignore[call-arg]  # fmt: skip
+        _transpose_tiles(sf, base, df, base, c_all, pixels, p0, min(p0 + 64, pixels))
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
@@ -1158,7 +1150,8 @@ def backward_images(
             n0, n1 = cuts[s], cuts[s + 1]
             if nchw:  # the slot's input as NHWC rows, its gradient zeroed
                 for n in range(n0, n1):
-                    _transpose_tiles(xf, n * c_all * hw, xs, (n - n0) * hw * c_all, c_all, hw, 16)
+                    _transpose_tiles(xf, n * c_all * hw, xs, (n - n0) * hw * c_all, c_all, hw, 0,
+                                     hw)  # fmt: skip
                 for i in range((n1 - n0) * hw * c_all):
                     gxs[i] = 0
                 xr = Rows(xs, c_all, 0)
@@ -1178,7 +1171,8 @@ def backward_images(
                                grads, bf)  # fmt: skip
             if nchw:  # the slot's input gradient back to NCHW
                 for n in range(n0, n1):
-                    _transpose_tiles(gxs, (n - n0) * hw * c_all, gxf, n * c_all * hw, hw, c_all, 16)
+                    _transpose_tiles(gxs, (n - n0) * hw * c_all, gxf, n * c_all * hw, hw, c_all, 0,
+                                     c_all)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -1280,7 +1274,6 @@ def merge_windows(gxw, windows, height, width, gx, nchw, threads):  # pragma: no
     lanes = block_columns(item) // 2
     for t in prange(nt):
         row = np.empty(run if nchw else 0, dst.dtype)
-        zeros = _zero_row(lanes, dst.dtype)
         for r in range(height * t // nt, height * (t + 1) // nt):
             acc = row if nchw else dst[r * run : (r + 1) * run]
             for j in range(run):
@@ -1297,7 +1290,7 @@ def merge_windows(gxw, windows, height, width, gx, nchw, threads):  # pragma: no
                         store_transposed(_addr(dst) + (c0 * height * width + r * width + x0) * item,
                                          np.int64(height * width),
                                          _addr(row) + (x0 * c_all + c0) * item, np.int64(c_all),
-                                         _addr(zeros), np.int64(min(lanes, width - x0)),
+                                         None, np.int64(min(lanes, width - x0)),
                                          np.int64(min(lanes, c_all - c0)),
                                          row[0])  # type: ignore[call-arg]  # fmt: skip
 
