@@ -372,6 +372,39 @@ def nchw_to_nhwc(src, dst):  # pragma: no cover - compiled
         _transpose_tiles(sf, base, df, base, c_all, pixels, p0, min(p0 + 64, pixels))
 
 
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def weight_taps_first(w, taps, scratch, wk):  # pragma: no cover - compiled
+    """``wk[g, k*Cg + c, o] = w[g, o, c*K + k]`` (``K = taps``) for ``o < O/G``; the rest of
+    ``wk`` (its padding) is not written. Layout: ``w (G, O/G, Cg*K)`` (the weight in torch's
+    layout), ``scratch (G, Cg*K, O/G)``, ``wk (G, KCp, OGp)`` with ``KCp >= K*Cg``,
+    ``OGp >= O/G``; C-contiguous (checked), one dtype. Two parallel passes: ``w``
+    transposed into ``scratch`` (:func:`_transpose_tiles`), then ``scratch``'s rows (runs
+    of ``O/G``) into their tap-major places in ``wk``."""
+    _require_c(w)
+    _require_c(scratch)
+    _require_c(wk)
+    wf = w.ravel()
+    sf = scratch.ravel()
+    kf = wk.ravel()
+    groups, og, ck = w.shape
+    cg = ck // taps
+    kcp, ogp = wk.shape[1], wk.shape[2]
+    blocks = (ck + 63) // 64
+    for job in prange(groups * blocks):
+        g = job // blocks
+        j0 = (job - g * blocks) * 64
+        _transpose_tiles(wf, g * og * ck, sf, g * ck * og, og, ck, j0, min(j0 + 64, ck))
+    for job in prange(groups * ck):
+        g = job // ck
+        row = job - g * ck
+        k = row // cg
+        c = row - k * cg
+        src = (g * ck + c * taps + k) * og
+        dst = (g * kcp + row) * ogp
+        for o in range(og):
+            kf[dst + o] = sf[src + o]
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FM)
 def sample_columns(x, geo, smp, chunk, col):  # pragma: no cover - compiled
     """Sample the column matrix of ``chunk``, in parallel over its rows.

@@ -628,8 +628,10 @@ def _forward_fused(
     bf16 = _bf16_products(t)
     kcp = _round_up(kcg, 2) if bf16 else kcg  # bfloat16 columns come in pairs
     # W'_g transposed, (G, K*Cg, OGp), its padding rows and columns zero
-    wk = _temporary((d.groups, kcp, ogp), d.dtype, zero=True)
-    wk[:, :kcg, : d.og] = _weight_columns(t.weight, d).transpose(1, 2)
+    wk = _temporary((d.groups, kcp, ogp), d.dtype, zero=kcp != kcg or ogp != d.og)
+    w3 = t.weight.to(d.dtype).contiguous().view(d.groups, d.og, kcg)
+    scratch = _temporary((d.groups, kcg, d.og), d.dtype)
+    kernels.weight_taps_first(_array(w3), d.k, _out_array(scratch), _out_array(wk))
     # zeroed: rows past a tile's end are read (never used) before any sample is written
     size = kernels.forward_tile_floats(d.cols, d.groups * ogp, tile)
     if bf16:  # and the bfloat16 column tile (its padding columns stay 0)
