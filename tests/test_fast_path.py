@@ -336,6 +336,27 @@ def test_store_transposed_writes_exactly_its_block(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nchw_to_nhwc_copies_every_bit(dtype):
+    """The NCHW -> NHWC copy (register-transposed blocks, no bias): every bit kept, -0 and
+    signalling-NaN payloads included, whole and partial blocks, nothing else written."""
+    kernels = deform_cpu.numba_kernels()
+    rng = np.random.default_rng(6)
+    uint = np.uint32 if dtype == np.float32 else np.uint64
+    snan = 0x7FA00001 if dtype == np.float32 else 0x7FF4000000000001
+    for shape in [(2, 17, 37), (1, 64, 130), (3, 5, 100), (1, 1, 1)]:
+        src = rng.standard_normal(shape).astype(dtype)
+        bits = src.view(uint).reshape(-1)
+        bits[::5] = src.dtype.type(-0.0).view(uint)
+        bits[3::17] = snan
+        size = src.size
+        buf = np.full(size + 7, 9.0, dtype)
+        kernels.nchw_to_nhwc(src, buf[:size].reshape(shape[0], shape[2], shape[1]))
+        want = np.ascontiguousarray(src.transpose(0, 2, 1))
+        assert buf[:size].tobytes() == want.tobytes(), shape
+        assert (buf[size:] == 9.0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("c", "rows"), [(3, 37), (16, 16), (17, 5), (40, 70)])
 def test_vector_sampler_is_the_scalar_sampler_bit_for_bit(dtype, c, rows):
     """The fused forward's sampler, vectorised across rows (``_tap_vectors.sample_tap``),
