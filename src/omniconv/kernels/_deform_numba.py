@@ -211,13 +211,20 @@ def _source(xf, zrow, on, pixel, ld):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _zero_row(count, dtype):  # pragma: no cover - compiled
-    """``count`` zeros, filled by a plain loop: ``np.zeros`` inside a ``parallel=True``
-    kernel becomes a parallel region of its own (one more fork and join per call)."""
+def _fill_row(count, dtype, value):  # pragma: no cover - compiled
+    """``count`` copies of ``value``, filled by a plain loop: ``np.zeros`` / ``np.full``
+    inside a ``parallel=True`` kernel becomes a parallel region of its own (one more fork
+    and join per call)."""
     row = np.empty(count, dtype)
     for i in range(count):
-        row[i] = 0
+        row[i] = value
     return row
+
+
+@njit(inline="always")
+def _zero_row(count, dtype):  # pragma: no cover - compiled
+    """``count`` zeros (:func:`_fill_row`)."""
+    return _fill_row(count, dtype, 0)
 
 
 @njit(inline="always")
@@ -430,15 +437,6 @@ def sample_columns(x, geo, smp, chunk, col):  # pragma: no cover - compiled
 def _addr(arr):  # pragma: no cover - compiled
     """The data address of ``arr`` as int64 (so offsets added to it stay integers)."""
     return np.int64(arr.ctypes.data)
-
-
-@njit(inline="always")
-def _fill_row(count, dtype, value):  # pragma: no cover - compiled
-    """``count`` copies of ``value`` (a plain loop, as :func:`_zero_row`)."""
-    row = np.empty(count, dtype)
-    for i in range(count):
-        row[i] = value
-    return row
 
 
 @njit(inline="always")
